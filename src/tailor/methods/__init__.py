@@ -1,0 +1,1 @@
+"""One package per paper; importing this registers every stage (configs only, no torch)."""
