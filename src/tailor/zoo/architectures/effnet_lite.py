@@ -118,13 +118,12 @@ class EfficientNetLitePreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """TF EfficientNet's initializers: conv normal(0, sqrt(2/fan_out)), dense U(+-1/sqrt(out))."""
+        """Convs as in TF EfficientNet, normal(0, sqrt(2/fan_out)); a new classifier as in HF,
+        normal(0, initializer_range), which keeps fresh-head logits small (TF's U(+-1/sqrt(classes))
+        is wide for a 10-class head)."""
         super()._init_weights(module)
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, nn.Linear):
-            bound = 1.0 / math.sqrt(module.out_features)
-            init.uniform_(module.weight, -bound, bound)
 
 
 class EfficientNetLiteModel(EfficientNetLitePreTrainedModel):

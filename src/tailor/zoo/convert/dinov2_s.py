@@ -44,13 +44,13 @@ def onnx_path() -> Path:
 
 def position_embeddings(arrays: dict[str, np.ndarray], hidden: int) -> np.ndarray:
     """``(1, 1 + grid**2, hidden)`` from the exporter's anonymous CLS and patch-grid constants."""
-    cls_and_grid = sorted(
-        (a for name, a in arrays.items() if name.startswith("onnx::") and a.shape[0::2] == (1, hidden) and a.ndim == 3),
-        key=lambda a: a.shape[1],
-    )
-    if len(cls_and_grid) != 2 or cls_and_grid[0].shape[1] != 1 or math.isqrt(cls_and_grid[1].shape[1]) ** 2 != cls_and_grid[1].shape[1]:
-        raise ValueError(f"expected a (1,1,{hidden}) and a (1,n*n,{hidden}) position constant, found {[a.shape for a in cls_and_grid]}")
-    return np.concatenate(cls_and_grid, axis=1)
+    candidates = [a for name, a in arrays.items()
+                  if name.startswith("onnx::") and a.ndim == 3 and a.shape[0] == 1 and a.shape[2] == hidden]
+    cls, grid = sorted(candidates, key=lambda a: a.shape[1]) if len(candidates) == 2 else (None, None)
+    if cls is None or cls.shape[1] != 1 or math.isqrt(grid.shape[1]) ** 2 != grid.shape[1]:
+        found = [a.shape for a in candidates]
+        raise ValueError(f"expected a (1, 1, {hidden}) and a (1, n*n, {hidden}) position constant, found {found}")
+    return np.concatenate([cls, grid], axis=1)
 
 
 def renamed(key: str) -> str:
