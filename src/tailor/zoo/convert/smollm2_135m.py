@@ -41,7 +41,7 @@ def parse_gguf_once() -> Iterator[None]:
 
 
 def build(dest: Path) -> None:
-    """Write the dequantized model (safetensors, about 540 MB fp32) and tokenizer into ``dest``."""
+    """Write the dequantized model (safetensors, 517 MiB fp32) and tokenizer into ``dest``."""
     path = package_file(PACKAGE, GGUF_FILE)
     with parse_gguf_once():
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
