@@ -136,6 +136,11 @@ def test_effnet_tiny_forward_loss_and_hidden_states():
     assert not hasattr(model.efficientnet_lite.blocks[0], "expand_conv")  # expand ratio 1
 
 
+def test_effnet_config_rejects_malformed_stages():
+    with pytest.raises(Exception, match="repeats, kernel, stride, expand_ratio, out_channels"):
+        EfficientNetLiteConfig(stages=[[1, 3, 1, 16]])
+
+
 def test_effnet_registered_with_auto_classes(tmp_path):
     from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 

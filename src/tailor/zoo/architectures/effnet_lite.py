@@ -17,6 +17,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -36,6 +37,7 @@ LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 
                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
 
 
+@strict
 class EfficientNetLiteConfig(PreTrainedConfig):
     """EfficientNet-Lite hyper-parameters; the defaults are Lite0 (4.65 M parameters, 1000 classes).
 
@@ -55,6 +57,13 @@ class EfficientNetLiteConfig(PreTrainedConfig):
     drop_connect_rate: float = 0.2
     image_size: int = 224
     initializer_range: float = 0.02
+
+    def validate_stages(self) -> None:
+        """Each stage is five positive integers: (repeats, kernel, stride, expand_ratio, out_channels)."""
+        bad = [stage for stage in self.stages if len(stage) != 5 or min(stage) < 1]
+        if bad:
+            raise ValueError(f"stages {bad} are not (repeats, kernel, stride, expand_ratio, out_channels) "
+                             "with positive integers")
 
 
 class Conv2dSame(nn.Conv2d):
