@@ -63,3 +63,16 @@ def test_invalid_specs_name_the_problem():
         WeightSpec("twn", 4)
     with pytest.raises(ValueError, match="2, 4 or 8"):
         WeightSpec("uniform", 3)
+
+
+def test_rowwise_embedding_quantizes_only_looked_up_rows_exactly():
+    from torch import nn
+
+    from tailor.methods.kdqat.quant import QuantEmbedding
+    emb = nn.Embedding(20, 8)
+    q = QuantEmbedding.from_embedding(emb, WeightSpec(rowwise=True))
+    ids = torch.tensor([[1, 5, 5, 19]])
+    full_table = fake_quant_weight(emb.weight, WeightSpec(rowwise=True))
+    assert torch.allclose(q(ids), full_table[ids])
+    q(ids).sum().backward()
+    assert emb.weight.grad[5].abs().sum() > 0 and emb.weight.grad[0].abs().sum() == 0

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ...config import StrictModel
+from ...engine.settings import TrainSettings
 
 Preset = Literal["ternarybert", "map", "output", "sm1", "sm2"]
 TermName = Literal["pred", "rep", "score", "map", "output", "gt"]
 EmbeddingMode = Literal["rowwise", "layerwise", "fp"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class QuantConfig(_Strict):
+class QuantConfig(StrictModel):
     """What is quantized and how (W2A8 ternary by default)."""
 
     weight_scheme: Literal["twn", "uniform"] = "twn"
@@ -62,7 +61,7 @@ PRESET_WEIGHTS: dict[str, dict[str, float]] = {
 }
 
 
-class DistillConfig(_Strict):
+class DistillConfig(StrictModel):
     """Which KD terms, with which weights (spec §2.7: every weight 1, no ground-truth CE)."""
 
     preset: Preset = "ternarybert"
@@ -78,3 +77,20 @@ class DistillConfig(_Strict):
             weights.update(unified_weights(self.preset, self.beta))
         weights.update(self.weights)
         return {k: v for k, v in weights.items() if v != 0}
+
+
+class QatDistillConfig(TrainSettings):
+    """Stage ``qat_distill``: QAT of a quantized student initialised from, and distilled from, the
+    fine-tuned full-precision model of the previous stage."""
+
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    quant: QuantConfig = Field(default_factory=QuantConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    eval_every: int | None = Field(None, gt=0, description="score the validation split every N steps and keep "
+                                   "the best weights (the reference code reports the best dev score)")
+
+
+class ExportConfig(StrictModel):
+    """Stage ``export``: pack the quantized student (2-bit codes + scales) and check the reloaded model."""
+
+    eval_batch_size: int = Field(64, gt=0)

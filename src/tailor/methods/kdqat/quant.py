@@ -51,7 +51,7 @@ class ActSpec:
 
 
 def _reduce_dims(w: torch.Tensor, rowwise: bool) -> tuple[int, ...] | None:
-    return tuple(range(1, w.dim())) if rowwise and w.dim() > 1 else None
+    return (-1,) if rowwise and w.dim() > 1 else None  # one scale per row (last dim)
 
 
 def _mean(x: torch.Tensor, dims: tuple[int, ...] | None) -> torch.Tensor:
@@ -167,6 +167,9 @@ class QuantEmbedding(nn.Embedding):
         self.weight_spec = None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        spec = self.weight_spec
+        if spec is not None and spec.rowwise:  # row-wise scales: quantizing only the looked-up rows is exact
+            return fake_quant_weight(F.embedding(ids, self.weight, self.padding_idx), spec)
         return F.embedding(ids, *_quantized(self, ("weight",)), self.padding_idx)
 
 
