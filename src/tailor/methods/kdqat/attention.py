@@ -114,3 +114,10 @@ def use_kdqat_attention(model: nn.Module, act: ActSpec | None = None) -> nn.Modu
                 module.add_module(name, nn.Identity())
     model.set_attn_implementation(IMPLEMENTATION)
     return model
+
+
+def ensure_kdqat_attention(model: nn.Module) -> nn.Module:
+    """Probes for a model not yet on kdqat attention (full precision); a quantized student is kept as is."""
+    if getattr(model.config, "_attn_implementation", None) != IMPLEMENTATION:
+        use_kdqat_attention(model)
+    return model

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from ...engine.hooks import capture, unwrap
 from ...engine.losses import model_inputs
-from .attention import layer_paths, use_kdqat_attention
+from .attention import ensure_kdqat_attention, layer_paths
 from .config import DistillConfig
 from .losses import (attention_map_kl, attention_score_mse, ground_truth_ce, layerwise_mse, prediction_loss,
                      probs_at_temperature)
@@ -21,7 +21,7 @@ class KDQATObjective:
     """Terms ``pred``, ``rep``, ``score``, ``map``, ``output``, ``gt`` (only those with a weight)."""
 
     def __init__(self, cfg: DistillConfig, student: nn.Module, teacher: nn.Module):
-        use_kdqat_attention(teacher)  # full-precision kdqat attention: only adds the probes
+        ensure_kdqat_attention(student), ensure_kdqat_attention(teacher)  # FP models only gain the probes
         self.cfg = cfg
         self.weights = cfg.term_weights()
         n_layers = len(layer_paths(student))
