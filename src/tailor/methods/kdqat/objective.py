@@ -24,6 +24,7 @@ class KDQATObjective:
         ensure_kdqat_attention(student), ensure_kdqat_attention(teacher)  # FP models only gain the probes
         self.cfg = cfg
         self.weights = cfg.term_weights()
+        self._path_cache: dict[int, dict[str, str]] = {}
         n_layers = len(layer_paths(student))
         if len(layer_paths(teacher)) != n_layers:
             raise ValueError(f"teacher has {len(layer_paths(teacher))} layers and student {n_layers}; "
@@ -34,7 +35,13 @@ class KDQATObjective:
             raise ValueError(f"distill.layers {bad} out of range: the model has layers 0..{n_layers - 1}")
 
     def _paths(self, model: nn.Module) -> dict[str, str]:
-        layers = layer_paths(unwrap(model))
+        key = id(unwrap(model))
+        if key not in self._path_cache:
+            self._path_cache[key] = self._build_paths(unwrap(model))
+        return self._path_cache[key]
+
+    def _build_paths(self, model: nn.Module) -> dict[str, str]:
+        layers = layer_paths(model)
         wanted = {"score": "scores", "map": "scores" if self.cfg.map_tau != 1 else "probs", "output": "output"}
         paths = {}
         for term, kind in wanted.items():

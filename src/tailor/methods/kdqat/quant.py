@@ -185,7 +185,9 @@ class QuantLayerNorm(nn.LayerNorm):
         return new
 
     def param_specs(self) -> dict[str, WeightSpec]:
-        return {} if self.bits is None else {"weight": affine_spec(self.bits), "bias": affine_spec(self.bits)}
+        if self.bits is None:
+            return {}
+        return {name: affine_spec(self.bits) for name in ("weight", "bias") if getattr(self, name) is not None}
 
     def freeze(self) -> None:
         _freeze(self)
