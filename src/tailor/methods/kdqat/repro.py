@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...artifacts import atomic_write_text
-from ...pipeline import run_recipe
+from ...pipeline import run_dir_for, run_recipe
 from ...recipe import parse_recipe
 
 TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
@@ -60,10 +60,22 @@ def _recipe(name: str, model: str, task: str, profile: Profile, stages: list) ->
     return {"name": name, "model": model, "data": {"name": task, **profile.data}, "seeds": [0], "stages": stages}
 
 
+def _teacher_recipe(task: str, profile: Profile):
+    return parse_recipe(_recipe(f"kdqat-fp-{task}", "minilm-l6", task, profile, [{"finetune": profile.finetune}]))
+
+
+def _student_recipe(task: str, teacher: Path, distill: dict, profile: Profile):
+    stage = {"qat_distill": {**profile.qat, "distill": distill}}
+    return parse_recipe(_recipe(f"kdqat-{distill['preset']}-{task}", str(teacher), task, profile, [stage]))
+
+
+def _teacher_folder(task: str, seed: int, profile: Profile, runs: Path) -> Path:
+    return run_dir_for(_teacher_recipe(task, profile), runs) / f"seed-{seed}" / "01-finetune" / "model"
+
+
 def _teacher(task: str, seed: int, profile: Profile, runs: Path) -> tuple[Path, float]:
-    recipe = parse_recipe(_recipe(f"kdqat-fp-{task}", "minilm-l6", task, profile, [{"finetune": profile.finetune}]))
-    result = run_recipe(recipe, runs, seeds=[seed])
-    folder = result.path / f"seed-{seed}" / "01-finetune" / "model"
+    result = run_recipe(_teacher_recipe(task, profile), runs, seeds=[seed])
+    folder = _teacher_folder(task, seed, profile, runs)
     if not (folder / "tokenizer_config.json").exists():  # the student recipes name this folder as their model
         from ...zoo.models import tokenizer
         tokenizer("minilm-l6").save_pretrained(folder)
@@ -71,8 +83,7 @@ def _teacher(task: str, seed: int, profile: Profile, runs: Path) -> tuple[Path, 
 
 
 def _student(task: str, seed: int, teacher: Path, distill: dict, profile: Profile, runs: Path) -> dict:
-    stage = {"qat_distill": {**profile.qat, "distill": distill}}
-    recipe = parse_recipe(_recipe(f"kdqat-{distill['preset']}-{task}", str(teacher), task, profile, [stage]))
+    recipe = _student_recipe(task, teacher, distill, profile)
     return run_recipe(recipe, runs, seeds=[seed]).results["seeds"][str(seed)]["01-qat_distill"]
 
 
@@ -155,5 +166,72 @@ def run(profile: str = "quick", out: Path | str = "runs/repro-kdqat", seeds: lis
             _write(results, profile, prof, out, done=False)
     results.seconds["elapsed"] = time.time() - start
     payload = _write(results, profile, prof, out, done=True)
+    payload["attention"] = attention_diagnostics(profile, out, seed=prof.seeds[0])
     print(table(results, prof.tasks))
+    print(attention_table(payload["attention"]))
     return payload
+
+
+NO_QAT_ROW = "Quantized, no QAT"
+DIAGNOSTICS = ("map_kl", "cover_length_ratio", "ranking_loss")
+
+
+def attention_diagnostics(profile: str = "quick", out: Path | str = "runs/repro-kdqat", seed: int = 0,
+                          examples: int = 32) -> dict:
+    """Fig. 4-style check on finished repro runs: how far each student's attention maps are from the
+    teacher's (map KL, top-5 cover-length ratio, ranking loss; mean over layers, heads and the first
+    ``examples`` test examples), per task, for one seed; plus the teacher merely ternarized (no QAT)."""
+    import copy
+
+    import torch
+
+    from ...artifacts import Artifact, load_model
+    from ...engine.hooks import capture
+    from ...engine.inputs import prepare
+    from ...zoo.data import load_task
+    from .analysis import attention_report
+    from .attention import ensure_kdqat_attention, layer_paths
+    from .student import quantize_model
+
+    prof, out = PROFILES[profile], Path(out)
+    runs = out / "runs"
+    values: dict[str, dict[str, dict[str, float]]] = {}
+    for task in prof.tasks:
+        teacher_dir = _teacher_folder(task, seed, prof, runs)
+        if not (teacher_dir / "artifact.json").exists():
+            continue
+        data_cfg = _teacher_recipe(task, prof).data
+        inputs = prepare(load_task(data_cfg, seed), str(teacher_dir), data_cfg)
+        batch = inputs.collator([inputs.test[i] for i in range(min(examples, len(inputs.test)))])
+        batch.pop("labels")
+        num_labels = inputs.num_labels
+        teacher = ensure_kdqat_attention(load_model(Artifact.load(teacher_dir), "classifier", num_labels).eval())
+        models = {NO_QAT_ROW: quantize_model(copy.deepcopy(teacher)).eval()}
+        for row, distill in prof.methods:
+            folder = run_dir_for(_student_recipe(task, teacher_dir, distill, prof), runs) / f"seed-{seed}" / \
+                "01-qat_distill" / "model"
+            if (folder / "artifact.json").exists():
+                models[row] = load_model(Artifact.load(folder), "classifier", num_labels).eval()
+
+        def maps(model):
+            paths = {str(i): p.probs for i, p in enumerate(layer_paths(model))}
+            with torch.no_grad(), capture(model, paths) as found:
+                model(**batch)
+            return [found[str(i)] for i in range(len(paths))]
+
+        reference = maps(teacher)
+        for row, model in models.items():
+            report = attention_report(maps(model), reference, batch["attention_mask"])
+            values.setdefault(row, {})[task] = {k: float(torch.tensor(report[k]).mean()) for k in DIAGNOSTICS}
+    atomic_write_text(out / "attention.json", json.dumps(values, indent=2))
+    atomic_write_text(out / "attention.md", attention_table(values))
+    return values
+
+
+def attention_table(values: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Markdown: each diagnostic averaged over the tasks present (lower is closer to the teacher)."""
+    lines = ["| Student | attention-map KL | top-5 cover-length ratio | ranking loss | tasks |", "|---|---|---|---|---|"]
+    for row, per_task in values.items():
+        means = [np.mean([m[k] for m in per_task.values()]) for k in DIAGNOSTICS]
+        lines.append(f"| {row} | {means[0]:.4f} | {means[1]:.4f} | {means[2]:.3f} | {len(per_task)} |")
+    return "\n".join(lines) + "\n"
