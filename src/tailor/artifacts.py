@@ -11,11 +11,12 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from torch import nn
+if TYPE_CHECKING:  # torch stays unimported until a model is loaded (method packages register formats at import)
+    from torch import nn
 
-FormatLoader = Callable[["Artifact", str, "int | None"], nn.Module]
+FormatLoader = Callable[["Artifact", str, "int | None"], "nn.Module"]
 _FORMATS: dict[str, FormatLoader] = {}
 
 
