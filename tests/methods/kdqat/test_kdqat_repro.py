@@ -25,3 +25,10 @@ def test_profiles_cover_the_issue_minimum():
 def test_unknown_profile_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="quick, full"):
         run("medium", tmp_path)
+
+
+def test_attention_table_averages_over_tasks():
+    from tailor.methods.kdqat.repro import attention_table
+    values = {"Map": {"a": {"map_kl": 0.2, "cover_length_ratio": 0.3, "ranking_loss": 10.0},
+                      "b": {"map_kl": 0.4, "cover_length_ratio": 0.5, "ranking_loss": 20.0}}}
+    assert "| Map | 0.3000 | 0.4000 | 15.000 | 2 |" in attention_table(values)
