@@ -8,6 +8,7 @@ quantized weights). Both loaders are registered in the package ``__init__``.
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 from transformers import TrainerCallback
@@ -79,10 +80,8 @@ def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
 
 def _require_finetuned(source: Artifact) -> None:
     """The teacher must already be a task model: the previous stage's, or a fine-tuned recipe model."""
-    import json
-
     config = source.path / "config.json"
-    archs = json.loads(config.read_text()).get("architectures") or [] if config.is_file() else []
+    archs = (json.loads(config.read_text()).get("architectures") or []) if config.is_file() else []
     if not any(a.endswith(("ForSequenceClassification", "ForImageClassification")) for a in archs):
         raise ValueError(f"qat_distill needs a fine-tuned full-precision teacher, but {source.path} holds "
                          f"{archs or 'no classifier'}: put a 'finetune' stage before it")
