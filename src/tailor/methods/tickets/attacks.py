@@ -109,7 +109,7 @@ def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: AttackConfig
     """Run the attack ``cfg`` describes (``cfg.kind`` is 'pgd' or 'fgsm')."""
     if cfg.kind == "fgsm":
         return fgsm(model, x, y, eps=cfg.eps)
-    return pgd(model, x, y, norm=cfg.norm, eps=cfg.eps, alpha=cfg.step_size, steps=cfg.steps,
+    return pgd(model, x, y, norm=cfg.norm, eps=cfg.eps, alpha=cfg.alpha, steps=cfg.steps,
                random_start=cfg.random_start, generator=generator)
 
 
