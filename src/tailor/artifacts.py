@@ -11,11 +11,12 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from torch import nn
+if TYPE_CHECKING:  # method packages register formats at import time, which must not pull in torch
+    from torch import nn
 
-FormatLoader = Callable[["Artifact", str, "int | None"], nn.Module]
+FormatLoader = Callable[["Artifact", str, "int | None"], "nn.Module"]
 _FORMATS: dict[str, FormatLoader] = {}
 
 
