@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ...config import StrictModel
 from ...engine.settings import TrainSettings
+from ...zoo.data import DataConfig
 
 
 def _fraction(value: object) -> object:
@@ -45,23 +46,14 @@ class AttackConfig(StrictModel):
         return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
 
 
-class StageData(StrictModel):
-    """A per-stage dataset: the source task for pretraining, a downstream task for transfer/LMP."""
-
-    name: str = Field(description="zoo dataset name, e.g. fashion-mnist, mnist-5k, digits")
-    classes: list[int] | None = Field(None, description="keep only these labels (relabelled 0..k-1)")
-    train_size: int | None = Field(None, gt=0)
-    test_size: int | None = Field(None, gt=0)
-
-
 class RobustPretrainConfig(TrainSettings):
     """Stage 1: PGD adversarial training (Madry) on the source task; attack: null trains naturally."""
 
     attack: AttackConfig | None = Field(default_factory=AttackConfig,
                                         description="null: natural training (the baseline's pretraining)")
-    data: StageData | None = Field(None, description="source task; default: the recipe's data")
+    data: DataConfig | None = Field(None, description="source task; default: the recipe's data")
     eval_attack: AttackConfig | None = Field(None, description="report robust accuracy under this attack")
-    from_scratch: bool = Field(False, description="re-initialise the model instead of starting from its weights")
+    robust_eval_size: int = Field(500, gt=0, description="test examples attacked for robust accuracy")
 
 
 class MaskSpec(StrictModel):
@@ -92,11 +84,19 @@ class MaskSpec(StrictModel):
         return self
 
 
-class DrawTicketConfig(MaskSpec, TrainSettings):
-    """Stage 2: draw a ticket by OMP, A-IMP (training settings are per round) or LMP."""
+class FromStage(StrictModel):
+    source: str | None = Field(None, description="id of an earlier stage whose model to use, e.g. "
+                                                 "'01-robust_pretrain' (lets one recipe branch); default: previous stage")
+
+
+class DrawTicketConfig(MaskSpec, TrainSettings, FromStage):
+    """Stage 2: draw a ticket by OMP, A-IMP (training settings are per round) or LMP.
+
+    A-IMP from a ticket continues IMP: the incoming mask is kept and pruning resumes among its survivors.
+    """
 
     scheme: Literal["omp", "aimp", "lmp"] = "omp"
-    data: StageData | None = Field(None, description="A-IMP: the task trained on (source); "
+    data: DataConfig | None = Field(None, description="A-IMP: the task trained on (source); "
                                                      "LMP: the downstream task the mask is learned for")
     rounds: int = Field(3, gt=0, description="A-IMP: prune rounds; round r keeps (1-sparsity)^(r/rounds)")
     rewind: bool = Field(True, description="A-IMP: rewind surviving weights to the stage's input weights "
@@ -108,10 +108,13 @@ class DrawTicketConfig(MaskSpec, TrainSettings):
     head_lr: float | None = Field(None, gt=0, description="LMP: learning rate of the new head (default: lr)")
 
 
-class TransferConfig(TrainSettings):
+class TransferConfig(TrainSettings, FromStage):
     """Stage 3: fine-tune the ticket on a downstream task with its mask held fixed."""
 
     protocol: Literal["finetune", "linear"] = Field(
         "finetune", description="finetune: every unpruned weight trains; linear: frozen ticket (BN in eval), new head")
-    data: StageData | None = Field(None, description="downstream task; default: the recipe's data")
+    data: DataConfig | None = Field(None, description="downstream task; default: the recipe's data")
+    new_head: bool = Field(True, description="re-initialise the classifier head for the downstream task")
+    head_lr: float | None = Field(None, gt=0, description="learning rate of the head (default: lr)")
     eval_attack: AttackConfig | None = Field(None, description="report robust accuracy under this attack")
+    robust_eval_size: int = Field(500, gt=0, description="test examples attacked for robust accuracy")

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .config import MaskSpec
-from .masks import Masks, apply_masks, draw_masks, spec_weights
+from .masks import Masks, apply_masks, draw_masks, sparsity_report, spec_weights
 
 
 def omp(model: nn.Module, spec: MaskSpec) -> Masks:
@@ -32,16 +32,23 @@ def aimp_schedule(sparsity: float, rounds: int) -> list[float]:
 
 
 def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
-         train_round: Callable[[nn.Module, Masks | None, int], None]) -> Masks:
+         train_round: Callable[[nn.Module, Masks | None, int], None], masks: Masks | None = None) -> Masks:
     """Adversarial IMP: for each round, ``train_round(model, masks, r)`` (adversarially, masks held
     fixed), prune the smallest trained magnitudes among survivors to the round's sparsity, and rewind
     survivors to the starting weights if ``rewind``. Leaves ``model`` as the masked ticket.
 
-    N:M masks have one fixed sparsity, so that pattern takes a single round.
+    Starting ``masks`` (an earlier ticket's) continue IMP from that ticket: the schedule then runs
+    from its sparsity to ``spec.sparsity``. N:M masks have one fixed sparsity, so that pattern takes
+    a single round.
     """
     start = copy.deepcopy(model.state_dict()) if rewind else None
-    schedule = [spec.sparsity] if spec.pattern == "nm" else aimp_schedule(spec.sparsity, rounds)
-    masks: Masks | None = None
+    if spec.pattern == "nm":
+        schedule = [spec.sparsity]
+    else:
+        kept = 1 - (sparsity_report(masks)["sparsity"] if masks else 0.0)
+        if 1 - spec.sparsity > kept:
+            raise ValueError(f"A-IMP target sparsity {spec.sparsity} is below the incoming ticket's {1 - kept:.4f}")
+        schedule = [1 - kept * (1 - s) for s in aimp_schedule(1 - (1 - spec.sparsity) / kept, rounds)]
     for r, s in enumerate(schedule):
         train_round(model, masks, r)
         weights = spec_weights(model, spec)
