@@ -141,6 +141,7 @@ def run_draw_ticket(cfg: DrawTicketConfig, ctx: StageContext) -> StageResult:
     metrics: dict = {}
     if cfg.scheme == "omp":
         masks = omp(model, cfg)
+        apply_masks(model, masks)
     elif cfg.scheme == "aimp":
         if inputs.num_labels != num_labels:
             raise ValueError(f"A-IMP trains the source head ({num_labels} labels) but draw_ticket.data has "
