@@ -20,11 +20,11 @@ from ...artifacts import atomic_write_text
 from ...pipeline import run_recipe
 from ...recipe import parse_recipe
 
-SOURCE = {"name": "fashion-mnist", "classes": [0, 1, 2, 3, 4], "image_size": 28}
+SOURCE = {"name": "fashion-mnist", "classes": [0, 1, 2, 3, 4]}
 TASKS = {
-    "mnist-5k": {"name": "mnist-5k", "image_size": 28},
-    "digits": {"name": "digits", "image_size": 28},
-    "fashion-5-9": {"name": "fashion-mnist", "classes": [5, 6, 7, 8, 9], "image_size": 28},
+    "mnist-5k": {"name": "mnist-5k"},
+    "digits": {"name": "digits"},
+    "fashion-5-9": {"name": "fashion-mnist", "classes": [5, 6, 7, 8, 9]},
 }
 SPARSITIES = (0.5, 0.7, 0.9, 0.95, 0.99)
 
@@ -42,6 +42,10 @@ class Profile:
     lmp_epochs: float
     transfer_epochs: float
     eps: tuple[str, ...]  # robust pretraining epsilons (pixel units)
+    image_size: int = 28
+    task_batch: int = 64
+    finetune_lr: float = 2e-3
+    linear_lr: float = 1e-2
     pgd_steps: int = 3
     schemes: tuple[str, ...] = ("omp", "aimp", "lmp")
     protocols: tuple[str, ...] = ("finetune", "linear")
@@ -51,8 +55,10 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile(seeds=(0, 1, 2), widths=(8, 16, 32), depths=(1, 1, 1), source_train=2000, task_train=500,
-                     test_size=300, pretrain_epochs=3, round_epochs=1, lmp_epochs=1, transfer_epochs=2, eps=("4/255",)),
+    # quick: sized for a shared 2-core CPU (16 px, 256 downstream examples, 24 transfer steps)
+    "quick": Profile(seeds=(0, 1, 2), widths=(8, 16, 32), depths=(1, 1, 1), source_train=2000, task_train=256,
+                     test_size=300, pretrain_epochs=4, round_epochs=1, lmp_epochs=3, transfer_epochs=3, eps=("4/255",),
+                     image_size=16, task_batch=32, finetune_lr=5e-3, linear_lr=5e-2),
     "full": Profile(seeds=(0, 1, 2), widths=(16, 32, 64), depths=(2, 2, 2), source_train=20000, task_train=2000,
                     test_size=2000, pretrain_epochs=10, round_epochs=2, lmp_epochs=5, transfer_epochs=10,
                     eps=("1/255", "2/255", "4/255", "8/255"), pgd_steps=5),
@@ -60,7 +66,7 @@ PROFILES = {
 
 
 def base_model(folder: Path, p: Profile) -> Path:
-    """A freshly initialised resnet_cifar (5 classes, 28 px, mean/std 0.5) saved as the recipes' model."""
+    """A freshly initialised resnet_cifar (5 classes, mean/std 0.5) saved as the recipes' model."""
     import torch
     from transformers import ViTImageProcessor
 
@@ -70,14 +76,17 @@ def base_model(folder: Path, p: Profile) -> Path:
         torch.manual_seed(0)
         cfg = ResNetCifarConfig(stem_channels=p.widths[0], widths=list(p.widths), depths=list(p.depths), num_labels=5)
         ResNetCifarForImageClassification(cfg).save_pretrained(folder)
-        ViTImageProcessor(size={"height": 28, "width": 28}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+        ViTImageProcessor(size={"height": p.image_size, "width": p.image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
     return folder
 
 
 def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict], dict[int, dict]]:
     """Stages of one pretraining's recipe, and what each transfer stage measures (by stage index)."""
     t = p.train
-    task_data = {k: {**v, "train_size": p.task_train, "test_size": p.test_size} for k, v in TASKS.items()}
+    task_data = {k: {**v, "train_size": p.task_train, "test_size": p.test_size, "image_size": p.image_size}
+                 for k, v in TASKS.items()}
+    source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
+    tt = {**t, "batch_size": p.task_batch}
     stages: list[dict] = [{"robust_pretrain": {**t, "epochs": p.pretrain_epochs, "lr": 2e-3, "attack": attack,
                                                "eval_attack": eval_attack}}]
     labels: dict[int, dict] = {}
@@ -88,9 +97,9 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
     def transfers(source: str, scheme: str, sparsity: float, tasks) -> None:
         for task in tasks:
             for protocol in p.protocols:
-                lr = 2e-3 if protocol == "finetune" else 1e-2
+                lr = p.finetune_lr if protocol == "finetune" else p.linear_lr
                 labels[len(stages)] = {"scheme": scheme, "sparsity": sparsity, "task": task, "protocol": protocol}
-                stages.append({"transfer": {**t, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
+                stages.append({"transfer": {**tt, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
                                             "data": task_data[task], "source": source}})
 
     pretrained = sid(0, "robust_pretrain")
@@ -103,12 +112,12 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
         if "aimp" in p.schemes:  # one IMP round per sparsity level, continuing from the previous ticket
             stages.append({"draw_ticket": {**t, "scheme": "aimp", "sparsity": s, "rounds": 1, "lr": 2e-3,
                                            "epochs": p.round_epochs, "attack": attack, "source": previous_aimp,
-                                           "data": {**SOURCE, "train_size": p.source_train, "test_size": p.test_size}}})
+                                           "data": source}})
             previous_aimp = sid(len(stages) - 1, "draw_ticket")
             transfers(previous_aimp, "aimp", s, task_data)
         if "lmp" in p.schemes:
             for task in task_data:
-                stages.append({"draw_ticket": {**t, "scheme": "lmp", "sparsity": s, "epochs": p.lmp_epochs, "lr": 2e-2,
+                stages.append({"draw_ticket": {**tt, "scheme": "lmp", "sparsity": s, "epochs": p.lmp_epochs, "lr": 2e-2,
                                                "head_lr": 1e-2, "data": task_data[task], "source": pretrained}})
                 transfers(sid(len(stages) - 1, "draw_ticket"), "lmp", s, [task])
     return stages, labels
@@ -121,7 +130,7 @@ def run(profile: str = "quick", out: Path = Path("runs/repro-tickets"), seeds: l
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = base_model(out / "base-model", p)
-    source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size}
+    source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
     pretrainings = {"natural": None} | {f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps}
                                          for e in p.eps}
     # every pretrained model is attacked with the first robust epsilon, PGD-10
