@@ -101,3 +101,47 @@ def test_schemes_work_on_hf_transformers(build, pattern):
     model(**inputs).logits.sum().backward()
     assert all(p.scores.grad is not None for _, p in handle.scored.values())
     assert handle.detach().keys() == masks.keys()
+
+
+class DepthwiseBlock(nn.Module):
+    """An MBConv-like block (expand 1x1, depthwise 3x3, project 1x1, each followed by BatchNorm)."""
+
+    def __init__(self):
+        super().__init__()
+        self.expand = nn.Conv2d(4, 8, 1, bias=False)
+        self.expand_bn = nn.BatchNorm2d(8)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.depthwise_bn = nn.BatchNorm2d(8)
+        self.project = nn.Conv2d(8, 4, 1, bias=False)
+        self.project_bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        x = torch.relu(self.expand_bn(self.expand(x)))
+        x = torch.relu(self.depthwise_bn(self.depthwise(x)))
+        return self.project_bn(self.project(x))
+
+
+def test_depthwise_convs_channel_followers_and_nm_skip():
+    model = DepthwiseBlock()
+    masks = omp(model, MaskSpec(pattern="channel", sparsity=0.5, scope="layerwise"))
+    assert torch.equal(masks["depthwise_bn.weight"], masks["depthwise.weight"].flatten(1).any(1))
+    nm = omp(model, MaskSpec(pattern="nm"))
+    assert "depthwise.weight" not in nm and {"expand.weight", "project.weight"} <= set(nm)  # depthwise fan-in is 1
+    handle = attach_scores(model, MaskSpec(sparsity=0.5))
+    model(torch.rand(2, 4, 6, 6)).sum().backward()
+    assert set(handle.detach()) == {"expand.weight", "depthwise.weight", "project.weight"}
+
+
+@pytest.mark.integration
+def test_effnet_lite0_from_the_zoo():
+    models = pytest.importorskip("tailor.zoo.models")
+    info = models.get_info("effnet-lite0")
+    if info is None or not info.available():
+        pytest.skip("effnet-lite0 is not in this zoo or its package is not installed")
+    model = models.load("effnet-lite0", "classifier", 3).eval()
+    masks = omp(model, MaskSpec(sparsity=0.9))
+    assert sparsity_report(masks)["sparsity"] == pytest.approx(0.9, abs=1e-3) and "classifier.weight" not in masks
+    from tailor.methods.tickets.masks import apply_masks
+
+    apply_masks(model, masks)
+    assert torch.isfinite(model(pixel_values=torch.rand(1, 3, 64, 64)).logits).all()
