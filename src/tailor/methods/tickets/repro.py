@@ -198,7 +198,27 @@ def table(rows: list[dict], pretrainings: list[str]) -> str:
     wins = [(means_r > means_n) for means_r, means_n in _paired_means(rows, robust)]
     lines += ["", f"Seeds: {n_seeds}. Robust ticket beats natural ticket (mean over seeds) in "
                   f"{sum(wins)} of {len(wins)} (scheme, protocol, task, sparsity>0) cells."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(overview(rows, pretrainings) + [""] + lines) + "\n"
+
+
+def overview(rows: list[dict], pretrainings: list[str]) -> list[str]:
+    """Test accuracy (%) averaged over the downstream tasks (then mean ± std over seeds), per scheme/protocol/sparsity."""
+    robust = [p for p in pretrainings if p != "natural"]
+    header = ["scheme", "protocol", "sparsity", *pretrainings, *(f"{p} − natural" for p in robust)]
+    lines = ["## Overview: downstream accuracy (%) averaged over the tasks, mean ± std over seeds", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    keys = sorted({(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
+                  key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]))
+    for scheme, protocol, s in keys:
+        means, cells = {}, []
+        for p in pretrainings:
+            group = _group(rows, pretrain=p, scheme=scheme, protocol=protocol, sparsity=s)
+            per_seed = [np.mean([r["accuracy"] for r in group if r["seed"] == seed]) for seed in sorted({r["seed"] for r in group})]
+            means[p] = float(np.mean(per_seed))
+            cells.append(f"{100 * means[p]:.2f} ± {100 * float(np.std(per_seed)):.2f}")
+        gaps = [f"{100 * (means[p] - means['natural']):+.2f}" for p in robust]
+        lines.append(f"| {scheme} | {protocol} | {s} | " + " | ".join(cells + gaps) + " |")
+    return lines
 
 
 def _paired_means(rows: list[dict], robust: list[str]):
