@@ -60,3 +60,11 @@ def token_batch(rows: int, length: int = 7, seed: int = 0) -> dict[str, torch.Te
 @pytest.fixture(autouse=True)
 def _quiet_threads():
     torch.set_num_threads(1)
+
+
+def needs(*modules: str):
+    """Skip cleanly when a zoo asset package is not installed."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"zoo asset not installed: {', '.join(missing)}")

@@ -16,7 +16,7 @@ def test_presets_per_family():
     assert set(target_modules_for(tiny_llama())) == {"q_proj", "k_proj", "v_proj", "o_proj",
                                                      "gate_proj", "up_proj", "down_proj"}
     assert target_modules_for(tiny_bert(), ["key"]) == ["key"]
-    assert head_modules_for(tiny_bert()) == ["classifier"] and head_modules_for(tiny_llama()) == []
+    assert head_modules_for(tiny_bert()) == ["pooler.dense", "classifier"] and head_modules_for(tiny_llama()) == []
 
 
 def test_unknown_family_lists_valid_choices():
@@ -34,7 +34,7 @@ def test_vera_counts_match_paper_formula_on_bert_qv():
     # 2 layers x {query, value} = L_tuned 4, d_model 32, r 64 -> 4 * (32 + 64) = 384; head excluded.
     counts = count_parameters(build_vera(tiny_bert(num_labels=3), VeraFields(r=64)))
     assert counts["adapter_params"] == 4 * (32 + 64)
-    assert counts["head_params"] == 32 * 3 + 3
+    assert counts["head_params"] == (32 * 32 + 32) + (32 * 3 + 3)  # pooler + classifier
 
 
 def test_vera_and_lora_counts_on_llama_mixed_shapes():

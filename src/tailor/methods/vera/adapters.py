@@ -143,7 +143,8 @@ def count_parameters(peft_model: torch.nn.Module) -> dict[str, int]:
 
 
 def adapter_bytes(adapter_dir: str | Path) -> dict[str, int]:
-    """Bytes on disk of a saved adapter, and how the tensor bytes in it split by kind."""
+    """Bytes of the saved adapter weights file, and how its tensor bytes split by kind (the rest of
+    the file is the safetensors header; adapter_config.json and peft's README are not counted)."""
     adapter_dir = Path(adapter_dir)
     split = {"vector_bytes": 0, "projection_bytes": 0, "head_bytes": 0}
     with safe_open(adapter_dir / ADAPTER_FILE, framework="pt") as f:
@@ -155,8 +156,7 @@ def adapter_bytes(adapter_dir: str | Path) -> dict[str, int]:
                     else "projection_bytes" if ("vera_A" in key or "vera_B" in key)
                     else "head_bytes")  # peft stores modules_to_save under the module's own name
             split[kind] += nbytes
-    files = [p for p in adapter_dir.iterdir() if p.is_file()]
-    return {"adapter_file_bytes": sum(p.stat().st_size for p in files), **split}
+    return {"adapter_file_bytes": (adapter_dir / ADAPTER_FILE).stat().st_size, **split}
 
 
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,

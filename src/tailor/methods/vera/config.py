@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ...config import StrictModel
+from ...engine.settings import TrainSettings
 
 
-class AdapterFields(BaseModel):
+class AdapterFields(StrictModel):
     """Fields shared by the VeRA and LoRA stages."""
-
-    model_config = ConfigDict(extra="forbid")
 
     target_modules: list[str] | None = Field(
         None, description="module-name suffixes to adapt; None = the model family's preset (presets.py)")
@@ -59,3 +60,16 @@ class LoraFields(AdapterFields):
     r: int = Field(8, ge=1, description="LoRA rank (the paper's baseline uses 8)")
     alpha: float = Field(16.0, gt=0, description="LoRA alpha; the update is scaled by alpha / r")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout")
+
+
+class VeraConfig(TrainSettings, VeraFields):
+    """The `vera` stage: peft VeRA on the previous stage's model; lr is the vectors' learning rate."""
+
+    lr: float = Field(1e-2, gt=0, description="learning rate of the d and b vectors (VeRA needs far larger "
+                      "rates than full fine-tuning)")
+
+
+class LoraConfig(TrainSettings, LoraFields):
+    """The `lora` stage: peft LoRA on the previous stage's model; lr is the A/B matrices' learning rate."""
+
+    lr: float = Field(5e-4, gt=0, description="learning rate of the LoRA matrices")

@@ -132,7 +132,9 @@ class MixedVeraBatch:
             if x.shape[0] != self._rows.shape[0]:
                 raise ValueError(f"batch has {x.shape[0]} rows but {self._rows.shape[0]} adapters were given")
             picked = {k: v.to(x.device).index_select(0, self._rows) for k, v in stacked.items()}
-            return vmap(lambda params, row: functional_call(template, params, (row,)))(picked, x)
+            # each row keeps a batch dim of 1, so heads that index [:, 0] (e.g. BERT's pooler) still work
+            return vmap(lambda params, row: functional_call(template, params, (row.unsqueeze(0),)).squeeze(0))(
+                picked, x)
 
         return hook
 

@@ -23,9 +23,12 @@ TARGET_PRESETS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 """Per family, alternative spellings of the same layers; the first one the model has is used."""
 
-# Freshly initialised task heads: trained with their own learning rate and saved with the adapter,
-# but not counted in the paper's trainable-parameter figures (Sec. 4.1, Table 2 footnote).
+# Task heads: trained with their own learning rate and saved with the adapter, but not counted in
+# the paper's trainable-parameter figures (Sec. 4.1). RoBERTa's classification head has a dense layer
+# before the output projection; BERT's counterpart of that layer is the pooler, so it is part of the
+# head for BERT-family classifiers (it is also newly initialised when a checkpoint lacks it).
 HEAD_MODULE_NAMES: tuple[str, ...] = ("classifier", "score")
+POOLED_HEAD_FAMILIES: tuple[str, ...] = ("bert",)
 
 
 def model_family(model) -> str:
@@ -56,5 +59,10 @@ def target_modules_for(model, override: Iterable[str] | None = None) -> list[str
 
 
 def head_modules_for(model) -> list[str]:
-    """Top-level task-head modules of ``model`` (e.g. ``classifier``); empty for a causal LM."""
-    return [name for name in HEAD_MODULE_NAMES if hasattr(model, name)]
+    """Task-head modules of a classifier (e.g. ``pooler.dense``, ``classifier``); empty for a causal LM."""
+    heads = [name for name in HEAD_MODULE_NAMES if hasattr(model, name)]
+    family = getattr(getattr(model, "config", None), "model_type", None)
+    backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if heads and family in POOLED_HEAD_FAMILIES and getattr(backbone, "pooler", None) is not None:
+        heads.insert(0, "pooler.dense")  # the Linear, not BertPooler: peft's merge_and_unload needs a .weight
+    return heads
