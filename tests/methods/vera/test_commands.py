@@ -1,6 +1,5 @@
 """`tailor predict` over several adapters, the repro's experiment plan and the bench's measurements."""
 
-import copy
 import json
 
 import pytest
@@ -78,3 +77,19 @@ def test_bench_measures_all_figures_on_a_tiny_model():
     assert serving["max_abs_diff_mixed_vs_loop"] < 1e-4
     steps = bench.train_step_times("tiny-bert", device, rounds=1)
     assert set(steps) == {"full", "lora_r8", "vera_r256", "vera_r1024"} and steps["full"]["vs_full"] == 1.0
+
+
+def test_predict_command_line_writes_jsonl(tmp_path):
+    import argparse
+
+    from tailor.methods.vera import commands
+
+    dirs, _ = _adapters(tmp_path, n=2)
+    (tmp_path / "in.jsonl").write_text('{"adapter": "user1", "text": "a"}\n{"adapter": "user0", "text": "b"}\n')
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["predict", "--adapters", *dirs, "--input", str(tmp_path / "in.jsonl"),
+                              "--output", str(tmp_path / "out.jsonl"), "--batch-size", "2"])
+    args.func(args)
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [x["adapter"] for x in lines] == ["user1", "user0"] and all(len(x["probs"]) == 3 for x in lines)
