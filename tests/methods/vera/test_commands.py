@@ -63,10 +63,10 @@ def test_repro_plan_covers_the_issue():
 def test_repro_table_formats_rows():
     rows = [{"setting": "s", "method": "vera-r256", "metric": "accuracy", "test": {
         "accuracy": {"mean": 0.8, "std": 0.01, "n": 3}, "macro_f1": {"mean": 0.7, "std": 0.02, "n": 3}},
-        "params": {"adapter_params": 4608}, "bytes": {"vector_bytes": 18432, "adapter_file_bytes": 30000},
+        "params": {"adapter_params": 4608}, "bytes": {"vector_bytes": 18432, "adapter_file_bytes": 30000, "head_bytes": 10240, "projection_bytes": 0},
         "seconds": 12.0, "n_seeds": 3}]
     text = repro.table({"rows": rows, "skipped": [{"setting": "d", "method": "full", "reason": "no model"}]})
-    assert "| s | vera-r256 | 4,608 | 18.0 KiB | 29.3 KiB | acc 80.00 ± 1.00 | 70.00 ± 2.00 | 3 | 12 |" in text
+    assert "| s | vera-r256 | 4,608 | 18.0 KiB | 29.3 KiB (head 10.0 KiB) | acc 80.00 ± 1.00 | 70.00 ± 2.00 | 3 | 12 |" in text
     assert "skipped: no model" in text
 
 

@@ -213,10 +213,13 @@ def table(results: dict) -> str:
         perplexity = r["metric"] == "perplexity"
         metric = f"ppl {_fmt(r['test'].get('perplexity'), 1)}" if perplexity else \
             f"acc {_fmt(r['test'].get('accuracy'), 100)}"
-        vectors = r["bytes"].get("vector_bytes")
+        vectors, sizes = r["bytes"].get("vector_bytes"), r["bytes"]
+        parts = [f"{label} {_human(sizes[key])}" for key, label in (("projection_bytes", "A,B"), ("head_bytes", "head"))
+                 if sizes.get(key)]
+        on_disk = _human(sizes.get("adapter_file_bytes")) + (f" ({', '.join(parts)})" if parts else "")
         lines.append("| " + " | ".join([
             r["setting"], r["method"], f"{r['params'].get('adapter_params', 0):,.0f}",
-            _human(vectors) if vectors is not None else "(all weights)", _human(r["bytes"].get("adapter_file_bytes")),
+            _human(vectors) if vectors is not None else "(all weights)", on_disk,
             metric, "–" if perplexity else _fmt(r["test"].get("macro_f1"), 100), str(r["n_seeds"]),
             f"{r['seconds']:.0f}" if r["seconds"] else "–"]) + " |")
     for s in results["skipped"]:
