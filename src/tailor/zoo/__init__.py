@@ -1,0 +1,1 @@
+"""Names -> real models and datasets that load offline (see docs/zoo.md)."""

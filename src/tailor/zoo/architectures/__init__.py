@@ -1,0 +1,1 @@
+"""Architectures written in the project, registered with transformers Auto classes on import."""

