@@ -27,3 +27,18 @@ def test_decoder_sidecar_roundtrip(tmp_path, tiny_dinov2, image_batch):
         assert torch.equal(a, b), n
     fresh = load_masked_patch_model(tiny_dinov2, tmp_path / "none", mask_ratio=0.3)
     assert fresh.mask_ratio == 0.3
+
+
+def test_plain_vit_gets_a_mask_token_that_the_sidecar_keeps(tmp_path, image_batch):
+    from transformers import ViTConfig, ViTModel
+
+    vit = ViTModel(ViTConfig(image_size=16, patch_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32), add_pooling_layer=False)
+    model = MaskedPatchModel(vit)
+    model(image_batch["pixel_values"])[0].backward()
+    with torch.no_grad():
+        vit.embeddings.mask_token.add_(1.0)
+    model.save_decoder(tmp_path)
+    fresh = ViTModel(vit.config, add_pooling_layer=False)
+    restored = load_masked_patch_model(fresh, tmp_path)
+    assert torch.equal(restored.encoder.embeddings.mask_token, vit.embeddings.mask_token)

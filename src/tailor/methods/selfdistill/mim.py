@@ -4,7 +4,8 @@ The paper's vision path is MAE (ViTMAEForPreTraining, used natively elsewhere). 
 encoder we do what SimMIM does, because nothing in transformers ships it for Dinov2: masked patches
 are replaced by the encoder's learnable mask token (``bool_masked_pos``), the encoder sees the whole
 sequence, and a light decoder (LayerNorm + linear, or a small MLP) regresses each masked patch's
-pixels. The decoder is saved next to the encoder as a safetensors sidecar.
+pixels. The decoder (and the mask token, which a plain ``ViTModel`` checkpoint drops) is saved
+next to the encoder's Hugging Face folder as a safetensors sidecar.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ class MaskedPatchModel(nn.Module):
                  norm_pix_loss: bool = True, decoder_depth: int = 1, decoder: PixelDecoder | None = None):
         super().__init__()
         cfg = encoder.config
-        if getattr(encoder.embeddings, "mask_token", None) is None:
-            raise ValueError(f"{type(encoder).__name__} has no mask token; build it with use_mask_token=True")
+        ensure_mask_token(encoder)
         self.encoder = encoder
         self.patch_size = int(cfg.patch_size)
         self.num_channels = int(cfg.num_channels)
@@ -98,12 +98,23 @@ class MaskedPatchModel(nn.Module):
     def save_decoder(self, folder: Path) -> None:
         """Write the decoder sidecar (safetensors + its settings) next to the encoder's HF folder."""
         folder = Path(folder)
+        tensors = {f"decoder.{k}": v for k, v in self.decoder.state_dict().items()}
+        tensors["mask_token"] = self.encoder.embeddings.mask_token
         tmp = folder / (DECODER_WEIGHTS + ".tmp")
-        save_file({k: v.detach().contiguous() for k, v in self.decoder.state_dict().items()}, str(tmp))
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp))
         tmp.replace(folder / DECODER_WEIGHTS)
         tmp_cfg = folder / (DECODER_CONFIG + ".tmp")
         tmp_cfg.write_text(json.dumps(self.decoder_settings(), indent=2))
         tmp_cfg.replace(folder / DECODER_CONFIG)
+
+
+def ensure_mask_token(encoder: nn.Module) -> None:
+    """Give a ViT encoder a learnable mask token if it was built without one (``ViTModel`` default)."""
+    embeddings = encoder.embeddings
+    if not hasattr(embeddings, "mask_token"):
+        raise ValueError(f"{type(encoder).__name__} does not support masked patches (no embeddings.mask_token)")
+    if embeddings.mask_token is None:
+        embeddings.mask_token = nn.Parameter(torch.zeros(1, 1, encoder.config.hidden_size))
 
 
 def has_decoder(folder: Path) -> bool:
@@ -116,5 +127,9 @@ def load_masked_patch_model(encoder: nn.Module, folder: Path | None, **settings)
         return MaskedPatchModel(encoder, **settings)
     saved = json.loads((Path(folder) / DECODER_CONFIG).read_text())
     model = MaskedPatchModel(encoder, **{**saved, **settings, "decoder_depth": saved["decoder_depth"]})
-    model.decoder.load_state_dict(load_file(str(Path(folder) / DECODER_WEIGHTS)))
+    tensors = load_file(str(Path(folder) / DECODER_WEIGHTS))
+    model.decoder.load_state_dict({k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")})
+    with torch.no_grad():
+        token = encoder.embeddings.mask_token
+        token.copy_(tensors["mask_token"].reshape(token.shape))
     return model
