@@ -1,1 +1,2 @@
 """One package per paper; importing this registers every stage (configs only, no torch)."""
+from . import finetune  # noqa: F401

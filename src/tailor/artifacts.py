@@ -1,0 +1,74 @@
+"""Artifacts: what a stage hands to the next one, as a folder on disk.
+
+An artifact is a folder plus `artifact.json` saying which format loader rebuilds the model and
+which original pretrained model it descends from (that decides tokenizer and image preprocessing).
+Methods with their own on-disk form (packed ternary weights, pruning masks, adapters) register a
+format loader, so any later stage can load any earlier stage's output.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+FormatLoader = Callable[["Artifact", str, "int | None"], nn.Module]
+_FORMATS: dict[str, FormatLoader] = {}
+
+
+@dataclass
+class Artifact:
+    path: Path
+    model_name: str
+    format: str = "hf"
+    meta: dict = field(default_factory=dict)
+
+    def save(self) -> "Artifact":
+        self.path.mkdir(parents=True, exist_ok=True)
+        record = {**asdict(self), "path": "."}
+        atomic_write_text(self.path / "artifact.json", json.dumps(record, indent=2))
+        return self
+
+    @classmethod
+    def load(cls, path: Path) -> "Artifact":
+        record = json.loads((Path(path) / "artifact.json").read_text())
+        return cls(Path(path), record["model_name"], record["format"], record.get("meta", {}))
+
+
+def register_format(name: str, loader: FormatLoader) -> None:
+    _FORMATS[name] = loader
+
+
+def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = None) -> nn.Module:
+    """Rebuild the model an artifact holds, with the requested head."""
+    if artifact.format not in _FORMATS:
+        import tailor.methods  # noqa: F401  (method packages register their formats)
+    if artifact.format not in _FORMATS:
+        raise ValueError(f"artifact {artifact.path}: unknown format '{artifact.format}' (known: {', '.join(_FORMATS)})")
+    return _FORMATS[artifact.format](artifact, head, num_labels)
+
+
+def save_hf(model: nn.Module, path: Path, model_name: str, meta: dict | None = None) -> Artifact:
+    """Save a transformers model with `save_pretrained` (safetensors) as an "hf" artifact."""
+    from .engine.hooks import unwrap
+
+    unwrap(model).save_pretrained(path)
+    return Artifact(Path(path), model_name, "hf", meta or {}).save()
+
+
+def _load_hf(artifact: Artifact, head: str, num_labels: int | None) -> nn.Module:
+    from .zoo.models import load_folder
+
+    return load_folder(artifact.path, head, num_labels)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+register_format("hf", _load_hf)

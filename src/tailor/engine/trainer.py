@@ -1,0 +1,163 @@
+"""The one training engine: `train()` runs any Objective through transformers.Trainer.
+
+Trainer supplies what every stage needs and nobody should rewrite: devices (CUDA when present),
+multi-process training under torchrun/accelerate, gradient accumulation, schedulers, safetensors
+checkpoints, resume, tqdm progress and TensorBoard. This module adds the three things tailor
+needs on top: a loss made of named, weighted terms (all logged), an optional frozen teacher, and
+per-parameter-group learning rates.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.integrations import TensorBoardCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from .losses import Objective, weighted_sum
+from .settings import TrainSettings
+
+_NO_DECAY = re.compile(r"(bias|norm|LayerNorm|layer_norm|ln_|bn|embeddings\.position|cls_token|mask_token)", re.I)
+
+
+@dataclass
+class TrainReport:
+    steps: int
+    train_loss: float
+    seconds: float
+    resumed_from: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class MetricsFile(TrainerCallback):
+    """Append every log record to `metrics.jsonl` (one JSON object per line), main process only."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+
+
+class _ObjectiveTrainer(Trainer):
+    def __init__(self, *args, objective: Objective, teacher: nn.Module | None,
+                 lr_overrides: Mapping[str, float] | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.objective = objective
+        self.teacher = teacher
+        self.lr_overrides = [(re.compile(p), lr) for p, lr in (lr_overrides or {}).items()]
+        self._term_sums: dict[str, float] = {}
+        self._term_count = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        terms = self.objective.terms(model, inputs, self.teacher)
+        loss = weighted_sum(terms, self.objective.weights)
+        for name, value in terms.items():
+            self._term_sums[name] = self._term_sums.get(name, 0.0) + float(value.detach())
+        self._term_count += 1
+        return (loss, None) if return_outputs else loss
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if self._term_count and "loss" in logs:
+            logs.update({f"loss/{k}": v / self._term_count for k, v in self._term_sums.items()})
+            self._term_sums, self._term_count = {}, 0
+        super().log(logs, *args, **kwargs)
+
+    def create_optimizer(self, model=None):
+        """AdamW with no decay on biases/norms and optional per-pattern learning rates."""
+        if self.optimizer is not None:
+            return self.optimizer
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            lr = next((lr for pattern, lr in self.lr_overrides if pattern.search(name)), self.args.learning_rate)
+            decay = 0.0 if (p.dim() < 2 or _NO_DECAY.search(name)) else self.args.weight_decay
+            groups.setdefault((lr, decay), []).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+            lr=self.args.learning_rate, betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon,
+        )
+        return self.optimizer
+
+
+def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> TrainingArguments:
+    cuda = torch.cuda.is_available()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        per_device_train_batch_size=settings.batch_size,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.steps or -1,
+        learning_rate=settings.lr,
+        lr_scheduler_type=settings.scheduler,
+        warmup_steps=settings.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        adam_beta1=settings.adam_betas[0],
+        adam_beta2=settings.adam_betas[1],
+        max_grad_norm=settings.max_grad_norm or 0.0,
+        gradient_accumulation_steps=settings.grad_accum,
+        logging_steps=settings.log_every,
+        save_strategy="steps",
+        save_steps=settings.save_every,
+        save_total_limit=1,
+        report_to="none",  # TensorBoard is attached explicitly to write into out_dir/tb
+        seed=seed,
+        data_seed=seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        use_cpu=not cuda,
+        ddp_backend="gloo" if distributed and not cuda else None,
+        disable_tqdm=False,
+    )
+
+
+def train(
+    model: nn.Module,
+    train_dataset,
+    *,
+    settings: TrainSettings,
+    out_dir: Path,
+    objective: Objective,
+    collator,
+    teacher: nn.Module | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    lr_overrides: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> TrainReport:
+    """Train `model` in place on `train_dataset`; resumes from `out_dir/checkpoints` if a checkpoint exists."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = training_arguments(settings, out_dir, seed)
+    if teacher is not None:
+        teacher = teacher.to(args.device).eval().requires_grad_(False)
+    trainer = _ObjectiveTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        data_collator=collator,
+        objective=objective,
+        teacher=teacher,
+        lr_overrides=lr_overrides,
+        callbacks=[MetricsFile(out_dir / "metrics.jsonl"),
+                   TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))), *callbacks],
+    )
+    ckpt_dir = Path(args.output_dir)
+    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=resume)
+    return TrainReport(result.global_step, float(result.training_loss), time.time() - start, resume)

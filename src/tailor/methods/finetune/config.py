@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from ...engine.settings import TrainSettings
+
+
+class FinetuneConfig(TrainSettings):
+    """Full fine-tuning of encoder and a fresh classification head."""
+
+    head_lr: float | None = Field(None, gt=0, description="learning rate of the new head (default: lr)")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)

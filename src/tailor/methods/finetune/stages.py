@@ -1,0 +1,24 @@
+"""The `finetune` stage: load the previous model with a classifier head, train it, score it."""
+from __future__ import annotations
+
+from ...artifacts import save_hf
+from ...engine.losses import CrossEntropy
+from ...engine.metrics import evaluate
+from ...engine.trainer import train
+from ...pipeline import StageContext, StageResult
+from .config import FinetuneConfig
+
+HEAD_PATTERN = r"^(classifier|score|_fc|fc|head)\."
+
+
+def run_finetune(cfg: FinetuneConfig, ctx: StageContext) -> StageResult:
+    data = ctx.inputs()
+    model = ctx.load(ctx.source(), head="classifier", num_labels=data.num_labels)
+    report = train(
+        model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=CrossEntropy(cfg.label_smoothing),
+        collator=data.collator, lr_overrides={HEAD_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed,
+    )
+    metrics = evaluate(model, data, cfg.eval_batch_size)
+    artifact = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, {"head": "classifier",
+                                                                         "label_names": ctx.task().label_names})
+    return StageResult(artifact, {**metrics, "train": report.as_dict()})

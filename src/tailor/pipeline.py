@@ -1,0 +1,203 @@
+"""Run a recipe: one folder per run, per seed and per stage; finished stages are skipped on re-run.
+
+Layout (open_lth style: the folder name is a hash of the resolved settings):
+
+    runs/<recipe-name>-<digest>/
+      config.yaml                 the resolved recipe (defaults filled in)
+      results.json                metrics per seed and stage, summary, wall time, versions, git commit
+      seed-<s>/<NN>-<stage>/      the stage's own folder: model/, metrics.jsonl, tb/, done.json
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .artifacts import Artifact, atomic_write_text, load_model
+from .recipe import Recipe
+from .stages import get_stage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageResult:
+    artifact: Artifact | None
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    recipe: Recipe
+    seed: int
+    stage_dir: Path
+    previous: Artifact | None
+    history: dict[str, Artifact]
+    _shared: dict = field(default_factory=dict)  # task data and inputs, shared by a seed's stages
+
+    def base(self) -> Artifact:
+        """The recipe's original pretrained model (self-distillation restarts students from it)."""
+        from .zoo.models import resolve
+
+        return Artifact(resolve(self.recipe.model), self.recipe.model, "hf")
+
+    def source(self) -> Artifact:
+        return self.previous or self.base()
+
+    def task(self):
+        if "task" not in self._shared:
+            from .zoo.data import load_task
+
+            self._shared["task"] = load_task(self.recipe.data, self.seed)
+        return self._shared["task"]
+
+    def inputs(self):
+        if "inputs" not in self._shared:
+            from .engine.inputs import prepare
+
+            self._shared["inputs"] = prepare(self.task(), self.recipe.model, self.recipe.data)
+        return self._shared["inputs"]
+
+    def load(self, artifact: Artifact, head: str = "base", num_labels: int | None = None):
+        return load_model(artifact, head, num_labels)
+
+
+@dataclass
+class RunResult:
+    path: Path
+    results: dict
+
+    @cached_property
+    def summary(self) -> dict:
+        return self.results["summary"]
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def run_dir_for(recipe: Recipe, runs_dir: Path) -> Path:
+    return Path(runs_dir) / f"{recipe.name}-{recipe.digest()}"
+
+
+def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] | None = None) -> RunResult:
+    """Run every seed and stage of a recipe; finished stages are loaded, not re-run."""
+    import transformers
+
+    run_dir = run_dir_for(recipe, Path(runs_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(recipe.resolved(), sort_keys=False))
+    start = time.time()
+    per_seed: dict[str, dict] = {}
+    for seed in seeds or recipe.seeds:
+        previous, history, shared = None, {}, {}
+        per_seed[str(seed)] = {}
+        for i, call in enumerate(recipe.calls):
+            stage_id = f"{i + 1:02d}-{call.name}"
+            stage_dir = run_dir / f"seed-{seed}" / stage_id
+            done = stage_dir / "done.json"
+            if done.exists():
+                record = json.loads(done.read_text())
+                log.info("seed %s, stage %s: already done, skipping", seed, stage_id)
+            else:
+                log.info("seed %s, stage %s: running", seed, stage_id)
+                stage_dir.mkdir(parents=True, exist_ok=True)
+                transformers.set_seed(seed)
+                ctx = StageContext(recipe, seed, stage_dir, previous, dict(history), shared)
+                t0 = time.time()
+                result: StageResult = get_stage(call.name).load_runner()(call.config, ctx)
+                record = {
+                    "stage": call.name,
+                    "seconds": time.time() - t0,
+                    "metrics": result.metrics,
+                    "artifact": os.path.relpath(result.artifact.path, stage_dir) if result.artifact else None,
+                }
+                if is_main_process():
+                    atomic_write_text(done, json.dumps(record, indent=2))
+                    shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # only needed to resume
+                _barrier()
+            if record["artifact"]:
+                previous = Artifact.load(stage_dir / record["artifact"])
+                history[stage_id] = previous
+            per_seed[str(seed)][stage_id] = {"seconds": record["seconds"], **record["metrics"]}
+    results = {
+        "recipe": recipe.name,
+        "digest": recipe.digest(),
+        "config": recipe.resolved(),
+        "seeds": per_seed,
+        "summary": summarize(per_seed),
+        "wall_seconds": time.time() - start,
+        "environment": environment(),
+    }
+    if is_main_process():
+        atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
+    return RunResult(run_dir, results)
+
+
+def summarize(per_seed: dict[str, dict]) -> dict:
+    """Mean and std over seeds of every numeric metric, per stage (nested keys joined with '/')."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for stages in per_seed.values():
+        for stage_id, metrics in stages.items():
+            for key, value in _flatten(metrics).items():
+                values.setdefault(stage_id, {}).setdefault(key, []).append(value)
+    return {
+        stage_id: {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)} for k, v in metrics.items()}
+        for stage_id, metrics in values.items()
+    }
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "/"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = float(v)
+    return out
+
+
+def environment() -> dict:
+    """Package versions, machine and git commit: what a reader needs to trust a number."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    versions = {}
+    for pkg in ("tailor", "torch", "transformers", "peft", "accelerate", "datasets", "safetensors"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": commit,
+    }
