@@ -118,3 +118,16 @@ class R3F:
             noisy = model(**inputs).logits
         terms["r3f"] = symmetric_kl(clean, noisy)
         return terms
+
+
+def regularize(spec, model: nn.Module, objective) -> tuple[object, list[TrainerCallback]]:
+    """Apply a ``FinetuneRegularizer`` config: (possibly wrapped objective, extra trainer callbacks)."""
+    if spec.kind == "none":
+        return objective, []
+    if spec.kind == "l2_to_pretrained":
+        return L2ToPretrained(objective, pretrained_reference(model), spec.coef), []
+    if spec.kind == "mars":
+        return objective, [MarsProjection(model, spec.radius)]
+    if spec.kind == "r3f":
+        return R3F(objective, eps=spec.eps, noise=spec.noise, coef=spec.coef), []
+    raise ValueError(f"unknown regularizer {spec.kind!r}; valid: none, l2_to_pretrained, mars, r3f")
