@@ -1,2 +1,3 @@
 """One package per paper; importing this registers every stage (configs only, no torch)."""
 from . import finetune  # noqa: F401
+from . import selfdistill  # noqa: F401
