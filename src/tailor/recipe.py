@@ -107,7 +107,12 @@ def apply_override(raw: dict, item: str) -> None:
 
 def _child(node: Any, part: str, where: str) -> Any:
     if isinstance(node, list):
-        return node[_index(node, part, where)]
+        item = node[_index(node, part, where)]
+        if not part.isdigit():  # stages.<name>: descend into that stage's settings
+            if item[part] is None:
+                item[part] = {}
+            return item[part]
+        return item
     if not isinstance(node, dict):
         raise ConfigError(f"override '{where}': parent is not a mapping")
     if node.get(part) is None:

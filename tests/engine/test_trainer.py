@@ -1,0 +1,89 @@
+import json
+
+import pytest
+import torch
+from tailor.engine.hooks import capture
+from tailor.engine.inputs import prepare
+from tailor.engine.losses import CrossEntropy, weighted_sum
+from tailor.engine.settings import TrainSettings
+from tailor.engine.trainer import train
+from tailor.zoo import models
+from tailor.zoo.data import DataConfig, load_task
+
+
+@pytest.fixture(scope="module")
+def digits_inputs():
+    cfg = DataConfig(name="digits", image_size=32, train_size=96, test_size=64)
+    return prepare(load_task(cfg), "tiny-vit", cfg)
+
+
+def test_weighted_sum_golden():
+    terms = {"a": torch.tensor(2.0), "b": torch.tensor(3.0), "c": torch.tensor(5.0)}
+    assert weighted_sum(terms, {"a": 0.5, "b": 0.0}).item() == pytest.approx(0.5 * 2 + 0 * 3 + 1 * 5)
+
+
+class HalfCE(CrossEntropy):
+    """CE plus a second term, to check terms are weighted and logged separately."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = {"ce": 1.0, "l2": 0.5}
+
+    def terms(self, model, batch, teacher=None):
+        out = super().terms(model, batch)
+        out["l2"] = sum((p ** 2).sum() for p in model.classifier.parameters())
+        return out
+
+
+def test_train_reduces_loss_and_logs_terms(tmp_path, digits_inputs):
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    settings = TrainSettings(steps=30, lr=3e-3, batch_size=32, log_every=5)
+    report = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=HalfCE(),
+                   collator=digits_inputs.collator)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert report.steps == 30 and losses[-1] < losses[0]
+    assert all("loss/ce" in r and "loss/l2" in r for r in rows if "loss" in r)
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_lr_overrides_and_frozen_params_make_groups(tmp_path, digits_inputs):
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    for p in model.vit.embeddings.parameters():
+        p.requires_grad_(False)
+    frozen = model.vit.embeddings.patch_embeddings.projection.weight.clone()
+    teacher = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    train(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16), out_dir=tmp_path,
+          objective=CrossEntropy(), collator=digits_inputs.collator, teacher=teacher,
+          lr_overrides={r"^classifier\.": 0.5})
+    assert torch.equal(frozen, model.vit.embeddings.patch_embeddings.projection.weight)
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path, digits_inputs):
+    settings = TrainSettings(steps=4, lr=1e-3, batch_size=16, save_every=2)
+    torch.manual_seed(0)
+    model = models.load("tiny-vit", "classifier", num_labels=10)
+    first = train(model, digits_inputs.train, settings=settings.model_copy(update={"steps": 2}), out_dir=tmp_path,
+                  objective=CrossEntropy(), collator=digits_inputs.collator)
+    assert first.resumed_from is None and (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
+    second = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
+                   collator=digits_inputs.collator)
+    assert second.resumed_from.endswith("checkpoint-2") and second.steps == 4
+
+
+def test_capture_records_module_outputs_and_removes_hooks():
+    model = models.load("tiny-bert", "base").eval()
+    ids = torch.tensor([[2, 10, 11, 3]])
+    reference = model(input_ids=ids, output_hidden_states=True).hidden_states[1]  # transformers adds its own hooks
+    hooks_before = sum(len(m._forward_hooks) for m in model.modules())
+    with capture(model, {"att1": "encoder.layer.1.attention.output", "l0": "encoder.layer.0"}) as got:
+        out = model(input_ids=ids)
+    assert got["att1"].shape == (1, 4, 32)
+    assert torch.allclose(got["l0"], reference)
+    assert out.last_hidden_state.shape == (1, 4, 32)
+    assert sum(len(m._forward_hooks) for m in model.modules()) == hooks_before
+    with pytest.raises(AttributeError):
+        with capture(model, ["encoder.layer.9"]):
+            pass
+    assert sum(len(m._forward_hooks) for m in model.modules()) == hooks_before
