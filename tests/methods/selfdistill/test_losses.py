@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tailor.methods.selfdistill.losses import (distill_loss, masked_lm_loss, masked_patch_loss, mars_norm,
+from tailor.methods.selfdistill.losses import (distill_loss, masked_lm_loss, masked_lm_loss_at, masked_patch_loss, mars_norm,
                                                prediction_kl, weight_l2, weight_mars)
 
 
@@ -68,3 +68,13 @@ def test_weight_distances_golden():
     assert weight_l2(params, ref).item() == pytest.approx(1 + 4 + 0.25 + 0.25 + 9)
     assert mars_norm(params[0][1]).item() == pytest.approx(3.0)  # rows: |1|+|-2| = 3, 0.5+0.5 = 1
     assert weight_mars(params, ref).item() == pytest.approx(3.0)  # the 1-D bias is not a weight matrix
+
+
+def test_masked_positions_only_loss_equals_full_loss():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 7, generator=g)
+    labels = torch.randint(0, 7, (3, 5), generator=g)
+    labels[torch.rand(3, 5, generator=g) < 0.5] = -100
+    labels[0, 0] = 2
+    full = masked_lm_loss(logits, labels)
+    assert masked_lm_loss_at(logits[labels != -100], labels).item() == pytest.approx(full.item(), rel=1e-6)

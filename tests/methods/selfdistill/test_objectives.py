@@ -129,3 +129,11 @@ def test_bad_options_name_valid_choices():
         SelfDistillObjective(_mlm(), match="kl")
     with pytest.raises(ValueError, match="needs a teacher"):
         SelfDistillObjective(_mlm()).terms(None, {}, None)
+
+
+def test_mlm_loss_on_masked_positions_matches_full_logits(tiny_bert_mlm, text_batch):
+    tiny_bert_mlm.eval()
+    mlm = _mlm()
+    corruption = mlm.sample(tiny_bert_mlm, text_batch)
+    full, _ = mlm.predict(tiny_bert_mlm, text_batch, corruption)
+    assert mlm.loss(tiny_bert_mlm, text_batch, corruption).item() == pytest.approx(full.item(), rel=1e-5)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .losses import distill_loss, masked_lm_loss, prediction_kl, prediction_mse, weight_l2, weight_mars
+from .losses import distill_loss, masked_lm_loss, masked_lm_loss_at, prediction_kl, prediction_mse, weight_l2, weight_mars
 from .masking import mask_tokens
 
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -52,12 +52,27 @@ class MaskedLM:
                            random_replace_prob=self.random_replace_prob)
 
     def predict(self, model: nn.Module, batch, corruption) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and logits at every position (what Prediction-Matching compares)."""
         masked_ids, labels = corruption
         logits = model(**{**_text_inputs(batch), "input_ids": masked_ids}).logits
         return masked_lm_loss(logits, labels), logits
 
+    def loss(self, model: nn.Module, batch, corruption) -> torch.Tensor:
+        """L_MAE with the vocabulary projection run on the masked positions only (it dominates the cost)."""
+        masked_ids, labels = corruption
+        hidden = model.base_model(**{**_text_inputs(batch), "input_ids": masked_ids}).last_hidden_state
+        return masked_lm_loss_at(mlm_head(model)(hidden[labels != -100]), labels)
+
     def match(self, student_pred, teacher_pred, batch) -> torch.Tensor:
         return prediction_kl(student_pred, teacher_pred, self.valid(batch))
+
+
+def mlm_head(model: nn.Module) -> nn.Module:
+    """The masked-LM head module of a transformers *ForMaskedLM model (BERT: ``cls``, RoBERTa: ``lm_head``)."""
+    for name in ("cls", "lm_head"):
+        if isinstance(getattr(model, name, None), nn.Module):
+            return getattr(model, name)
+    raise ValueError(f"{type(model).__name__} has no masked-LM head named 'cls' or 'lm_head'")
 
 
 class NativeMAE:
@@ -76,6 +91,9 @@ class NativeMAE:
         out = model(pixel_values=batch["pixel_values"], noise=noise)
         return out.loss, out.logits
 
+    def loss(self, model: nn.Module, batch, corruption) -> torch.Tensor:
+        return self.predict(model, batch, corruption)[0]
+
     def match(self, student_pred, teacher_pred, batch) -> torch.Tensor:
         return prediction_mse(student_pred, teacher_pred)
 
@@ -89,6 +107,9 @@ class MaskedPatches:
     def predict(self, model: nn.Module, batch, mask) -> tuple[torch.Tensor, torch.Tensor]:
         loss, pred, _ = model(batch["pixel_values"], mask=mask)
         return loss, pred
+
+    def loss(self, model: nn.Module, batch, corruption) -> torch.Tensor:
+        return self.predict(model, batch, corruption)[0]
 
     def match(self, student_pred, teacher_pred, batch) -> torch.Tensor:
         return prediction_mse(student_pred, teacher_pred)
@@ -141,8 +162,7 @@ class MaskedAutoEncodingObjective:
         self.weights = {"mae": 1.0}
 
     def terms(self, model: nn.Module, batch, teacher: nn.Module | None = None) -> dict[str, torch.Tensor]:
-        loss, _ = self.mae.predict(model, batch, self.mae.sample(model, batch))
-        return {"mae": loss}
+        return {"mae": self.mae.loss(model, batch, self.mae.sample(model, batch))}
 
 
 class SelfDistillObjective:
@@ -178,7 +198,7 @@ class SelfDistillObjective:
             out["distill"] = self.mae.match(pred, teacher_pred, batch)
             return out
         if "mae" in self.weights:
-            out["mae"], _ = self.mae.predict(model, batch, self.mae.sample(model, batch))
+            out["mae"] = self.mae.loss(model, batch, self.mae.sample(model, batch))
         if self.match == "representation":
             student = represent(*unmasked_hidden(model.base_model, batch), self.representation)
             with torch.no_grad():
