@@ -54,9 +54,10 @@ class Profile:
     notes: list[str] = field(default_factory=list)
 
 
-def _text_task(name: str, train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int) -> Task:
+def _text_task(name: str, train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int,
+               max_length: int) -> Task:
     return Task(
-        name, "minilm-l6", {"name": name, "train_size": train_size, "test_size": test_size, "max_length": 40},
+        name, "minilm-l6", {"name": name, "train_size": train_size, "test_size": test_size, "max_length": max_length},
         "macro_f1",
         {"epochs": ft_epochs, "batch_size": 16, "lr": 1e-4, "warmup_ratio": 0.1, "log_every": 10, "eval_batch_size": 100},
         {"steps": pt_steps, "batch_size": 16, "lr": 1e-4, "head_warmup_steps": warmup, "log_every": 10},
@@ -81,13 +82,13 @@ FULL_EXTRA = ("recadam", "mars", "r3f", "sd_no_mae", "sd_prediction", "sd_weight
 def profiles() -> dict[str, Profile]:
     return {
         "quick": Profile(
-            tasks=(_text_task("tweets2016", 128, 4, 30, 15, 300), _text_task("disaster-genre", 128, 4, 30, 15, 300),
-                   _image_task(128, 4, 30, 15, 300)),
+            tasks=(_text_task("tweets2016", 128, 3, 24, 12, 200, 32), _text_task("disaster-genre", 128, 3, 24, 12, 200, 32),
+                   _image_task(128, 3, 24, 12, 200)),
             methods=CORE,
         ),
         "full": Profile(
-            tasks=(_text_task("tweets2016", 500, 10, 300, 100, 1000),
-                   _text_task("disaster-genre", 500, 10, 300, 100, 1000), _image_task(500, 10, 300, 100, 1000)),
+            tasks=(_text_task("tweets2016", 500, 10, 300, 100, 1000, 64),
+                   _text_task("disaster-genre", 500, 10, 300, 100, 1000, 64), _image_task(500, 10, 300, 100, 1000)),
             methods=CORE + FULL_EXTRA,
             sweep=(100, 250, 500, 1000, 2000),
         ),
