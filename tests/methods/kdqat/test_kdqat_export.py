@@ -75,3 +75,16 @@ def test_real_minilm_student_packs_and_reloads(tmp_path):
     report = size_report(student, tmp_path)
     assert report["quantized_linear_weights"]["ratio"] >= 14
     assert report["total"]["file_bytes"] < 8e6  # fp32 safetensors: 90.9 MB
+
+
+def test_peft_adapters_wrap_the_packed_ternary_base(tmp_path, tiny):
+    from peft import VeraConfig, get_peft_model
+    from tailor.methods.kdqat.quant import QuantLinear
+
+    export_packed(quantize_model(tiny.bert()), tmp_path, QuantConfig())
+    model = get_peft_model(load_packed(tmp_path), VeraConfig(r=4, target_modules=["query", "value"]))
+    query = model.base_model.model.bert.encoder.layer[0].attention.self.query
+    assert isinstance(query.base_layer, QuantLinear) and query.base_layer.weight_spec is None
+    model(input_ids=torch.tensor([[2, 5, 7, 3]])).logits.sum().backward()
+    assert query.base_layer.weight.grad is None  # the ternary base stays frozen
+    assert query.base_layer.weight.unique().numel() <= 3
