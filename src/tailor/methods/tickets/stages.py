@@ -157,7 +157,7 @@ def run_draw_ticket(cfg: DrawTicketConfig, ctx: StageContext) -> StageResult:
                         callbacks=callbacks, seed=ctx.seed)
             rounds.append(rep.as_dict())
 
-        masks = aimp(model, cfg, cfg.rounds, cfg.rewind, train_round, ticket_masks(source))
+        masks = aimp(model, cfg, cfg.rounds, cfg.rewind, train_round, ticket_masks(source), cfg.rate)
         metrics["rounds"] = rounds
     else:
         masks, metrics["train"] = _learn_lmp(model, cfg, ctx, inputs)
