@@ -43,7 +43,7 @@ def register_format(name: str, loader: FormatLoader) -> None:
     _FORMATS[name] = loader
 
 
-def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = None) -> nn.Module:
+def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = None) -> "nn.Module":
     """Rebuild the model an artifact holds, with the requested head."""
     if artifact.format not in _FORMATS:
         import tailor.methods  # noqa: F401  (method packages register their formats)
@@ -52,7 +52,7 @@ def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = 
     return _FORMATS[artifact.format](artifact, head, num_labels)
 
 
-def save_hf(model: nn.Module, path: Path, model_name: str, meta: dict | None = None) -> Artifact:
+def save_hf(model: "nn.Module", path: Path, model_name: str, meta: dict | None = None) -> Artifact:
     """Save a transformers model with `save_pretrained` (safetensors) as an "hf" artifact."""
     from .engine.hooks import unwrap
 
@@ -60,7 +60,7 @@ def save_hf(model: nn.Module, path: Path, model_name: str, meta: dict | None = N
     return Artifact(Path(path), model_name, "hf", meta or {}).save()
 
 
-def _load_hf(artifact: Artifact, head: str, num_labels: int | None) -> nn.Module:
+def _load_hf(artifact: Artifact, head: str, num_labels: int | None) -> "nn.Module":
     from .zoo.models import load_folder
 
     return load_folder(artifact.path, head, num_labels)

@@ -1,0 +1,99 @@
+"""`tailor predict --adapters DIR... --input FILE`: serve many VeRA adapters in mixed batches.
+
+Each input line is JSON: ``{"adapter": <folder as given, its name, or its index>, "text": "..."}``.
+Each output line adds the predicted ``label`` (name), ``label_id`` and class ``probs``. Rows are cut
+into batches of ``--batch-size`` and every batch runs once through the base model, whatever mix of
+adapters it holds (see multi_adapter.MixedVeraBatch).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="classify texts, each with its own VeRA adapter, in mixed batches")
+    p.add_argument("--adapters", nargs="+", required=True, help="adapter folders saved by the vera stage")
+    p.add_argument("--input", required=True, help='JSONL file: {"adapter": ..., "text": ...} per line')
+    p.add_argument("--output", help="JSONL file for the predictions (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> None:
+    rows = [json.loads(line) for line in Path(args.input).read_text().splitlines() if line.strip()]
+    results = predict(args.adapters, rows, batch_size=args.batch_size, max_length=args.max_length)
+    text = "".join(json.dumps(r) + "\n" for r in results)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(results)} predictions to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max_length: int = 128) -> list[dict]:
+    """Predictions for ``rows`` (dicts with ``adapter`` and ``text``), in input order."""
+    import torch
+
+    from ...artifacts import Artifact, load_model
+    from ...zoo import models as zoo
+    from .multi_adapter import MixedVeraBatch
+
+    artifacts = [Artifact.load(Path(d)) for d in adapter_dirs]
+    base_record = _shared_base(adapter_dirs, artifacts)
+    first = artifacts[0]
+    if first.meta.get("head") != "classifier":
+        raise ValueError(f"{adapter_dirs[0]}: predict serves classification adapters; this one has head "
+                         f"{first.meta.get('head')!r}")
+    base = load_model(Artifact(Path(base_record["path"]), base_record["model_name"], base_record["format"],
+                               base_record["meta"]), "classifier", first.meta["num_labels"])
+    server = MixedVeraBatch.from_pretrained(base, [a.path for a in artifacts],
+                                            names=[f"adapter{i}" for i in range(len(artifacts))])
+    lookup = _adapter_lookup(adapter_dirs)
+    tok = zoo.tokenizer(first.model_name)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    device = next(server.model.parameters()).device
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        ids = [_resolve(lookup, r, start + i) for i, r in enumerate(chunk)]
+        enc = tok([r["text"] for r in chunk], truncation=True, max_length=max_length, padding=True,
+                  return_tensors="pt").to(device)
+        probs = torch.softmax(server(ids, **enc).logits.float(), -1).cpu()
+        for i, (r, p) in enumerate(zip(chunk, probs)):
+            label_id = int(p.argmax())
+            names = artifacts[ids[i]].meta.get("label_names") or []
+            out.append({**r, "label_id": label_id, "label": names[label_id] if label_id < len(names) else label_id,
+                        "probs": [round(float(x), 6) for x in p]})
+    return out
+
+
+def _shared_base(dirs: list[str], artifacts) -> dict:
+    for d, a in zip(dirs, artifacts):
+        if a.format != "peft" or "base" not in a.meta:
+            raise ValueError(f"{d}: not an adapter saved by the vera stage (format {a.format!r})")
+    bases = {a.meta["base"]["path"] for a in artifacts}
+    if len(bases) > 1:
+        raise ValueError(f"adapters sit on different base models {sorted(bases)}; a mixed batch needs one base")
+    return artifacts[0].meta["base"]
+
+
+def _adapter_lookup(dirs: list[str]) -> dict[str, int]:
+    """An adapter may be named by its index, the folder as given, or the folder's name if unique."""
+    lookup = {str(i): i for i in range(len(dirs))}
+    lookup.update({d: i for i, d in enumerate(dirs)})
+    names = [Path(d).name for d in dirs]
+    lookup.update({n: i for i, n in enumerate(names) if names.count(n) == 1})
+    return lookup
+
+
+def _resolve(lookup: dict[str, int], row: dict, line: int) -> int:
+    key = str(row.get("adapter", ""))
+    if key not in lookup:
+        raise ValueError(f"input row {line}: unknown adapter {key!r}; use an index 0..{len(set(lookup.values())) - 1}"
+                         " or one of the folders given to --adapters")
+    return lookup[key]

@@ -1,0 +1,78 @@
+"""The `vera` and `lora` stages: adapt the previous stage's model with peft, train, score, save.
+
+The source model is loaded through ``ctx.source()`` and the artifact format registry, so the
+adapter goes on whatever the previous stage produced (a fine-tuned model, a self-distilled
+encoder, a ternary student, a pruned ticket). The saved artifact is a peft adapter folder (format
+``peft``) that plain ``peft.PeftModel.from_pretrained`` loads onto the same base.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...artifacts import Artifact, load_model, register_format
+from ...engine.losses import CrossEntropy
+from ...engine.metrics import evaluate
+from ...engine.trainer import train
+from ...pipeline import StageContext, StageResult
+from .adapters import HEAD_PARAM_PATTERN, adapter_bytes, build_lora, build_vera, count_parameters, load_adapter, \
+    save_adapter
+from .config import LoraConfig, VeraConfig
+from .lm import NextTokenLoss, perplexity, prepare_lm
+
+FORMAT = "peft"
+
+
+def run_vera(cfg: VeraConfig, ctx: StageContext) -> StageResult:
+    return _run_adapter(cfg, ctx, build_vera)
+
+
+def run_lora(cfg: LoraConfig, ctx: StageContext) -> StageResult:
+    return _run_adapter(cfg, ctx, build_lora)
+
+
+def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
+    source = ctx.source()
+    if cfg.task == "classify":
+        data = ctx.inputs()
+        base = ctx.load(source, head="classifier", num_labels=data.num_labels)
+        objective, meta = CrossEntropy(), {"head": "classifier", "num_labels": data.num_labels,
+                                           "label_names": ctx.task().label_names}
+    else:
+        data = ctx._shared.setdefault("lm_inputs", prepare_lm(ctx.task(), ctx.recipe.model, ctx.recipe.data.max_length))
+        base = ctx.load(source, head="causal_lm")
+        objective, meta = NextTokenLoss(), {"head": "causal_lm"}
+    model = build(base, cfg)
+    counts = count_parameters(model)
+    report = train(model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
+                   collator=data.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
+                   seed=ctx.seed)
+    if cfg.task == "classify":
+        metrics = evaluate(model, data, cfg.eval_batch_size)
+    else:
+        metrics = {s: perplexity(model, getattr(data, s), data.collator, cfg.eval_batch_size)
+                   for s in ("validation", "test")}
+    adapter_dir = save_adapter(model, ctx.stage_dir / "model")
+    sizes = adapter_bytes(adapter_dir)
+    artifact = Artifact(adapter_dir, ctx.recipe.model, FORMAT, {**meta, "base": _record(source)}).save()
+    return StageResult(artifact, {**metrics, "params": counts, "bytes": sizes, "train": report.as_dict()})
+
+
+def _record(artifact: Artifact) -> dict:
+    """Enough to rebuild the base later: absolute path, format, model name, meta."""
+    return {"path": str(Path(artifact.path).resolve()), "format": artifact.format,
+            "model_name": artifact.model_name, "meta": artifact.meta}
+
+
+def load_peft_artifact(artifact: Artifact, head: str, num_labels: int | None):
+    """Base (through its own format loader) + adapter. Merged into a plain model when the base is a
+    plain ``hf`` model; kept unmerged on any other format (a ternary or pruned base would lose its
+    structure if the dense delta W were folded into it)."""
+    record = artifact.meta["base"]
+    base_artifact = Artifact(Path(record["path"]), record["model_name"], record["format"], record["meta"])
+    head = artifact.meta.get("head", head)
+    base = load_model(base_artifact, head, artifact.meta.get("num_labels", num_labels))
+    model = load_adapter(base, artifact.path)
+    return model.merge_and_unload() if record["format"] == "hf" else model
+
+
