@@ -25,6 +25,7 @@ from ...engine.settings import TrainSettings
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
 from .config import FurtherPretrainConfig, MaskedAutoEncodingSettings, SelfDistillConfig
+from .mae import FORMAT as VITMAE_FORMAT
 from .mim import has_decoder, load_masked_patch_model
 from .objectives import MaskedAutoEncodingObjective, MaskedLM, MaskedPatches, NativeMAE, SelfDistillObjective
 
@@ -49,47 +50,43 @@ def resolve_objective(cfg: MaskedAutoEncodingSettings, modality: str, model_type
     return choice
 
 
-def _saved_names(folder: Path) -> set[str]:
-    from safetensors import safe_open
-
-    names: set[str] = set()
-    for file in Path(folder).glob("*.safetensors"):
-        with safe_open(str(file), framework="pt") as f:
-            names.update(f.keys())
-    return names
+def _load_with_info(auto_class, folder: Path, **kwargs) -> tuple[nn.Module, set[str]]:
+    """A model from a save_pretrained folder, and the names transformers had to initialise anew."""
+    model, info = auto_class.from_pretrained(folder, output_loading_info=True, **kwargs)
+    return model, set(info["missing_keys"])
 
 
-def _new_parameters(model: nn.Module, folder: Path) -> list[str]:
-    """Parameters the checkpoint in ``folder`` did not provide (tied weights count as provided)."""
-    saved = _saved_names(folder)
-    prefix = getattr(model, "base_model_prefix", "") + "."
-    return [n for n, _ in model.named_parameters() if n not in saved and n.removeprefix(prefix) not in saved]
+def _new_parameters(model: nn.Module, missing: set[str]) -> list[str]:
+    # named_parameters lists a tied weight once, so a tied decoder never counts as new
+    return [n for n, _ in model.named_parameters() if n in missing]
 
 
 def build_mae_model(artifact: Artifact, cfg: MaskedAutoEncodingSettings, ctx: StageContext):
-    """(model, masked auto-encoding back-end, names of newly initialised parameters) for an artifact."""
+    """(model, masked auto-encoding back-end, names of newly initialised parameters) for an HF-folder artifact."""
+    import transformers as tf
+
     data = ctx.inputs()
     choice = resolve_objective(cfg, data.modality, _model_type(artifact))
     if choice == "mlm":
-        model = load_model(artifact, "mlm")
+        model, missing = _load_with_info(tf.AutoModelForMaskedLM, artifact.path)
         tok = data.tokenizer
         backend = MaskedLM(mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
                            vocab_size=model.config.vocab_size, prob=cfg.mask_prob,
                            mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob)
-        return model, backend, _new_parameters(model, artifact.path)
+        return model, backend, _new_parameters(model, missing)
     if choice == "mae":
-        from transformers import ViTMAEForPreTraining
-
-        model = ViTMAEForPreTraining.from_pretrained(artifact.path, mask_ratio=cfg.mask_ratio,
-                                                     norm_pix_loss=cfg.norm_pix_loss)
-        return model, NativeMAE(), _new_parameters(model, artifact.path)
-    encoder = load_model(artifact, "base")
+        model, missing = _load_with_info(tf.ViTMAEForPreTraining, artifact.path, mask_ratio=cfg.mask_ratio,
+                                         norm_pix_loss=cfg.norm_pix_loss)
+        return model, NativeMAE(), _new_parameters(model, missing)
+    encoder, missing = _load_with_info(tf.AutoModel, artifact.path)
+    had_mask_token = getattr(encoder.embeddings, "mask_token", None) is not None and \
+        "embeddings.mask_token" not in missing
     restored = has_decoder(artifact.path)
     model = load_masked_patch_model(encoder, artifact.path if restored else None, mask_ratio=cfg.mask_ratio,
                                     mask_mode=cfg.patch_mask, norm_pix_loss=cfg.norm_pix_loss,
                                     decoder_depth=cfg.decoder_depth)
     new = [] if restored else [n for n, _ in model.named_parameters() if n.startswith("decoder.")]
-    if not restored and "encoder.embeddings.mask_token" not in {f"encoder.{k}" for k in _saved_names(artifact.path)}:
+    if not restored and not had_mask_token:
         new.append("encoder.embeddings.mask_token")
     return model, MaskedPatches(), new
 
@@ -135,7 +132,11 @@ def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict
         artifact = save_hf(model.encoder, folder, ctx.recipe.model, meta)
         model.save_decoder(folder)
         return artifact
-    return save_hf(model, folder, ctx.recipe.model, meta)
+    artifact = save_hf(model, folder, ctx.recipe.model, meta)
+    if model.config.model_type == "vit_mae":  # finetune needs our ViT-classifier loader
+        artifact.format = VITMAE_FORMAT
+        artifact.save()
+    return artifact
 
 
 def _train_mae(model, objective, cfg, ctx, out_dir: Path, teacher=None) -> dict:
