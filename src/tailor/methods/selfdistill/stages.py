@@ -115,6 +115,44 @@ def warm_up_new_head(model: nn.Module, backend, new: list[str], cfg: MaskedAutoE
     return {"new_tensors": new, **report.as_dict()}
 
 
+INITIAL_HEAD = "initial_head.safetensors"
+
+
+def _warmup_key(cfg: MaskedAutoEncodingSettings, ctx: StageContext, source: Artifact) -> dict:
+    """Everything the warmed-up head depends on; equal keys give the same φ_init, so it can be reused."""
+    fields = ("head_warmup_steps", "head_warmup_lr", "batch_size", "mask_prob", "mask_replace_prob",
+              "random_replace_prob", "mask_ratio", "patch_mask", "norm_pix_loss", "decoder_depth", "objective")
+    return {**{f: getattr(cfg, f) for f in fields}, "seed": ctx.seed, "source": str(Path(source.path).resolve()),
+            "data": ctx.recipe.data.model_dump(mode="json")}
+
+
+def _head_tensors(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    wanted = set(names)
+    return {n: p.detach().clone().contiguous() for n, p in model.named_parameters() if n in wanted}
+
+
+def reusable_initial_head(teacher: Artifact, key: dict, new: list[str]) -> dict[str, torch.Tensor] | None:
+    """The warmed-up head φ_init the teacher started from, if it was made from the same base and settings.
+
+    The student restarts from (θ_init, φ_init); when φ_init had to be warmed up (a checkpoint without
+    an MLM head), reusing the teacher's gives exactly the same start and saves the warm-up.
+    """
+    from safetensors.torch import load_file
+
+    file = Path(teacher.path) / INITIAL_HEAD
+    if not file.is_file() or teacher.meta.get("initial_head_key") != key:
+        return None
+    tensors = load_file(str(file))
+    return tensors if set(tensors) == set(new) else None
+
+
+@torch.no_grad()
+def _load_head(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    for name, value in tensors.items():
+        params[name].copy_(value)
+
+
 @torch.no_grad()
 def distance_to(model: nn.Module, reference: dict[str, torch.Tensor]) -> float:
     """||θ − θ_ref||₂ over the encoder parameters (the paper's Fig. 5b quantity)."""
@@ -150,12 +188,19 @@ def run_further_pretrain(cfg: FurtherPretrainConfig, ctx: StageContext) -> Stage
     source = ctx.source()
     model, backend, new = build_mae_model(source, cfg, ctx)
     warmup = warm_up_new_head(model, backend, new, cfg, ctx, ctx.stage_dir / "head_warmup")
+    initial_head = _head_tensors(model, new) if warmup else None
     start = _encoder_state(model)
     report = _train_mae(model, MaskedAutoEncodingObjective(backend), cfg, ctx, ctx.stage_dir)
     metrics = {"train": report, "distance_to_init": distance_to(model, start)}
+    meta = {"head": "mae", "stage": "further_pretrain"}
     if warmup:
         metrics["head_warmup"] = warmup
-    artifact = save_mae_model(model, ctx.stage_dir / "model", ctx, {"head": "mae", "stage": "further_pretrain"})
+        meta["initial_head_key"] = _warmup_key(cfg, ctx, source)
+    artifact = save_mae_model(model, ctx.stage_dir / "model", ctx, meta)
+    if initial_head:
+        from safetensors.torch import save_file
+
+        save_file(initial_head, str(artifact.path / INITIAL_HEAD))
     return StageResult(artifact, metrics)
 
 
@@ -169,11 +214,19 @@ def run_self_distill(cfg: SelfDistillConfig, ctx: StageContext) -> StageResult:
     else:
         teacher = load_model(ctx.previous, "base")
     metrics: dict = {"rounds": []}
-    student = None
+    student, initial_head = None, None
     for round_ in range(1, cfg.rounds + 1):
         student, backend, new = build_mae_model(ctx.base(), cfg, ctx)  # θ_t ← θ_init, φ_t ← φ_init
         round_dir = ctx.stage_dir / f"round-{round_}"
-        warmup = warm_up_new_head(student, backend, new, cfg, ctx, round_dir / "head_warmup")
+        if initial_head is None and new:
+            initial_head = reusable_initial_head(ctx.previous, _warmup_key(cfg, ctx, ctx.base()), new)
+        warmup = None
+        if initial_head is not None:
+            _load_head(student, initial_head)
+            log.info("self_distill round %d: student head φ_init = the teacher's warmed-up initial head", round_)
+        else:
+            warmup = warm_up_new_head(student, backend, new, cfg, ctx, round_dir / "head_warmup")
+            initial_head = _head_tensors(student, new) if warmup else None
         init = _encoder_state(student)
         objective = SelfDistillObjective(backend, representation=cfg.representation, match=cfg.match,
                                          mae_weight=cfg.mae_weight, distill_weight=cfg.distill_weight)
