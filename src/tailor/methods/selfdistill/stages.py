@@ -9,7 +9,11 @@ loads the student with a fresh classifier (transformers drops the MLM head / our
 
 A model whose MLM head or pixel decoder is newly initialised (minilm-l6 ships no MLM head) first
 trains only those new tensors for ``head_warmup_steps`` with the encoder frozen; this stands in for
-the pre-trained φ_init the paper assumes, and is logged.
+the pre-trained φ_init the paper assumes, and is logged. ``further_pretrain`` stores that φ_init next
+to the teacher, and ``self_distill`` starts its students from it (same base, data, seed and warm-up
+settings) instead of warming a head up again. A source must be a save_pretrained folder ("hf", or
+this method's own artifacts). Single-process only: the objectives call submodules of the model,
+which a DistributedDataParallel wrapper would not synchronise.
 """
 
 from __future__ import annotations
