@@ -9,6 +9,7 @@ from tailor.zoo.data import list_datasets
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_repro_writes_results_table_and_plots(tmp_path, monkeypatch):
     if not any(d.name == "tweets2016" and d.available() for d in list_datasets()):
         pytest.skip("tweets2016 is not installed")

@@ -84,7 +84,10 @@ def test_image_stages_end_to_end_with_masked_patch_decoder(tmp_path):
     seed_dir = result.path / "seed-0"
     for stage in ("01-further_pretrain", "02-self_distill"):
         assert (seed_dir / stage / "model" / "mim_decoder.safetensors").is_file()
-    assert "head_warmup" in result.results["seeds"]["0"]["01-further_pretrain"]
+    metrics = result.results["seeds"]["0"]
+    assert "head_warmup" in metrics["01-further_pretrain"]  # the pixel decoder is new: warmed up once ...
+    assert (seed_dir / "01-further_pretrain" / "model" / stages.INITIAL_HEAD).is_file()
+    assert "head_warmup" not in metrics["02-self_distill"]["rounds"][0]  # ... and the student reuses that φ_init
     assert 0 <= result.results["seeds"]["0"]["03-finetune"]["test"]["accuracy"] <= 1
 
 
@@ -101,3 +104,21 @@ def test_objective_choice_must_fit_the_model():
     with pytest.raises(ValueError, match="use 'auto' or 'mim'"):
         stages.resolve_objective(cfg, "image", "dinov2")
     assert stages.resolve_objective(SelfDistillConfig(), "image", "vit_mae") == "mae"
+
+
+def test_native_vitmae_stages_end_to_end(tmp_path):
+    _need("fashion-mnist")
+    from transformers import ViTImageProcessor, ViTMAEConfig, ViTMAEForPreTraining
+
+    folder = tmp_path / "tiny-vitmae"
+    torch.manual_seed(0)
+    ViTMAEForPreTraining(ViTMAEConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                                      patch_size=8, image_size=32, decoder_hidden_size=8, decoder_num_hidden_layers=1,
+                                      decoder_num_attention_heads=2, decoder_intermediate_size=16)).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    recipe = _recipe(str(folder), {"name": "fashion-mnist", "train_size": 16, "test_size": 16})
+    result = run_recipe(recipe, tmp_path / "runs")
+    metrics = result.results["seeds"]["0"]
+    assert "head_warmup" not in metrics["01-further_pretrain"]  # the MAE decoder is pre-trained, not new
+    assert metrics["02-self_distill"]["distance_to_init"] > 0
+    assert 0 <= metrics["03-finetune"]["test"]["accuracy"] <= 1

@@ -1,7 +1,17 @@
 """Self-distillation for further pre-training (Lee et al., ICLR 2023): stage registration only."""
 
+from ...artifacts import register_format
 from ...stages import register_stage
 from .config import FurtherPretrainConfig, SelfDistillConfig
+
+
+def _load_vitmae(artifact, head, num_labels):
+    from .mae import load_vitmae
+
+    return load_vitmae(artifact, head, num_labels)
+
+
+register_format("selfdistill_vitmae", _load_vitmae)
 
 register_stage("further_pretrain", FurtherPretrainConfig, "tailor.methods.selfdistill.stages:run_further_pretrain",
                "Masked auto-encoding on the task's unlabeled inputs (MLM / MAE / masked patches); the teacher")

@@ -4,7 +4,9 @@ Both steps run on the same model, the same real batch and in the same process, i
 busy shared machine slows both alike), and we report medians. Expected ratio from the passes each
 step does (Algorithm 1): an FPT step is one masked forward + backward (≈ 3 forward units); an SD
 step adds an unmasked student forward + backward (3 units) and an unmasked teacher forward under
-no_grad (1 unit), ≈ 7/3. We also give the ratio predicted from separately timed passes.
+no_grad (1 unit), ≈ 7/3 for the passes alone. Both steps also pay the same optimiser update (AdamW
+over every parameter, word embeddings included), which pulls the whole-step ratio below 7/3; so we
+also time each pass and the update separately and give the ratio they predict.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_length: int = 48, repeats: int = 6) -> dict:
+def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_length: int = 48, repeats: int = 3) -> dict:
     """Measure and print the step-time table; returns the numbers (the CLI writes bench.json)."""
     torch.manual_seed(0)
     student, teacher, backend, batch = _setup(model_name, batch_size, max_length)
@@ -74,29 +76,34 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_leng
     passes = {"masked fwd+bwd": fwd_bwd_masked, "unmasked fwd+bwd": fwd_bwd_unmasked, "teacher fwd (no_grad)": fwd_teacher}
     for fn in (step("further_pretrain"), step("self_distill"), *passes.values()):  # warm-up
         fn()
-    times: dict[str, list[float]] = {k: [] for k in (*objectives, *passes)}
+    update = "optimizer update"
+    times: dict[str, list[float]] = {k: [] for k in (*objectives, *passes, update)}
     for _ in range(repeats):
         for name in objectives:
             times[name].append(_timed(step(name)))
         for name, fn in passes.items():
             student.zero_grad(set_to_none=True)
             times[name].append(_timed(fn))
+            if name == "masked fwd+bwd":  # the update on the gradients that pass just left
+                times[update].append(_timed(optimiser.step))
     med = {k: statistics.median(v) for k, v in times.items()}
-    predicted = (med["masked fwd+bwd"] + med["unmasked fwd+bwd"] + med["teacher fwd (no_grad)"]) / med["masked fwd+bwd"]
+    fpt_parts = med["masked fwd+bwd"] + med[update]
+    predicted = (fpt_parts + med["unmasked fwd+bwd"] + med["teacher fwd (no_grad)"]) / fpt_parts
     result = {
         "model": model_name, "batch": {"size": batch_size, "tokens": int(batch["input_ids"].shape[1])},
         "repeats": repeats, "threads": torch.get_num_threads(),
         "median_seconds": med, "all_seconds": times,
         "measured_ratio": med["self_distill"] / med["further_pretrain"],
         "expected_ratio_from_pass_count": PASSES_EXPECTED,
-        "expected_ratio_from_timed_passes": predicted,
+        "expected_ratio_from_timed_passes_and_update": predicted,
     }
     lines = [f"self_distill vs further_pretrain, {model_name}, batch {batch_size}x{result['batch']['tokens']} tokens, "
              f"{torch.get_num_threads()} threads, median of {repeats} interleaved steps",
              f"{'step / pass':<26}{'seconds':>10}"]
     lines += [f"{k:<26}{v:>10.3f}" for k, v in med.items()]
     lines += [f"measured SD/FPT step ratio: {result['measured_ratio']:.2f}",
-              f"expected from pass count (7/3): {PASSES_EXPECTED:.2f}; from timed passes: {predicted:.2f}"]
+              f"expected from pass count, passes only (7/3): {PASSES_EXPECTED:.2f}; "
+              f"from the timed passes + update: {predicted:.2f}"]
     text = "\n".join(lines)
     print(text)
     Path(out).mkdir(parents=True, exist_ok=True)

@@ -137,9 +137,13 @@ def _final_metric(run, seed: int, metric: str) -> float:
     return float(stages[last]["test"][metric])
 
 
-def _run_methods(task: Task, methods, seeds, runs: Path, data: dict | None = None) -> dict:
-    """{method: {"per_seed": [...], "mean", "std", "seconds", "run"}} for one task (and data setting)."""
-    out = {}
+def _run_methods(task: Task, methods, seeds, runs: Path, data: dict | None = None, out: dict | None = None,
+                 on_method=lambda: None) -> dict:
+    """Fill ``out`` with {method: {"per_seed", "mean", "std", "seconds", "run"}} for one task and data setting.
+
+    ``on_method`` is called after each method, so partial results are on disk while a profile runs.
+    """
+    out = {} if out is None else out
     teacher_run = None
     for method in methods:
         recipe = _recipe(method, task, seeds, data)
@@ -155,6 +159,7 @@ def _run_methods(task: Task, methods, seeds, runs: Path, data: dict | None = Non
         scores = [_final_metric(run, s, task.metric) for s in seeds]
         out[method] = {"per_seed": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
                        "seconds": time.time() - t0, "run": str(run.path)}
+        on_method()
     return out
 
 
@@ -261,8 +266,10 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
             log.warning("repro selfdistill: skipping %s (%s)", task.name, missing)
             results["tasks"][task.name] = {"skipped": missing, "metric": task.metric}
             continue
-        results["tasks"][task.name] = {"metric": task.metric, "model": task.model, "data": task.data,
-                                       "methods": _run_methods(task, _ordered(prof.methods), seeds, runs)}
+        entry = results["tasks"][task.name] = {"metric": task.metric, "model": task.model, "data": task.data,
+                                               "methods": {}}
+        _run_methods(task, _ordered(prof.methods), seeds, runs, out=entry["methods"],
+                     on_method=lambda: _write(results, out, start))
         _write(results, out, start)
     if prof.sweep:
         task = prof.tasks[0]

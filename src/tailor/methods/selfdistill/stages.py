@@ -9,7 +9,11 @@ loads the student with a fresh classifier (transformers drops the MLM head / our
 
 A model whose MLM head or pixel decoder is newly initialised (minilm-l6 ships no MLM head) first
 trains only those new tensors for ``head_warmup_steps`` with the encoder frozen; this stands in for
-the pre-trained φ_init the paper assumes, and is logged.
+the pre-trained φ_init the paper assumes, and is logged. ``further_pretrain`` stores that φ_init next
+to the teacher, and ``self_distill`` starts its students from it (same base, data, seed and warm-up
+settings) instead of warming a head up again. A source must be a save_pretrained folder ("hf", or
+this method's own artifacts). Single-process only: the objectives call submodules of the model,
+which a DistributedDataParallel wrapper would not synchronise.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ...engine.settings import TrainSettings
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
 from .config import FurtherPretrainConfig, MaskedAutoEncodingSettings, SelfDistillConfig
+from .mae import FORMAT as VITMAE_FORMAT
 from .mim import has_decoder, load_masked_patch_model
 from .objectives import MaskedAutoEncodingObjective, MaskedLM, MaskedPatches, NativeMAE, SelfDistillObjective
 
@@ -49,47 +54,43 @@ def resolve_objective(cfg: MaskedAutoEncodingSettings, modality: str, model_type
     return choice
 
 
-def _saved_names(folder: Path) -> set[str]:
-    from safetensors import safe_open
-
-    names: set[str] = set()
-    for file in Path(folder).glob("*.safetensors"):
-        with safe_open(str(file), framework="pt") as f:
-            names.update(f.keys())
-    return names
+def _load_with_info(auto_class, folder: Path, **kwargs) -> tuple[nn.Module, set[str]]:
+    """A model from a save_pretrained folder, and the names transformers had to initialise anew."""
+    model, info = auto_class.from_pretrained(folder, output_loading_info=True, **kwargs)
+    return model, set(info["missing_keys"])
 
 
-def _new_parameters(model: nn.Module, folder: Path) -> list[str]:
-    """Parameters the checkpoint in ``folder`` did not provide (tied weights count as provided)."""
-    saved = _saved_names(folder)
-    prefix = getattr(model, "base_model_prefix", "") + "."
-    return [n for n, _ in model.named_parameters() if n not in saved and n.removeprefix(prefix) not in saved]
+def _new_parameters(model: nn.Module, missing: set[str]) -> list[str]:
+    # named_parameters lists a tied weight once, so a tied decoder never counts as new
+    return [n for n, _ in model.named_parameters() if n in missing]
 
 
 def build_mae_model(artifact: Artifact, cfg: MaskedAutoEncodingSettings, ctx: StageContext):
-    """(model, masked auto-encoding back-end, names of newly initialised parameters) for an artifact."""
+    """(model, masked auto-encoding back-end, names of newly initialised parameters) for an HF-folder artifact."""
+    import transformers as tf
+
     data = ctx.inputs()
     choice = resolve_objective(cfg, data.modality, _model_type(artifact))
     if choice == "mlm":
-        model = load_model(artifact, "mlm")
+        model, missing = _load_with_info(tf.AutoModelForMaskedLM, artifact.path)
         tok = data.tokenizer
         backend = MaskedLM(mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
                            vocab_size=model.config.vocab_size, prob=cfg.mask_prob,
                            mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob)
-        return model, backend, _new_parameters(model, artifact.path)
+        return model, backend, _new_parameters(model, missing)
     if choice == "mae":
-        from transformers import ViTMAEForPreTraining
-
-        model = ViTMAEForPreTraining.from_pretrained(artifact.path, mask_ratio=cfg.mask_ratio,
-                                                     norm_pix_loss=cfg.norm_pix_loss)
-        return model, NativeMAE(), _new_parameters(model, artifact.path)
-    encoder = load_model(artifact, "base")
+        model, missing = _load_with_info(tf.ViTMAEForPreTraining, artifact.path, mask_ratio=cfg.mask_ratio,
+                                         norm_pix_loss=cfg.norm_pix_loss)
+        return model, NativeMAE(), _new_parameters(model, missing)
+    encoder, missing = _load_with_info(tf.AutoModel, artifact.path)
+    had_mask_token = getattr(encoder.embeddings, "mask_token", None) is not None and \
+        "embeddings.mask_token" not in missing
     restored = has_decoder(artifact.path)
     model = load_masked_patch_model(encoder, artifact.path if restored else None, mask_ratio=cfg.mask_ratio,
                                     mask_mode=cfg.patch_mask, norm_pix_loss=cfg.norm_pix_loss,
                                     decoder_depth=cfg.decoder_depth)
     new = [] if restored else [n for n, _ in model.named_parameters() if n.startswith("decoder.")]
-    if not restored and "encoder.embeddings.mask_token" not in {f"encoder.{k}" for k in _saved_names(artifact.path)}:
+    if not restored and not had_mask_token:
         new.append("encoder.embeddings.mask_token")
     return model, MaskedPatches(), new
 
@@ -118,6 +119,44 @@ def warm_up_new_head(model: nn.Module, backend, new: list[str], cfg: MaskedAutoE
     return {"new_tensors": new, **report.as_dict()}
 
 
+INITIAL_HEAD = "initial_head.safetensors"
+
+
+def _warmup_key(cfg: MaskedAutoEncodingSettings, ctx: StageContext, source: Artifact) -> dict:
+    """Everything the warmed-up head depends on; equal keys give the same φ_init, so it can be reused."""
+    fields = ("head_warmup_steps", "head_warmup_lr", "batch_size", "mask_prob", "mask_replace_prob",
+              "random_replace_prob", "mask_ratio", "patch_mask", "norm_pix_loss", "decoder_depth", "objective")
+    return {**{f: getattr(cfg, f) for f in fields}, "seed": ctx.seed, "source": str(Path(source.path).resolve()),
+            "data": ctx.recipe.data.model_dump(mode="json")}
+
+
+def _head_tensors(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    wanted = set(names)
+    return {n: p.detach().clone().contiguous() for n, p in model.named_parameters() if n in wanted}
+
+
+def reusable_initial_head(teacher: Artifact, key: dict, new: list[str]) -> dict[str, torch.Tensor] | None:
+    """The warmed-up head φ_init the teacher started from, if it was made from the same base and settings.
+
+    The student restarts from (θ_init, φ_init); when φ_init had to be warmed up (a checkpoint without
+    an MLM head), reusing the teacher's gives exactly the same start and saves the warm-up.
+    """
+    from safetensors.torch import load_file
+
+    file = Path(teacher.path) / INITIAL_HEAD
+    if not file.is_file() or teacher.meta.get("initial_head_key") != key:
+        return None
+    tensors = load_file(str(file))
+    return tensors if set(tensors) == set(new) else None
+
+
+@torch.no_grad()
+def _load_head(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    for name, value in tensors.items():
+        params[name].copy_(value)
+
+
 @torch.no_grad()
 def distance_to(model: nn.Module, reference: dict[str, torch.Tensor]) -> float:
     """||θ − θ_ref||₂ over the encoder parameters (the paper's Fig. 5b quantity)."""
@@ -135,7 +174,11 @@ def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict
         artifact = save_hf(model.encoder, folder, ctx.recipe.model, meta)
         model.save_decoder(folder)
         return artifact
-    return save_hf(model, folder, ctx.recipe.model, meta)
+    artifact = save_hf(model, folder, ctx.recipe.model, meta)
+    if model.config.model_type == "vit_mae":  # finetune needs our ViT-classifier loader
+        artifact.format = VITMAE_FORMAT
+        artifact.save()
+    return artifact
 
 
 def _train_mae(model, objective, cfg, ctx, out_dir: Path, teacher=None) -> dict:
@@ -149,12 +192,19 @@ def run_further_pretrain(cfg: FurtherPretrainConfig, ctx: StageContext) -> Stage
     source = ctx.source()
     model, backend, new = build_mae_model(source, cfg, ctx)
     warmup = warm_up_new_head(model, backend, new, cfg, ctx, ctx.stage_dir / "head_warmup")
+    initial_head = _head_tensors(model, new) if warmup else None
     start = _encoder_state(model)
     report = _train_mae(model, MaskedAutoEncodingObjective(backend), cfg, ctx, ctx.stage_dir)
     metrics = {"train": report, "distance_to_init": distance_to(model, start)}
+    meta = {"head": "mae", "stage": "further_pretrain"}
     if warmup:
         metrics["head_warmup"] = warmup
-    artifact = save_mae_model(model, ctx.stage_dir / "model", ctx, {"head": "mae", "stage": "further_pretrain"})
+        meta["initial_head_key"] = _warmup_key(cfg, ctx, source)
+    artifact = save_mae_model(model, ctx.stage_dir / "model", ctx, meta)
+    if initial_head:
+        from safetensors.torch import save_file
+
+        save_file(initial_head, str(artifact.path / INITIAL_HEAD))
     return StageResult(artifact, metrics)
 
 
@@ -168,11 +218,19 @@ def run_self_distill(cfg: SelfDistillConfig, ctx: StageContext) -> StageResult:
     else:
         teacher = load_model(ctx.previous, "base")
     metrics: dict = {"rounds": []}
-    student = None
+    student, initial_head = None, None
     for round_ in range(1, cfg.rounds + 1):
         student, backend, new = build_mae_model(ctx.base(), cfg, ctx)  # θ_t ← θ_init, φ_t ← φ_init
         round_dir = ctx.stage_dir / f"round-{round_}"
-        warmup = warm_up_new_head(student, backend, new, cfg, ctx, round_dir / "head_warmup")
+        if initial_head is None and new:
+            initial_head = reusable_initial_head(ctx.previous, _warmup_key(cfg, ctx, ctx.base()), new)
+        warmup = None
+        if initial_head is not None:
+            _load_head(student, initial_head)
+            log.info("self_distill round %d: student head φ_init = the teacher's warmed-up initial head", round_)
+        else:
+            warmup = warm_up_new_head(student, backend, new, cfg, ctx, round_dir / "head_warmup")
+            initial_head = _head_tensors(student, new) if warmup else None
         init = _encoder_state(student)
         objective = SelfDistillObjective(backend, representation=cfg.representation, match=cfg.match,
                                          mae_weight=cfg.mae_weight, distill_weight=cfg.distill_weight)
