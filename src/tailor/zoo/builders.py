@@ -56,6 +56,16 @@ def tiny_vit() -> Path:
     return _tiny("vit-v1", make)
 
 
+def tiny_resnet() -> Path:
+    def make(dest: Path) -> None:
+        from .architectures.resnet import ResNetCifarConfig, ResNetCifarModel
+
+        cfg = ResNetCifarConfig(stem_channels=8, widths=[8, 16, 32], depths=[1, 1, 1])
+        ResNetCifarModel(cfg).save_pretrained(dest)
+
+    return _tiny("resnet-cifar-v1", make)
+
+
 def tiny_gpt2() -> Path:
     def make(dest: Path) -> None:
         from transformers import GPT2Config, GPT2LMHeadModel

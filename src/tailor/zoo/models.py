@@ -211,6 +211,10 @@ register_model(ModelInfo(
     image=ImageSpec(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), heads=("base", "classifier"),
 ))
 register_model(ModelInfo(
+    "tiny-resnet", "resnet", "image", "random CIFAR-style ResNet (8-16-32 channels, 3 blocks), 32 px (tests, tickets)",
+    f"{_PKG}:tiny_resnet", image=ImageSpec(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), heads=("base", "classifier"),
+))
+register_model(ModelInfo(
     "tiny-gpt2", "gpt2", "text", "random 2-layer GPT-2, hidden 32 (tests)", f"{_PKG}:tiny_gpt2",
     heads=("base", "causal_lm", "classifier"),
 ))

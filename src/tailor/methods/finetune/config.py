@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ...engine.settings import TrainSettings
+from ..selfdistill.config import FinetuneRegularizer
 
 
 class FinetuneConfig(TrainSettings):
@@ -10,3 +11,5 @@ class FinetuneConfig(TrainSettings):
 
     head_lr: float | None = Field(None, gt=0, description="learning rate of the new head (default: lr)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    regularizer: FinetuneRegularizer = Field(default_factory=FinetuneRegularizer,
+                                             description="baseline regularizer: l2_to_pretrained (RecAdam's penalty), mars, r3f")

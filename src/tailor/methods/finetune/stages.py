@@ -6,6 +6,7 @@ from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
+from ..selfdistill.regularizers import regularize
 from .config import FinetuneConfig
 
 HEAD_PATTERN = r"^(classifier|score|_fc|fc|head)\."
@@ -14,8 +15,9 @@ HEAD_PATTERN = r"^(classifier|score|_fc|fc|head)\."
 def run_finetune(cfg: FinetuneConfig, ctx: StageContext) -> StageResult:
     data = ctx.inputs()
     model = ctx.load(ctx.source(), head="classifier", num_labels=data.num_labels)
+    objective, callbacks = regularize(cfg.regularizer, model, CrossEntropy(cfg.label_smoothing))
     report = train(
-        model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=CrossEntropy(cfg.label_smoothing),
+        model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective, callbacks=callbacks,
         collator=data.collator, lr_overrides={HEAD_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed,
     )
     metrics = evaluate(model, data, cfg.eval_batch_size)

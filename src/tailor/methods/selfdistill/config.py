@@ -1,0 +1,71 @@
+"""Configs of the self-distillation stages (Lee et al., ICLR 2023). Import-light: no torch.
+
+Defaults follow the paper where it gives a value (Table 9: lr 1e-4 for RoBERTa further
+pre-training, weight decay 0.01, linear decay, T' = 1 round, MAE weight λ = 1) and the authors' code
+for vision (mask ratio 0.75 by random shuffle, per-patch normalised pixels). Where the paper is
+silent (spec §9: text mask probability, 80/10/10 replacement, which representation is distilled)
+the default is the usual choice (BERT's 0.15 and 80/10/10; the [CLS] token as in the authors' ViT
+code) and an option.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ...config import StrictModel
+from ...engine.settings import TrainSettings
+
+
+class MaskedAutoEncodingSettings(TrainSettings):
+    """How the masked auto-encoding loss L_MAE (Eq. 2) is computed; shared by both stages."""
+
+    lr: float = Field(1e-4, gt=0, description="Table 9: 1e-4 (RoBERTa), 1.5e-4 (ViT)")
+    objective: Literal["auto", "mlm", "mae", "mim"] = Field(
+        "auto", description="auto: mlm for text, the native MAE for ViTMAE, masked patch modelling (mim) for other ViTs")
+    mask_prob: float = Field(0.15, gt=0, le=1, description="text: Bernoulli probability γ that a token is selected")
+    mask_replace_prob: float = Field(0.8, ge=0, le=1, description="text: selected tokens replaced by [MASK]")
+    random_replace_prob: float = Field(0.1, ge=0, le=1, description="text: selected tokens replaced by a random token")
+    mask_ratio: float = Field(0.75, gt=0, lt=1, description="images: fraction of patches masked")
+    patch_mask: Literal["shuffle", "bernoulli"] = Field(
+        "shuffle", description="images (mim): exact ratio by random shuffle (MAE) or i.i.d. Bernoulli (paper's Eq. 2)")
+    norm_pix_loss: bool = Field(True, description="images: regress per-patch normalised pixels (MAE's norm_pix_loss)")
+    decoder_depth: Literal[1, 2] = Field(1, description="mim: pixel decoder = LayerNorm+Linear (1) or a 2-layer MLP (2)")
+    head_warmup_steps: int = Field(
+        100, ge=0, description="steps that train only a newly initialised MLM head / pixel decoder before the stage")
+    head_warmup_lr: float = Field(1e-3, gt=0)
+
+    @model_validator(mode="after")
+    def _replacement_probs(self) -> "MaskedAutoEncodingSettings":
+        if self.mask_replace_prob + self.random_replace_prob > 1:
+            raise ValueError(
+                f"mask_replace_prob + random_replace_prob must be <= 1, got "
+                f"{self.mask_replace_prob} + {self.random_replace_prob}")
+        return self
+
+
+class FurtherPretrainConfig(MaskedAutoEncodingSettings):
+    """Algorithm 2: continue L_MAE on the task's unlabeled text/images (D_u = train split without labels)."""
+
+
+class SelfDistillConfig(MaskedAutoEncodingSettings):
+    """Algorithm 1: student from the ORIGINAL weights, trained with λ·L_MAE + w·L_Distill against the teacher."""
+
+    rounds: int = Field(1, ge=1, description="T': each round restarts from the original weights; the previous student teaches")
+    representation: Literal["cls", "mean", "tokens"] = Field(
+        "cls", description="what f_θ(x) is: first token, mean over tokens, or the whole token matrix")
+    match: Literal["representation", "prediction", "weight_l2", "weight_mars"] = Field(
+        "representation", description="the paper's method, or a Table 3 ablation of the distillation term")
+    mae_weight: float = Field(1.0, ge=0, description="λ on L_MAE (Table 6); 0 = the 'w/o L_MAE' ablation")
+    distill_weight: float = Field(1.0, gt=0)
+
+
+class FinetuneRegularizer(StrictModel):
+    """The paper's fine-tuning baselines (Tables 1-2), an option of the ``finetune`` stage."""
+
+    kind: Literal["none", "l2_to_pretrained", "mars", "r3f"] = "none"
+    coef: float = Field(0.01, ge=0, description="l2_to_pretrained: weight on Σ||θ-θ_init||²; r3f: λ on the symmetric KL")
+    radius: float = Field(1.0, gt=0, description="mars: radius of the MARS-norm ball around each pre-trained weight")
+    eps: float = Field(1e-5, ge=0, description="r3f: noise scale on the input embeddings")
+    noise: Literal["uniform", "normal"] = "uniform"

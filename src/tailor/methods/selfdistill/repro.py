@@ -1,0 +1,282 @@
+"""``tailor repro selfdistill``: fine-tuning vs further pre-training vs self-distillation on real data.
+
+Every compared method is a recipe run through ``tailor.pipeline.run_recipe``:
+
+* ``finetune``          : finetune
+* ``further_pretrain``  : further_pretrain -> finetune
+* ``self_distill``      : further_pretrain -> self_distill -> finetune
+* full profile adds the baselines (``recadam``= L2-to-pretrained, ``mars``, ``r3f``), the Table 3
+  ablations (``sd_no_mae``, ``sd_prediction``, ``sd_weight_l2``, ``sd_weight_mars``, ``fpt_x2``) and a
+  train-size sweep (the paper's CIFAR-100 Figure 3 at our scale: D_u shrinks with the labeled set).
+
+The teacher's further_pretrain stage is computed once per (task, seed) and shared by the
+self-distillation recipes (its stage folder is hard-linked into their run folders, so the pipeline
+treats it as done: same model, data, seed and settings give the same stage).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...artifacts import atomic_write_text
+from ...pipeline import environment, run_dir_for, run_recipe
+from ...recipe import parse_recipe
+from ...report.tables import markdown_table
+from ...zoo import models as model_zoo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    model: str
+    data: dict
+    metric: str  # the paper's: macro-F1 for text, accuracy for images
+    finetune: dict
+    pretrain: dict  # further_pretrain / self_distill settings
+
+
+@dataclass(frozen=True)
+class Profile:
+    tasks: tuple[Task, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    sweep: tuple[int, ...] = ()  # train sizes for the sweep task (the first task)
+    notes: list[str] = field(default_factory=list)
+
+
+def _text_task(name: str, train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int,
+               max_length: int) -> Task:
+    return Task(
+        name, "minilm-l6", {"name": name, "train_size": train_size, "test_size": test_size, "max_length": max_length},
+        "macro_f1",
+        {"epochs": ft_epochs, "batch_size": 16, "lr": 1e-4, "warmup_ratio": 0.1, "log_every": 10, "eval_batch_size": 100},
+        {"steps": pt_steps, "batch_size": 16, "lr": 1e-4, "head_warmup_steps": warmup, "log_every": 10},
+    )
+
+
+def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int) -> Task:
+    return Task(
+        "fashion-mnist", "dinov2-s",
+        {"name": "fashion-mnist", "train_size": train_size, "test_size": test_size, "image_size": 56},
+        "accuracy",
+        {"epochs": ft_epochs, "batch_size": 16, "lr": 1e-4, "warmup_ratio": 0.1, "log_every": 10, "eval_batch_size": 100},
+        {"steps": pt_steps, "batch_size": 16, "lr": 1.5e-4, "adam_betas": (0.9, 0.95), "mask_ratio": 0.75,
+         "head_warmup_steps": warmup, "log_every": 10},
+    )
+
+
+CORE = ("finetune", "further_pretrain", "self_distill")
+FULL_EXTRA = ("recadam", "mars", "r3f", "sd_no_mae", "sd_prediction", "sd_weight_l2", "sd_weight_mars", "fpt_x2")
+
+
+def profiles() -> dict[str, Profile]:
+    return {
+        "quick": Profile(
+            tasks=(_text_task("tweets2016", 128, 3, 24, 12, 200, 32), _text_task("disaster-genre", 128, 3, 24, 12, 200, 32),
+                   _image_task(128, 3, 24, 12, 200)),
+            methods=CORE,
+        ),
+        "full": Profile(
+            tasks=(_text_task("tweets2016", 500, 10, 300, 100, 1000, 64),
+                   _text_task("disaster-genre", 500, 10, 300, 100, 1000, 64), _image_task(500, 10, 300, 100, 1000)),
+            methods=CORE + FULL_EXTRA,
+            sweep=(100, 250, 500, 1000, 2000),
+        ),
+    }
+
+
+def stages_for(method: str, task: Task) -> list[dict]:
+    """The recipe stages of one compared method (the paper's Table 1-3 rows)."""
+    ft, pt = task.finetune, task.pretrain
+    regularizers = {"recadam": {"kind": "l2_to_pretrained", "coef": 0.01}, "mars": {"kind": "mars", "radius": 1.0},
+                    "r3f": {"kind": "r3f", "coef": 1.0, "eps": 1e-5}}
+    if method == "finetune":
+        return [{"finetune": ft}]
+    if method in regularizers:
+        return [{"finetune": {**ft, "regularizer": regularizers[method]}}]
+    if method == "further_pretrain":
+        return [{"further_pretrain": pt}, {"finetune": ft}]
+    if method == "fpt_x2":
+        return [{"further_pretrain": {**pt, "steps": 2 * pt["steps"]}}, {"finetune": ft}]
+    variants = {"self_distill": {}, "sd_no_mae": {"mae_weight": 0.0}, "sd_prediction": {"match": "prediction"},
+                "sd_weight_l2": {"match": "weight_l2"}, "sd_weight_mars": {"match": "weight_mars"}}
+    if method not in variants:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(CORE + FULL_EXTRA)}")
+    return [{"further_pretrain": pt}, {"self_distill": {**pt, **variants[method]}}, {"finetune": ft}]
+
+
+def _recipe(method: str, task: Task, seeds, data: dict | None = None):
+    data = data or task.data
+    name = f"sd-{task.name}-{data.get('train_size', 'all')}-{method}".replace("_", "-")
+    return parse_recipe({"name": name, "model": task.model, "data": data, "seeds": list(seeds),
+                         "stages": stages_for(method, task)}, name)
+
+
+def _share_teacher(source_run: Path, target_run: Path, seed: int) -> None:
+    """Hard-link a finished further_pretrain stage of ``source_run`` into ``target_run`` (same settings)."""
+    src = source_run / f"seed-{seed}" / "01-further_pretrain"
+    dst = target_run / f"seed-{seed}" / "01-further_pretrain"
+    if (src / "done.json").exists() and not dst.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src, dst, copy_function=os.link)
+
+
+def _final_metric(run, seed: int, metric: str) -> float:
+    stages = run.results["seeds"][str(seed)]
+    last = list(stages)[-1]
+    return float(stages[last]["test"][metric])
+
+
+def _run_methods(task: Task, methods, seeds, runs: Path, data: dict | None = None) -> dict:
+    """{method: {"per_seed": [...], "mean", "std", "seconds", "run"}} for one task (and data setting)."""
+    out = {}
+    teacher_run = None
+    for method in methods:
+        recipe = _recipe(method, task, seeds, data)
+        run_dir = run_dir_for(recipe, runs)
+        if teacher_run is not None and recipe.calls[0].name == "further_pretrain" and method != "fpt_x2":
+            for seed in seeds:
+                _share_teacher(teacher_run, run_dir, seed)
+        log.info("repro selfdistill: %s / %s (%s)", task.name, method, run_dir.name)
+        t0 = time.time()
+        run = run_recipe(recipe, runs)
+        if method == "further_pretrain":
+            teacher_run = run.path
+        scores = [_final_metric(run, s, task.metric) for s in seeds]
+        out[method] = {"per_seed": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
+                       "seconds": time.time() - t0, "run": str(run.path)}
+    return out
+
+
+def _ordered(methods) -> list[str]:
+    """further_pretrain first, so its teacher can be shared with the self-distillation recipes."""
+    return sorted(methods, key=lambda m: (m != "further_pretrain", m))
+
+
+def _available(task: Task) -> str | None:
+    info = model_zoo.get_info(task.model)
+    if info is None:
+        return f"model '{task.model}' is not in the zoo"
+    if not info.available():
+        return f"model '{task.model}' needs the package '{info.package}'"
+    return None
+
+
+def table(results: dict) -> str:
+    tasks = [t for t in results["tasks"] if "methods" in results["tasks"][t]]
+    methods = results["methods"]
+    header = ["method", *(f"{t} ({results['tasks'][t]['metric']}, %)" for t in tasks)]
+    rows = []
+    for m in methods:
+        cells = []
+        for t in tasks:
+            r = results["tasks"][t]["methods"].get(m)
+            cells.append(f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}" if r else "–")
+        rows.append([m, *cells])
+    text = markdown_table(header, rows)
+    if results.get("sweep"):
+        sizes = sorted(results["sweep"]["by_size"], key=int)
+        text += f"\nTrain-size sweep ({results['sweep']['task']}, {results['sweep']['metric']}, %):\n\n"
+        text += markdown_table(["method", *sizes], [
+            [m, *(f"{100 * results['sweep']['by_size'][s][m]['mean']:.2f} ± {100 * results['sweep']['by_size'][s][m]['std']:.2f}"
+                  for s in sizes)] for m in CORE])
+    skipped = {t: r["skipped"] for t, r in results["tasks"].items() if "skipped" in r}
+    for t, why in skipped.items():
+        text += f"\n{t}: skipped ({why})\n"
+    return text
+
+
+def plots(results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    tasks = [t for t in results["tasks"] if "methods" in results["tasks"][t]]
+    if tasks:
+        fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+        for ax, t in zip(axes[0], tasks):
+            res = results["tasks"][t]["methods"]
+            names = [m for m in results["methods"] if m in res]
+            ax.bar(range(len(names)), [100 * res[m]["mean"] for m in names], yerr=[100 * res[m]["std"] for m in names],
+                   capsize=4, color=["#999999" if m == "finetune" else "#4C72B0" if "self" in m or m.startswith("sd") else "#DD8452"
+                                     for m in names])
+            lo = min(100 * (res[m]["mean"] - res[m]["std"]) for m in names)
+            ax.set_ylim(max(0, lo - 5), None)
+            ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+            ax.set_title(f"{t} ({results['tasks'][t]['metric']})", fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "methods.png", dpi=120)
+        plt.close(fig)
+        written.append("methods.png")
+    if results.get("sweep"):
+        sweep = results["sweep"]
+        sizes = sorted(sweep["by_size"], key=int)
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        for m in CORE:
+            means = np.array([100 * sweep["by_size"][s][m]["mean"] for s in sizes])
+            stds = np.array([100 * sweep["by_size"][s][m]["std"] for s in sizes])
+            ax.plot([int(s) for s in sizes], means, marker="o", label=m)
+            ax.fill_between([int(s) for s in sizes], means - stds, means + stds, alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("labeled training examples (= unlabeled D_u)")
+        ax.set_ylabel(f"test {sweep['metric']} (%)")
+        ax.set_title(f"train-size sweep: {sweep['task']}", fontsize=9)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "sweep.png", dpi=120)
+        plt.close(fig)
+        written.append("sweep.png")
+    return written
+
+
+def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
+    """Run a profile, write results.json, table.md and PNG plots to ``out``; return the results."""
+    all_profiles = profiles()
+    if profile not in all_profiles:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(all_profiles)}")
+    prof = all_profiles[profile]
+    seeds = list(seeds or prof.seeds)
+    out = Path(out)
+    runs = out / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    results: dict = {"profile": profile, "seeds": seeds, "methods": list(prof.methods), "tasks": {}}
+    for task in prof.tasks:
+        missing = _available(task)
+        if missing:
+            log.warning("repro selfdistill: skipping %s (%s)", task.name, missing)
+            results["tasks"][task.name] = {"skipped": missing, "metric": task.metric}
+            continue
+        results["tasks"][task.name] = {"metric": task.metric, "model": task.model, "data": task.data,
+                                       "methods": _run_methods(task, _ordered(prof.methods), seeds, runs)}
+        _write(results, out, start)
+    if prof.sweep:
+        task = prof.tasks[0]
+        by_size = {str(n): _run_methods(task, _ordered(CORE), seeds, runs, {**task.data, "train_size": n})
+                   for n in prof.sweep}
+        results["sweep"] = {"task": task.name, "metric": task.metric, "by_size": by_size}
+    _write(results, out, start)
+    print(table(results))
+    return results
+
+
+def _write(results: dict, out: Path, start: float) -> None:
+    results["wall_seconds"] = time.time() - start
+    results["environment"] = environment()
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2))
+    atomic_write_text(out / "table.md", table(results))
+    results["plots"] = plots(results, out)

@@ -1,0 +1,190 @@
+"""Stages ``further_pretrain`` (Algorithm 2) and ``self_distill`` (Algorithm 1).
+
+``further_pretrain`` continues the masked auto-encoding objective on D_u (the task's training inputs;
+their labels are never read) and saves the whole model, encoder + MLM head / decoder: the teacher.
+``self_distill`` loads its teacher from ``ctx.previous`` and restarts the student from the ORIGINAL
+weights (``ctx.base()``), training it with λ·L_MAE + L_Distill; with ``rounds: T`` the student of
+each round teaches the next, and every student restarts from the original weights. ``finetune`` then
+loads the student with a fresh classifier (transformers drops the MLM head / our decoder sidecar).
+
+A model whose MLM head or pixel decoder is newly initialised (minilm-l6 ships no MLM head) first
+trains only those new tensors for ``head_warmup_steps`` with the encoder frozen; this stands in for
+the pre-trained φ_init the paper assumes, and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ...artifacts import Artifact, load_model, save_hf
+from ...engine.settings import TrainSettings
+from ...engine.trainer import train
+from ...pipeline import StageContext, StageResult
+from .config import FurtherPretrainConfig, MaskedAutoEncodingSettings, SelfDistillConfig
+from .mim import has_decoder, load_masked_patch_model
+from .objectives import MaskedAutoEncodingObjective, MaskedLM, MaskedPatches, NativeMAE, SelfDistillObjective
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE_FOR_MODALITY = {"text": "mlm", "image": "mim"}
+
+
+def _model_type(artifact: Artifact) -> str:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(artifact.path).model_type
+
+
+def resolve_objective(cfg: MaskedAutoEncodingSettings, modality: str, model_type: str) -> str:
+    """'auto' -> mlm (text), mae (ViTMAE) or mim (other ViTs); an explicit choice must fit the data."""
+    auto = "mae" if model_type == "vit_mae" else OBJECTIVE_FOR_MODALITY[modality]
+    choice = auto if cfg.objective == "auto" else cfg.objective
+    if (choice == "mlm") != (modality == "text") or (choice == "mae") != (model_type == "vit_mae"):
+        raise ValueError(f"objective '{choice}' does not fit a {modality} model of type '{model_type}' "
+                         f"(use 'auto' or '{auto}')")
+    return choice
+
+
+def _saved_names(folder: Path) -> set[str]:
+    from safetensors import safe_open
+
+    names: set[str] = set()
+    for file in Path(folder).glob("*.safetensors"):
+        with safe_open(str(file), framework="pt") as f:
+            names.update(f.keys())
+    return names
+
+
+def _new_parameters(model: nn.Module, folder: Path) -> list[str]:
+    """Parameters the checkpoint in ``folder`` did not provide (tied weights count as provided)."""
+    saved = _saved_names(folder)
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    return [n for n, _ in model.named_parameters() if n not in saved and n.removeprefix(prefix) not in saved]
+
+
+def build_mae_model(artifact: Artifact, cfg: MaskedAutoEncodingSettings, ctx: StageContext):
+    """(model, masked auto-encoding back-end, names of newly initialised parameters) for an artifact."""
+    data = ctx.inputs()
+    choice = resolve_objective(cfg, data.modality, _model_type(artifact))
+    if choice == "mlm":
+        model = load_model(artifact, "mlm")
+        tok = data.tokenizer
+        backend = MaskedLM(mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
+                           vocab_size=model.config.vocab_size, prob=cfg.mask_prob,
+                           mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob)
+        return model, backend, _new_parameters(model, artifact.path)
+    if choice == "mae":
+        from transformers import ViTMAEForPreTraining
+
+        model = ViTMAEForPreTraining.from_pretrained(artifact.path, mask_ratio=cfg.mask_ratio,
+                                                     norm_pix_loss=cfg.norm_pix_loss)
+        return model, NativeMAE(), _new_parameters(model, artifact.path)
+    encoder = load_model(artifact, "base")
+    restored = has_decoder(artifact.path)
+    model = load_masked_patch_model(encoder, artifact.path if restored else None, mask_ratio=cfg.mask_ratio,
+                                    mask_mode=cfg.patch_mask, norm_pix_loss=cfg.norm_pix_loss,
+                                    decoder_depth=cfg.decoder_depth)
+    new = [] if restored else [n for n, _ in model.named_parameters() if n.startswith("decoder.")]
+    if not restored and "encoder.embeddings.mask_token" not in {f"encoder.{k}" for k in _saved_names(artifact.path)}:
+        new.append("encoder.embeddings.mask_token")
+    return model, MaskedPatches(), new
+
+
+def warm_up_new_head(model: nn.Module, backend, new: list[str], cfg: MaskedAutoEncodingSettings,
+                     ctx: StageContext, out_dir: Path) -> dict | None:
+    """Train only the newly initialised head tensors (encoder frozen) for ``head_warmup_steps``."""
+    if not new or cfg.head_warmup_steps == 0:
+        if new:
+            log.warning("%d newly initialised tensors (%s, ...) are NOT warmed up (head_warmup_steps: 0)", len(new), new[0])
+        return None
+    log.info("newly initialised head (%s): warming it up for %d steps with the encoder frozen",
+             ", ".join(new[:4]) + (", ..." if len(new) > 4 else ""), cfg.head_warmup_steps)
+    trainable = set(new)
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in trainable)
+    settings = TrainSettings(steps=cfg.head_warmup_steps, lr=cfg.head_warmup_lr, batch_size=cfg.batch_size,
+                             weight_decay=0.0, log_every=cfg.log_every, save_every=cfg.save_every)
+    try:
+        report = train(model, ctx.inputs().train, settings=settings, out_dir=out_dir,
+                       objective=MaskedAutoEncodingObjective(backend), collator=ctx.inputs().collator, seed=ctx.seed)
+    finally:
+        for n, p in model.named_parameters():
+            p.requires_grad_(flags[n])
+    return {"new_tensors": new, **report.as_dict()}
+
+
+@torch.no_grad()
+def distance_to(model: nn.Module, reference: dict[str, torch.Tensor]) -> float:
+    """||θ − θ_ref||₂ over the encoder parameters (the paper's Fig. 5b quantity)."""
+    total = sum(float((p - reference[n]).pow(2).sum()) for n, p in model.base_model.named_parameters() if n in reference)
+    return total ** 0.5
+
+
+def _encoder_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.base_model.named_parameters()}
+
+
+def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict) -> Artifact:
+    """An "hf" artifact of the whole MLM/MAE model, or of the ViT encoder plus the MIM decoder sidecar."""
+    if hasattr(model, "save_decoder"):
+        artifact = save_hf(model.encoder, folder, ctx.recipe.model, meta)
+        model.save_decoder(folder)
+        return artifact
+    return save_hf(model, folder, ctx.recipe.model, meta)
+
+
+def _train_mae(model, objective, cfg, ctx, out_dir: Path, teacher=None) -> dict:
+    report = train(model, ctx.inputs().train, settings=cfg, out_dir=out_dir, objective=objective,
+                   collator=ctx.inputs().collator, teacher=teacher, seed=ctx.seed)
+    return report.as_dict()
+
+
+def run_further_pretrain(cfg: FurtherPretrainConfig, ctx: StageContext) -> StageResult:
+    """Algorithm 2: (θ0, φ0) ← (θ_init, φ_init); minimise L_MAE on D_u; save encoder + head (the teacher)."""
+    source = ctx.source()
+    model, backend, new = build_mae_model(source, cfg, ctx)
+    warmup = warm_up_new_head(model, backend, new, cfg, ctx, ctx.stage_dir / "head_warmup")
+    start = _encoder_state(model)
+    report = _train_mae(model, MaskedAutoEncodingObjective(backend), cfg, ctx, ctx.stage_dir)
+    metrics = {"train": report, "distance_to_init": distance_to(model, start)}
+    if warmup:
+        metrics["head_warmup"] = warmup
+    artifact = save_mae_model(model, ctx.stage_dir / "model", ctx, {"head": "mae", "stage": "further_pretrain"})
+    return StageResult(artifact, metrics)
+
+
+def run_self_distill(cfg: SelfDistillConfig, ctx: StageContext) -> StageResult:
+    """Algorithm 1: each round, a student from the ORIGINAL weights learns λ·L_MAE + L_Distill from the teacher."""
+    if ctx.previous is None:
+        raise ValueError("self_distill needs a teacher: put a further_pretrain stage before it in the recipe")
+    needs_head = cfg.match == "prediction"
+    if needs_head:
+        teacher, _, _ = build_mae_model(ctx.previous, cfg, ctx)
+    else:
+        teacher = load_model(ctx.previous, "base")
+    metrics: dict = {"rounds": []}
+    student = None
+    for round_ in range(1, cfg.rounds + 1):
+        student, backend, new = build_mae_model(ctx.base(), cfg, ctx)  # θ_t ← θ_init, φ_t ← φ_init
+        round_dir = ctx.stage_dir / f"round-{round_}"
+        warmup = warm_up_new_head(student, backend, new, cfg, ctx, round_dir / "head_warmup")
+        init = _encoder_state(student)
+        objective = SelfDistillObjective(backend, representation=cfg.representation, match=cfg.match,
+                                         mae_weight=cfg.mae_weight, distill_weight=cfg.distill_weight)
+        report = _train_mae(student, objective, cfg, ctx, round_dir, teacher=teacher)
+        teacher_init_distance = distance_to(teacher, init)
+        metrics["rounds"].append({"train": report, "distance_to_init": distance_to(student, init),
+                                  "teacher_distance_to_init": teacher_init_distance,
+                                  **({"head_warmup": warmup} if warmup else {})})
+        log.info("self_distill round %d/%d: ||θ_student − θ_init|| = %.3f, ||θ_teacher − θ_init|| = %.3f", round_,
+                 cfg.rounds, metrics["rounds"][-1]["distance_to_init"], teacher_init_distance)
+        teacher = student if needs_head else student.base_model  # θ0 ← θt
+    metrics.update({k: v for k, v in metrics["rounds"][-1].items() if k != "head_warmup"})
+    artifact = save_mae_model(student, ctx.stage_dir / "model", ctx,
+                              {"head": "mae", "stage": "self_distill", "rounds": cfg.rounds})
+    return StageResult(artifact, metrics)

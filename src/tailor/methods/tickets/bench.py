@@ -1,0 +1,110 @@
+"""`tailor bench tickets`: what robustness and structured sparsity cost or save, measured side by side.
+
+1. One optimisation step of PGD adversarial training (PGD-k, l_inf) vs a natural step, same model
+   and batch: the price of robust pretraining and of A-IMP rounds.
+2. CPU inference of a resnet_cifar ticket with 50% of its block-internal channels pruned, exported
+   as a physically smaller model, vs the dense model (and the masked-but-not-exported model, which
+   is as slow as dense). Timings alternate between the compared models, median of repeats.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from statistics import median
+
+import torch
+import torch.nn.functional as F
+
+from ...artifacts import atomic_write_text
+from ...zoo.architectures.resnet import ResNetCifarConfig, ResNetCifarForImageClassification
+from .attacks import PixelSpace, pgd
+from .config import MaskSpec
+from .masks import apply_masks
+from .pruning import omp
+from .structured import export_channel_pruned
+
+WIDTHS, DEPTHS, SIZE, BATCH = (16, 32, 64), (2, 2, 2), 32, 64
+
+
+def _model() -> ResNetCifarForImageClassification:
+    torch.manual_seed(0)
+    return ResNetCifarForImageClassification(
+        ResNetCifarConfig(stem_channels=WIDTHS[0], widths=list(WIDTHS), depths=list(DEPTHS), num_labels=10))
+
+
+def _interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each function, calls alternating so load changes hit all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: median(v) for k, v in times.items()}
+
+
+def train_step_costs(repeats: int = 10, pgd_steps: tuple[int, ...] = (3, 7)) -> dict[str, float]:
+    model = _model()
+    net = PixelSpace(model, (0.5,) * 3, (0.5,) * 3)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x, y = torch.rand(BATCH, 3, SIZE, SIZE), torch.randint(0, 10, (BATCH,))
+
+    def step(k: int):
+        def run():
+            if k:
+                model.eval()
+                adv = pgd(net, x, y, eps=4 / 255, alpha=2.5 * (4 / 255) / k, steps=k)
+                model.train()
+            else:
+                adv = x
+            loss = F.cross_entropy(net(adv), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return run
+
+    return _interleaved({"natural": step(0), **{f"pgd-{k}": step(k) for k in pgd_steps}}, repeats)
+
+
+@torch.inference_mode()
+def inference_costs(repeats: int = 20) -> tuple[dict[str, float], dict[str, int]]:
+    dense = _model().eval()
+    masks = omp(dense, MaskSpec(pattern="channel", sparsity=0.5, scope="layerwise"))
+    masked = _model().eval()
+    apply_masks(masked, masks)
+    small = export_channel_pruned(masked, masks).eval()
+    x = torch.rand(BATCH, 3, SIZE, SIZE)
+    diff = float((small(pixel_values=x).logits - masked(pixel_values=x).logits).abs().max())
+    models = {"dense": dense, "masked (50% channels, not exported)": masked, "exported (50% channels)": small}
+    secs = _interleaved({k: (lambda m=m: m(pixel_values=x)) for k, m in models.items()}, repeats)
+    params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    return secs, params | {"max_abs_logit_diff_exported_vs_masked": diff}
+
+
+def run(out: Path = Path("runs/bench-tickets")) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = train_step_costs()
+    infer, info = inference_costs()
+    result = {
+        "setup": {"model": f"resnet_cifar widths={WIDTHS} depths={DEPTHS}", "batch": BATCH, "image": SIZE,
+                  "torch_threads": torch.get_num_threads()},
+        "train_step_seconds": steps,
+        "train_step_ratio_vs_natural": {k: v / steps["natural"] for k, v in steps.items()},
+        "inference_seconds": infer,
+        "inference_speedup_vs_dense": {k: infer["dense"] / v for k, v in infer.items()},
+        "model_info": info,
+    }
+    lines = ["| measurement | seconds (median) | ratio |", "|---|---|---|"]
+    lines += [f"| train step, {k} | {v:.4f} | {result['train_step_ratio_vs_natural'][k]:.2f}x natural |" for k, v in steps.items()]
+    lines += [f"| inference batch {BATCH}, {k} | {v:.4f} | {result['inference_speedup_vs_dense'][k]:.2f}x faster than dense |"
+              for k, v in infer.items()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
+    atomic_write_text(out / "bench.md", text)
+    return result

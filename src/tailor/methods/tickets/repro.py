@@ -1,0 +1,266 @@
+"""`tailor repro tickets`: do robust tickets transfer better than natural ones at our scale?
+
+A CIFAR-style ResNet is pretrained on a source task (Fashion-MNIST classes 0-4) naturally and with
+PGD adversarial training (one epsilon in the quick profile, a sweep in the full one). From each
+pretrained model, tickets are drawn by OMP, A-IMP (IMP with PGD training between rounds; natural IMP
+for the natural model) and LMP (per downstream task) at each sparsity, and transferred to three
+downstream tasks by full fine-tuning (mask fixed) and by linear evaluation. One recipe per
+pretraining branches with ``source:`` so task data and the pretrained model are shared by all its
+stages; every number comes from ``tailor.pipeline.run_recipe``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...artifacts import atomic_write_text
+from ...pipeline import run_recipe
+from ...recipe import parse_recipe
+
+SOURCE = {"name": "fashion-mnist", "classes": [0, 1, 2, 3, 4]}
+TASKS = {
+    "mnist-5k": {"name": "mnist-5k"},
+    "digits": {"name": "digits"},
+    "fashion-5-9": {"name": "fashion-mnist", "classes": [5, 6, 7, 8, 9]},
+}
+SPARSITIES = (0.5, 0.7, 0.9, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Profile:
+    seeds: tuple[int, ...]
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    source_train: int
+    task_train: int
+    test_size: int
+    pretrain_epochs: float
+    round_epochs: float  # A-IMP training per round
+    lmp_epochs: float
+    transfer_epochs: float
+    eps: tuple[str, ...]  # robust pretraining epsilons (pixel units)
+    image_size: int = 28
+    task_batch: int = 64
+    finetune_lr: float = 2e-3
+    linear_lr: float = 1e-2
+    pgd_steps: int = 3
+    schemes: tuple[str, ...] = ("omp", "aimp", "lmp")
+    protocols: tuple[str, ...] = ("finetune", "linear")
+    sparsities: tuple[float, ...] = SPARSITIES
+    train: dict = field(default_factory=lambda: {"batch_size": 64, "weight_decay": 0.0, "log_every": 50,
+                                                 "save_every": 100000, "eval_batch_size": 256})
+
+
+PROFILES = {
+    # quick: sized for a shared 2-core CPU (16 px, 256 downstream examples, 24 transfer steps)
+    "quick": Profile(seeds=(0, 1, 2), widths=(8, 16, 32), depths=(1, 1, 1), source_train=2000, task_train=256,
+                     test_size=300, pretrain_epochs=4, round_epochs=1, lmp_epochs=3, transfer_epochs=3, eps=("4/255",),
+                     image_size=16, task_batch=32, finetune_lr=5e-3, linear_lr=5e-2),
+    "full": Profile(seeds=(0, 1, 2), widths=(16, 32, 64), depths=(2, 2, 2), source_train=20000, task_train=2000,
+                    test_size=2000, pretrain_epochs=10, round_epochs=2, lmp_epochs=5, transfer_epochs=10,
+                    eps=("1/255", "2/255", "4/255", "8/255"), pgd_steps=5),
+}
+
+
+def base_model(folder: Path, p: Profile) -> Path:
+    """A freshly initialised resnet_cifar (5 classes, mean/std 0.5) saved as the recipes' model."""
+    import torch
+    from transformers import ViTImageProcessor
+
+    from ...zoo.architectures.resnet import ResNetCifarConfig, ResNetCifarForImageClassification
+
+    if not (folder / "config.json").is_file():
+        torch.manual_seed(0)
+        cfg = ResNetCifarConfig(stem_channels=p.widths[0], widths=list(p.widths), depths=list(p.depths), num_labels=5)
+        ResNetCifarForImageClassification(cfg).save_pretrained(folder)
+        ViTImageProcessor(size={"height": p.image_size, "width": p.image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+    return folder
+
+
+def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict], dict[int, dict]]:
+    """Stages of one pretraining's recipe, and what each transfer stage measures (by stage index)."""
+    t = p.train
+    task_data = {k: {**v, "train_size": p.task_train, "test_size": p.test_size, "image_size": p.image_size}
+                 for k, v in TASKS.items()}
+    source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
+    tt = {**t, "batch_size": p.task_batch}
+    stages: list[dict] = [{"robust_pretrain": {**t, "epochs": p.pretrain_epochs, "lr": 2e-3, "attack": attack,
+                                               "eval_attack": eval_attack}}]
+    labels: dict[int, dict] = {}
+
+    def sid(i: int, name: str) -> str:
+        return f"{i + 1:02d}-{name}"
+
+    def transfers(source: str, scheme: str, sparsity: float, tasks) -> None:
+        for task in tasks:
+            for protocol in p.protocols:
+                lr = p.finetune_lr if protocol == "finetune" else p.linear_lr
+                labels[len(stages)] = {"scheme": scheme, "sparsity": sparsity, "task": task, "protocol": protocol}
+                stages.append({"transfer": {**tt, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
+                                            "data": task_data[task], "source": source}})
+
+    pretrained = sid(0, "robust_pretrain")
+    transfers(pretrained, "dense", 0.0, task_data)
+    previous_aimp = pretrained
+    for s in p.sparsities:
+        if "omp" in p.schemes:
+            stages.append({"draw_ticket": {**t, "scheme": "omp", "sparsity": s, "source": pretrained}})
+            transfers(sid(len(stages) - 1, "draw_ticket"), "omp", s, task_data)
+        if "aimp" in p.schemes:  # one IMP round per sparsity level, continuing from the previous ticket
+            stages.append({"draw_ticket": {**t, "scheme": "aimp", "sparsity": s, "rounds": 1, "lr": 2e-3,
+                                           "epochs": p.round_epochs, "attack": attack, "source": previous_aimp,
+                                           "data": source}})
+            previous_aimp = sid(len(stages) - 1, "draw_ticket")
+            transfers(previous_aimp, "aimp", s, task_data)
+        if "lmp" in p.schemes:
+            for task in task_data:
+                stages.append({"draw_ticket": {**tt, "scheme": "lmp", "sparsity": s, "epochs": p.lmp_epochs, "lr": 2e-2,
+                                               "head_lr": 1e-2, "data": task_data[task], "source": pretrained}})
+                transfers(sid(len(stages) - 1, "draw_ticket"), "lmp", s, [task])
+    return stages, labels
+
+
+def run(profile: str = "quick", out: Path = Path("runs/repro-tickets"), seeds: list[int] | None = None) -> dict:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile '{profile}' (valid: {', '.join(PROFILES)})")
+    p = PROFILES[profile]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = base_model(out / "base-model", p)
+    source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
+    pretrainings = {"natural": None} | {f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps}
+                                         for e in p.eps}
+    # every pretrained model is attacked with the first robust epsilon, PGD-10
+    eval_attack = {"kind": "pgd", "norm": "linf", "eps": p.eps[0], "steps": 10}
+    recipes = {}
+    for name, attack in pretrainings.items():
+        stages, labels = plan(p, attack, eval_attack)
+        recipes[name] = (parse_recipe({"name": f"tickets-{profile}-{name.replace('/', '_')}", "model": str(base),
+                                       "data": source, "seeds": list(seeds or p.seeds), "stages": stages}), labels)
+    rows, runs = [], {}
+    for seed in seeds or p.seeds:  # seed outermost: after each seed the table covers every pretraining
+        for name, (recipe, labels) in recipes.items():
+            result = run_recipe(recipe, out / "runs", seeds=[seed])
+            runs[name] = str(result.path)
+            rows += _rows(result.results["seeds"][str(seed)], labels, name, seed)
+        summary = {"profile": profile, "runs": runs, "rows": rows}
+        atomic_write_text(out / "results.json", json.dumps(summary, indent=2))
+        atomic_write_text(out / "table.md", table(rows, list(pretrainings)))
+        plot(rows, list(pretrainings), out / "accuracy_vs_sparsity.png")
+    return summary
+
+
+def _rows(per_stage: dict, labels: dict[int, dict], pretrain: str, seed: int) -> list[dict]:
+    ids = list(per_stage)
+    source = per_stage[ids[0]]["test"]
+    return [{"pretrain": pretrain, "seed": seed, **label, "accuracy": per_stage[ids[i]]["test"]["accuracy"],
+             "source_accuracy": source["accuracy"], "source_robust_accuracy": source.get("robust_accuracy")}
+            for i, label in labels.items()]
+
+
+def _stats(rows: list[dict], key: str = "accuracy") -> tuple[float, float, int]:
+    v = np.array([r[key] for r in rows], dtype=float)
+    return float(v.mean()), float(v.std()), len(v)
+
+
+def _group(rows: list[dict], **match) -> list[dict]:
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def table(rows: list[dict], pretrainings: list[str]) -> str:
+    """Mean ± std test accuracy (%) over seeds; the gap columns are robust minus natural."""
+    robust = [p for p in pretrainings if p != "natural"]
+    lines = ["## Source task (Fashion-MNIST classes 0-4)", "",
+             "| pretraining | clean accuracy | robust accuracy (PGD-10 at the first robust epsilon) |", "|---|---|---|"]
+    for p in pretrainings:
+        g = {r["seed"]: r for r in _group(rows, pretrain=p)}.values()
+        ra = [r for r in g if r["source_robust_accuracy"] is not None]
+        rob = "–" if not ra else "{:.2f} ± {:.2f}".format(*(100 * x for x in _stats(ra, "source_robust_accuracy")[:2]))
+        lines.append(f"| {p} | {100 * _stats(list(g), 'source_accuracy')[0]:.2f} ± {100 * _stats(list(g), 'source_accuracy')[1]:.2f} | {rob} |")
+    header = ["scheme", "protocol", "task", "sparsity", *pretrainings, *(f"{p} − natural" for p in robust)]
+    lines += ["", "## Downstream test accuracy (%), mean ± std over seeds", "",
+              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    keys = sorted({(r["scheme"], r["protocol"], r["task"], r["sparsity"]) for r in rows},
+                  key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2], k[3]))
+    for scheme, protocol, task, s in keys:
+        cells, means = [], {}
+        for p in pretrainings:
+            g = _group(rows, pretrain=p, scheme=scheme, protocol=protocol, task=task, sparsity=s)
+            m, sd, n = _stats(g)
+            means[p] = m
+            cells.append(f"{100 * m:.2f} ± {100 * sd:.2f}")
+        gaps = [f"{100 * (means[p] - means['natural']):+.2f}" for p in robust]
+        lines.append(f"| {scheme} | {protocol} | {task} | {s} | " + " | ".join(cells + gaps) + " |")
+    n_seeds = len({r["seed"] for r in rows})
+    wins = [(means_r > means_n) for means_r, means_n in _paired_means(rows, robust)]
+    lines += ["", f"Seeds: {n_seeds}. Robust ticket beats natural ticket (mean over seeds) in "
+                  f"{sum(wins)} of {len(wins)} (scheme, protocol, task, sparsity>0) cells."]
+    return "\n".join(overview(rows, pretrainings) + [""] + lines) + "\n"
+
+
+def overview(rows: list[dict], pretrainings: list[str]) -> list[str]:
+    """Test accuracy (%) averaged over the downstream tasks (then mean ± std over seeds), per scheme/protocol/sparsity."""
+    robust = [p for p in pretrainings if p != "natural"]
+    header = ["scheme", "protocol", "sparsity", *pretrainings, *(f"{p} − natural" for p in robust)]
+    lines = ["## Overview: downstream accuracy (%) averaged over the tasks, mean ± std over seeds", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    keys = sorted({(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
+                  key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]))
+    for scheme, protocol, s in keys:
+        means, cells = {}, []
+        for p in pretrainings:
+            group = _group(rows, pretrain=p, scheme=scheme, protocol=protocol, sparsity=s)
+            per_seed = [np.mean([r["accuracy"] for r in group if r["seed"] == seed]) for seed in sorted({r["seed"] for r in group})]
+            means[p] = float(np.mean(per_seed))
+            cells.append(f"{100 * means[p]:.2f} ± {100 * float(np.std(per_seed)):.2f}")
+        gaps = [f"{100 * (means[p] - means['natural']):+.2f}" for p in robust]
+        lines.append(f"| {scheme} | {protocol} | {s} | " + " | ".join(cells + gaps) + " |")
+    return lines
+
+
+def _paired_means(rows: list[dict], robust: list[str]):
+    keys = {(r["scheme"], r["protocol"], r["task"], r["sparsity"]) for r in rows if r["scheme"] != "dense"}
+    for scheme, protocol, task, s in sorted(keys):
+        nat = _stats(_group(rows, pretrain="natural", scheme=scheme, protocol=protocol, task=task, sparsity=s))[0]
+        for p in robust:
+            yield _stats(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, task=task, sparsity=s))[0], nat
+
+
+def plot(rows: list[dict], pretrainings: list[str], path: Path) -> Path:
+    """Accuracy vs sparsity, one panel per (task, protocol); a line per (scheme, pretraining), dense as a dashed level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows})
+    protocols = sorted({r["protocol"] for r in rows})
+    fig, axes = plt.subplots(len(protocols), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(protocols)), squeeze=False)
+    colors = {"omp": "#4C72B0", "aimp": "#DD8452", "lmp": "#55A868"}
+    for (i, protocol), (j, task) in ((a, b) for a in enumerate(protocols) for b in enumerate(tasks)):
+        ax = axes[i][j]
+        for p in pretrainings:
+            style = "-" if p == "natural" else "--"
+            dense = _group(rows, pretrain=p, scheme="dense", protocol=protocol, task=task)
+            if dense:
+                ax.axhline(100 * _stats(dense)[0], color="grey", ls=style, lw=0.8)
+            for scheme, color in colors.items():
+                pts = sorted({r["sparsity"] for r in _group(rows, scheme=scheme, task=task)})
+                if not pts:
+                    continue
+                stats = [_stats(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, task=task, sparsity=s)) for s in pts]
+                ax.errorbar(range(len(pts)), [100 * m for m, _, _ in stats], yerr=[100 * sd for _, sd, _ in stats],
+                            color=color, ls=style, marker="o", ms=3, capsize=2, label=f"{scheme} ({p})")
+                ax.set_xticks(range(len(pts)), [str(s) for s in pts])
+        ax.set_title(f"{task} — {protocol}", fontsize=9)
+        ax.set_xlabel("sparsity")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,222 @@
+"""Stages robust_pretrain -> draw_ticket -> transfer, and the "ticket" artifact format.
+
+A ticket artifact is a ``save_pretrained`` folder (weights already masked) plus ``masks.safetensors``
+and ``sparsity.json``; loading it applies the masks, and ``transfer`` keeps them fixed. Any folder
+holding ``masks.safetensors`` is treated as a ticket, so a ticket folder can also be a recipe's model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, ViTImageProcessor
+
+from ...artifacts import Artifact, atomic_write_text, save_hf
+from ...engine.inputs import ImageCollator, ModelInputs, prepare
+from ...engine.metrics import evaluate
+from ...engine.trainer import train
+from ...pipeline import StageContext, StageResult
+from ...zoo.data import DataConfig, load_task
+from ...zoo.models import load_folder
+from .attacks import PixelSpace, robust_accuracy
+from .config import AttackConfig, DrawTicketConfig, RobustPretrainConfig, TransferConfig
+from .masks import Masks, apply_masks, load_masks, save_masks, sparsity_report
+from .pruning import aimp, attach_scores, omp
+from .training import (
+    HEAD_PATTERN,
+    AdversarialCE,
+    MaskCallback,
+    freeze_all_but,
+    freeze_batchnorm,
+    head_parameters,
+    reset_head,
+)
+
+MASKS_FILE = "masks.safetensors"
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def _inputs(ctx: StageContext, data: DataConfig | None) -> ModelInputs:
+    """[0, 1]-pixel inputs for the stage's own task (default: the recipe's), cached per seed."""
+    cfg = data or ctx.recipe.data
+    key = "tickets-inputs-" + cfg.model_dump_json()
+    if key not in ctx._shared:
+        task = load_task(cfg, ctx.seed)
+        if task.modality != "image":
+            raise ValueError(f"tickets stages train on images (attacks act on pixels); '{cfg.name}' is {task.modality}")
+        ctx._shared[key] = prepare(task, ctx.recipe.model, cfg, normalize=False)
+    return ctx._shared[key]
+
+
+def _scores(model: torch.nn.Module, inputs: ModelInputs, batch_size: int, attack: AttackConfig | None,
+            robust_size: int, seed: int) -> dict:
+    """Engine metrics on validation/test, plus clean/robust accuracy on (a prefix of) test under ``attack``."""
+    metrics = evaluate(model, replace(inputs, collator=ImageCollator(inputs.image, normalize=True)), batch_size)
+    if attack is not None:
+        test = inputs.test.select(range(min(robust_size, len(inputs.test))))
+        batches = (inputs.collator([test[i] for i in range(s, min(s + batch_size, len(test)))])
+                   for s in range(0, len(test), batch_size))
+        net = PixelSpace(model, inputs.image.mean, inputs.image.std)
+        out = robust_accuracy(net, ((b["pixel_values"], b["labels"]) for b in batches), attack, seed)
+        metrics["test"]["robust_accuracy"] = out["robust_accuracy"]
+        metrics["test"]["attacked_n"] = len(test)
+    return metrics
+
+
+def _objective(attack: AttackConfig | None, inputs: ModelInputs, seed: int) -> AdversarialCE:
+    return AdversarialCE(attack, inputs.image.mean, inputs.image.std, seed)
+
+
+def _source(ctx: StageContext, stage_id: str | None) -> Artifact:
+    if stage_id is None:
+        return ctx.source()
+    if stage_id not in ctx.history:
+        raise ValueError(f"source '{stage_id}' is not an earlier stage of this recipe (earlier: {', '.join(ctx.history) or 'none'})")
+    return ctx.history[stage_id]
+
+
+def _stored_num_labels(artifact: Artifact) -> int:
+    return AutoConfig.from_pretrained(artifact.path).num_labels
+
+
+def _save_preprocessor(folder: Path, inputs: ModelInputs) -> None:
+    """Record size and normalisation, so the folder works as a recipe's ``model`` (tailor.zoo.models.image_spec)."""
+    spec = inputs.image
+    ViTImageProcessor(size={"height": spec.size, "width": spec.size}, image_mean=list(spec.mean),
+                      image_std=list(spec.std)).save_pretrained(folder)
+
+
+def ticket_masks(artifact: Artifact) -> Masks | None:
+    path = Path(artifact.path) / MASKS_FILE
+    return load_masks(path) if path.is_file() else None
+
+
+def load_ticket(artifact: Artifact, head: str, num_labels: int | None) -> torch.nn.Module:
+    """Format loader for "ticket": the model with its masks applied (head masks skipped if the head is new)."""
+    model = load_folder(artifact.path, head, num_labels)
+    masks = ticket_masks(artifact) or {}
+    names = dict(model.named_parameters())
+    apply_masks(model, {k: m for k, m in masks.items() if k in names and names[k].shape == m.shape})
+    return model
+
+
+def save_ticket(model: torch.nn.Module, masks: Masks, folder: Path, ctx: StageContext, inputs: ModelInputs,
+                meta: dict) -> tuple[Artifact, dict]:
+    report = sparsity_report(masks)
+    art = save_hf(model, folder, ctx.recipe.model, {**meta, "head": "classifier", "sparsity": report["sparsity"]})
+    save_masks(masks, folder / MASKS_FILE, meta)
+    atomic_write_text(folder / "sparsity.json", json.dumps(report, indent=2))
+    _save_preprocessor(folder, inputs)
+    art.format = "ticket"
+    return art.save(), report
+
+
+def _mask_violations(model: torch.nn.Module, masks: Masks) -> int:
+    params = dict(model.named_parameters())
+    return int(sum((params[k].detach()[~m.to(torch.bool)] != 0).sum() for k, m in masks.items() if k in params))
+
+
+# ----------------------------------------------------------------------------- stages
+def run_robust_pretrain(cfg: RobustPretrainConfig, ctx: StageContext) -> StageResult:
+    """PGD adversarial training (or natural training if ``attack`` is null) on the source task."""
+    inputs = _inputs(ctx, cfg.data)
+    model = ctx.load(ctx.source(), head="classifier", num_labels=inputs.num_labels)
+    report = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(cfg.attack, inputs, ctx.seed),
+                   collator=inputs.collator, seed=ctx.seed)
+    metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed)
+    art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model,
+                  {"head": "classifier", "attack": cfg.attack.model_dump() if cfg.attack else None})
+    _save_preprocessor(art.path, inputs)
+    return StageResult(art, {**metrics, "train": report.as_dict()})
+
+
+def run_draw_ticket(cfg: DrawTicketConfig, ctx: StageContext) -> StageResult:
+    """Draw a ticket from the incoming model with OMP, A-IMP or LMP (see ``pruning.py``)."""
+    source = _source(ctx, cfg.source)
+    inputs = _inputs(ctx, cfg.data)
+    num_labels = inputs.num_labels if cfg.scheme == "lmp" else _stored_num_labels(source)
+    model = ctx.load(source, head="classifier", num_labels=num_labels)
+    metrics: dict = {}
+    if cfg.scheme == "omp":
+        masks = omp(model, cfg)
+        apply_masks(model, masks)
+    elif cfg.scheme == "aimp":
+        if inputs.num_labels != num_labels:
+            raise ValueError(f"A-IMP trains the source head ({num_labels} labels) but draw_ticket.data has "
+                             f"{inputs.num_labels}; point data at the source task")
+        rounds = []
+
+        def train_round(m, masks, r):
+            callbacks = [MaskCallback(m, masks)] if masks else []
+            rep = train(m, inputs.train, settings=cfg, out_dir=ctx.stage_dir / f"round-{r}",
+                        objective=_objective(cfg.attack, inputs, ctx.seed + r), collator=inputs.collator,
+                        callbacks=callbacks, seed=ctx.seed)
+            rounds.append(rep.as_dict())
+
+        masks = aimp(model, cfg, cfg.rounds, cfg.rewind, train_round, ticket_masks(source))
+        metrics["rounds"] = rounds
+    else:
+        masks, metrics["train"] = _learn_lmp(model, cfg, ctx, inputs)
+    art, report = save_ticket(model, masks, ctx.stage_dir / "model", ctx, inputs,
+                              {"scheme": cfg.scheme, "pattern": cfg.pattern, "target_sparsity": cfg.sparsity})
+    if cfg.scheme == "lmp":  # the learned mask with its head, on the task it was learned for
+        metrics.update(_scores(model, inputs, cfg.eval_batch_size, None, 0, ctx.seed))
+    metrics.update(sparsity=report["sparsity"], dead_layers=len(report["dead_layers"]))
+    return StageResult(art, metrics)
+
+
+def _learn_lmp(model, cfg: DrawTicketConfig, ctx: StageContext, inputs: ModelInputs):
+    """LMP: scores on frozen theta_pre (BatchNorm statistics frozen too) and a new head, on the downstream task."""
+    reset_head(model)
+    head = head_parameters(model)
+    freeze_all_but(model, [])
+    handle = attach_scores(model, cfg, cfg.score_init)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n.endswith(".scores") or n in head)
+    bn_hooks = freeze_batchnorm(model)
+    rep = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(None, inputs, ctx.seed),
+                collator=inputs.collator, lr_overrides={HEAD_PATTERN: cfg.head_lr} if cfg.head_lr else None,
+                seed=ctx.seed)
+    for h in bn_hooks:
+        h.remove()
+    masks = handle.detach()
+    apply_masks(model, masks)
+    model.requires_grad_(True)
+    return masks, rep.as_dict()
+
+
+def run_transfer(cfg: TransferConfig, ctx: StageContext) -> StageResult:
+    """Fine-tune (mask fixed) or linearly evaluate (frozen ticket, BN in eval) on the downstream task."""
+    source = _source(ctx, cfg.source)
+    inputs = _inputs(ctx, cfg.data)
+    model = ctx.load(source, head="classifier", num_labels=inputs.num_labels)
+    masks = ticket_masks(source)
+    if masks:
+        apply_masks(model, masks)
+    if cfg.new_head:
+        reset_head(model)
+    callbacks, hooks = [], []
+    if cfg.protocol == "linear":
+        freeze_all_but(model, head_parameters(model))
+        hooks = freeze_batchnorm(model)
+    elif masks:
+        callbacks.append(MaskCallback(model, masks))
+    report = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(None, inputs, ctx.seed),
+                   collator=inputs.collator, callbacks=callbacks,
+                   lr_overrides={HEAD_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed)
+    for h in hooks:
+        h.remove()
+    model.requires_grad_(True)
+    metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed)
+    meta = {"protocol": cfg.protocol, "source": str(source.path)}
+    if masks:
+        metrics["mask_violations"] = _mask_violations(model, masks)
+        art, report_sp = save_ticket(model, masks, ctx.stage_dir / "model", ctx, inputs, meta)
+        metrics["sparsity"] = report_sp["sparsity"]
+    else:
+        art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, {**meta, "head": "classifier"})
+        _save_preprocessor(art.path, inputs)
+        metrics["sparsity"] = 0.0
+    return StageResult(art, {**metrics, "train": report.as_dict()})

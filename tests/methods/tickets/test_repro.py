@@ -1,0 +1,40 @@
+"""The repro's plan is a valid branching recipe, and its tables aggregate as hand-computed."""
+from tailor.methods.tickets.repro import PROFILES, overview, plan, table
+from tailor.recipe import parse_recipe
+
+
+def test_quick_plan_is_a_valid_recipe_whose_transfers_branch_from_tickets(tmp_path):
+    p = PROFILES["quick"]
+    attack = {"eps": "4/255", "steps": 3}
+    stages, labels = plan(p, attack, {**attack, "steps": 10})
+    recipe = parse_recipe({"name": "plan", "model": str(tmp_path), "data": {"name": "digits"}, "stages": stages})
+    calls = recipe.calls
+    n_tasks, n_protocols, n_sparsities = 3, len(p.protocols), len(p.sparsities)
+    assert len(labels) == n_tasks * n_protocols * (1 + 3 * n_sparsities)  # dense + omp/aimp/lmp
+    ids = [f"{i + 1:02d}-{c.name}" for i, c in enumerate(calls)]
+    for i, label in labels.items():
+        call = calls[i]
+        assert call.name == "transfer" and call.config.protocol == label["protocol"]
+        source = calls[ids.index(call.config.source)]
+        if label["scheme"] == "dense":
+            assert source.name == "robust_pretrain"
+        else:
+            assert source.config.scheme == label["scheme"] and source.config.sparsity == label["sparsity"]
+    aimp = [c for c in calls if c.name == "draw_ticket" and c.config.scheme == "aimp"]
+    assert [c.config.source for c in aimp[1:]] == [ids[calls.index(c)] for c in aimp[:-1]]  # IMP continues
+
+
+def test_tables_average_as_hand_computed():
+    rows = []
+    for seed, (nat, rob) in enumerate([(0.5, 0.7), (0.7, 0.7)]):
+        for task, shift in (("a", 0.0), ("b", 0.1)):
+            for pretrain, acc in (("natural", nat), ("robust", rob)):
+                rows.append({"pretrain": pretrain, "seed": seed, "scheme": "omp", "protocol": "finetune", "task": task,
+                             "sparsity": 0.9, "accuracy": acc + shift, "source_accuracy": 0.8,
+                             "source_robust_accuracy": None if pretrain == "natural" else 0.4})
+    line = [ln for ln in overview(rows, ["natural", "robust"]) if ln.startswith("| omp")][0]
+    # natural: seed means 0.55, 0.75 -> 65.00 ± 10.00; robust: 0.75, 0.75 -> 75.00 ± 0.00; gap +10.00
+    assert line == "| omp | finetune | 0.9 | 65.00 ± 10.00 | 75.00 ± 0.00 | +10.00 |"
+    text = table(rows, ["natural", "robust"])
+    assert "| omp | finetune | b | 0.9 | 70.00 ± 10.00 | 80.00 ± 0.00 | +10.00 |" in text
+    assert "in 2 of 2" in text
