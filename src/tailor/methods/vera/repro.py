@@ -61,13 +61,16 @@ class Profile:
 
 _TRAIN = {"batch_size": 32, "warmup_ratio": 0.06, "log_every": 5, "save_every": 10_000, "eval_batch_size": 128}
 PROFILES = {
-    # sized for <= 45 min on 2 idle CPU cores: 36 text runs of 24 steps and 12 image runs of 50 steps
+    # sized for ~45 min on 2 idle CPU cores: 36 text runs of 24 steps, 12 image runs of 50 steps, 6 decoder runs of 16
     "quick": Profile(
         text_data={"train_size": 256, "validation_size": 64, "test_size": 256, "max_length": 48},
         text_train={**_TRAIN, "epochs": 3},
         image_data={"name": "fashion-mnist", "per_class": 10, "validation_size": 20, "test_size": 300,
                     "image_size": 112},
         image_train={**_TRAIN, "batch_size": 20, "epochs": 10},
+        decoder={"name": "disaster-genre", "train_size": 128, "validation_size": 64, "test_size": 96,
+                 "max_length": 64},
+        decoder_train={**_TRAIN, "batch_size": 8, "epochs": 1, "eval_batch_size": 16},
     ),
     "full": Profile(
         text_data={"train_size": 2000, "validation_size": 200, "test_size": 1000, "max_length": 64},
@@ -132,8 +135,8 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
             if i in skipped:
                 continue
             t0 = time.time()
-            recipe = parse_recipe(exp.recipe(), f"repro {exp.setting} {exp.method}")
             try:
+                recipe = parse_recipe(exp.recipe(), f"repro {exp.setting} {exp.method}")
                 run_recipe(recipe, out / "runs", [seed])
             except ConfigError as err:  # a zoo asset that is not installed here: say so, run the rest
                 skipped[i] = {"setting": exp.setting, "method": exp.method, "reason": str(err).splitlines()[0]}
