@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...artifacts import Artifact, atomic_write_text
 from ...config import ConfigError
-from ...pipeline import environment, run_recipe
+from ...pipeline import environment, run_dir_for, run_recipe
 from ...recipe import parse_recipe
 
 TEXT_TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
@@ -149,6 +149,26 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
                   f"total {time.time() - start:.0f} s)", flush=True)
             _write(out, profile, seeds, _ordered(rows), _ordered(skipped), time.time() - start)
     return _write(out, profile, seeds, _ordered(rows), _ordered(skipped), time.time() - start)
+
+
+def collect(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
+    """Rebuild results.json and table.md from the seeds that finished, running nothing new
+    (for a repro that was cut short, or whose settings ran in separate processes)."""
+    out = Path(out)
+    rows, skipped = [], []
+    for exp in experiments(PROFILES[profile]):
+        try:
+            recipe = parse_recipe(exp.recipe(), f"repro {exp.setting} {exp.method}")
+        except ConfigError as err:
+            skipped.append({"setting": exp.setting, "method": exp.method, "reason": str(err).splitlines()[0]})
+            continue
+        run_dir = run_dir_for(recipe, out / "runs")
+        done = [s for s in (seeds or [0, 1, 2]) if list(run_dir.glob(f"seed-{s}/*/done.json"))]
+        if not done:
+            skipped.append({"setting": exp.setting, "method": exp.method, "reason": "not run (no finished seed)"})
+            continue
+        rows.append(_row(exp, run_recipe(recipe, out / "runs", done)))
+    return _write(out, profile, seeds or [0, 1, 2], rows, skipped, float("nan"))
 
 
 def _ordered(by_index: dict[int, dict]) -> list[dict]:
