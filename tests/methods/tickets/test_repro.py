@@ -1,10 +1,13 @@
 """The repro's plan is a valid branching recipe, and its tables aggregate as hand-computed."""
+import pytest
+
 from tailor.methods.tickets.repro import PROFILES, overview, plan, table
 from tailor.recipe import parse_recipe
 
 
-def test_quick_plan_is_a_valid_recipe_whose_transfers_branch_from_tickets(tmp_path):
-    p = PROFILES["quick"]
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_plan_is_a_valid_recipe_whose_transfers_branch_from_tickets(tmp_path, profile):
+    p = PROFILES[profile]
     attack = {"eps": "4/255", "steps": 3}
     stages, labels = plan(p, attack, {**attack, "steps": 10})
     recipe = parse_recipe({"name": "plan", "model": str(tmp_path), "data": {"name": "digits"}, "stages": stages})

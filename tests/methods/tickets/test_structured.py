@@ -49,3 +49,23 @@ def test_unstructured_zero_filter_with_live_bn_shift_is_kept(make_resnet, bn_ran
 def test_export_rejects_other_models():
     with pytest.raises(ValueError, match="resnet_cifar"):
         export_channel_pruned(torch.nn.Linear(2, 2), {})
+
+
+def test_export_ticket_command_writes_a_smaller_hf_artifact(make_resnet, bn_randomizer, tmp_path):
+    from tailor.artifacts import Artifact, load_model
+    from tailor.methods.tickets.commands import export_ticket
+    from tailor.methods.tickets.masks import save_masks
+
+    model = make_resnet(num_labels=3)
+    bn_randomizer(model)
+    masks = omp(model, MaskSpec(pattern="channel", sparsity=0.5))
+    apply_masks(model, masks)
+    ticket = tmp_path / "ticket"
+    model.save_pretrained(ticket)
+    save_masks(masks, ticket / "masks.safetensors")
+    Artifact(ticket, "tiny", "ticket").save()
+    result = export_ticket(ticket, tmp_path / "small")
+    assert result["params_exported"] < result["params_ticket"] and result["max_abs_logit_diff"] < 1e-5
+    small = load_model(Artifact.load(tmp_path / "small"), "classifier", 3).eval()
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.allclose(small(pixel_values=x).logits, model.eval()(pixel_values=x).logits, atol=1e-5)

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import copy
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from ...artifacts import atomic_write_text
 from ...engine.losses import CrossEntropy, weighted_sum
+from ...engine.timing import interleaved
 from .config import DistillConfig, QuantConfig
 from .export import PACKED_FILE, export_packed, load_packed, size_report
 from .objective import KDQATObjective
@@ -31,20 +30,6 @@ def _batch(tokenizer, size: int, length: int) -> dict[str, torch.Tensor]:
     text = "the quick brown fox jumps over the lazy dog " * 16
     enc = tokenizer([text] * size, truncation=True, max_length=length, padding="max_length", return_tensors="pt")
     return {**enc, "labels": torch.zeros(size, dtype=torch.long)}
-
-
-def _interleaved(fns: dict[str, callable], reps: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function, alternating between them every rep."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _train_step(model, objective, batch, teacher=None):
@@ -65,7 +50,7 @@ def run(out: Path | str = "runs/bench-kdqat", model_name: str = "minilm-l6", bat
     student = quantize_model(copy.deepcopy(teacher), QuantConfig()).train()
     batch = _batch(tokenizer(model_name), batch_size, length)
     kd = KDQATObjective(DistillConfig(preset="ternarybert"), student, teacher)
-    train = _interleaved({"fp32_step": _train_step(fp, CrossEntropy(), batch),
+    train = interleaved({"fp32_step": _train_step(fp, CrossEntropy(), batch),
                           "qat_step": _train_step(student, kd, batch, teacher)}, reps)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +69,7 @@ def run(out: Path | str = "runs/bench-kdqat", model_name: str = "minilm-l6", bat
                 model(**x)
         return call
 
-    latency = _interleaved({"fp32_b1": infer(teacher, single), "packed_b1": infer(packed, single),
+    latency = interleaved({"fp32_b1": infer(teacher, single), "packed_b1": infer(packed, single),
                             f"fp32_b{batch_size}": infer(teacher, inputs),
                             f"packed_b{batch_size}": infer(packed, inputs)}, reps)
     result = {

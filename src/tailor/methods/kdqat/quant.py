@@ -8,7 +8,7 @@ No library ships TWN ternarization with TernaryBERT's clipped STE, so it lives h
 * ``uniform``: symmetric uniform k-bit, ``s = max|w| / (2^(k-1) - 1)``, ``ŵ = s·round(w/s)``.
 * activations: symmetric uniform k-bit with a dynamic per-tensor max, after clipping to ±clip.
 
-Every quantizer first clips to ±clip; ``w + (q(w) - w).detach()`` on the clipped tensor gives the
+Every quantizer first clips to ±clip; ``q(w).detach() + (w - w.detach())`` on the clipped tensor gives the
 STE of the reference code: gradient 1 inside (−clip, clip), 0 outside (clamp's own gradient).
 A quantizer returns integer *codes* and *scales* so that export can pack exactly what training saw.
 """
@@ -90,7 +90,8 @@ def weight_codes(w: torch.Tensor, spec: WeightSpec) -> tuple[torch.Tensor, torch
 
 
 def _straight_through(clipped: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
-    return clipped + (quantized - clipped).detach()
+    """Forward value exactly ``quantized`` (the zero term adds nothing), gradient that of ``clipped``."""
+    return quantized.detach() + (clipped - clipped.detach())
 
 
 def fake_quant_weight(w: torch.Tensor, spec: WeightSpec) -> torch.Tensor:

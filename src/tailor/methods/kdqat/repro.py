@@ -114,6 +114,20 @@ def table(results: Results, tasks: tuple[str, ...]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def paired_table(results: Results, baseline: str = BASE_METHODS[0][0]) -> str:
+    """Markdown: per (task, seed) pair, how often each student beats, ties or loses to ``baseline``."""
+    lines = [f"| student vs {baseline} | wins | ties | losses |", "|---|---|---|---|"]
+    base = results.accuracy.get(baseline, {})
+    for row, per_task in results.accuracy.items():
+        if row in (baseline, FP_ROW):
+            continue
+        diffs = np.array([acc - base[task][seed] for task, seeds in per_task.items() for seed, acc in seeds.items()
+                          if seed in base.get(task, {})])
+        ties = np.isclose(diffs, 0)
+        lines.append(f"| {row} | {int((diffs > 0)[~ties].sum())} | {int(ties.sum())} | {int((diffs < 0)[~ties].sum())} |")
+    return "\n".join(lines) + "\n"
+
+
 def _plot(results: Results, tasks: tuple[str, ...], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -139,7 +153,7 @@ def _write(results: Results, profile_name: str, profile: Profile, out: Path, don
                "settings": {"data": profile.data, "finetune": profile.finetune, "qat": profile.qat},
                "accuracy": results.accuracy, "seconds": results.seconds}
     atomic_write_text(out / "results.json", json.dumps(payload, indent=2))
-    atomic_write_text(out / "table.md", table(results, profile.tasks))
+    atomic_write_text(out / "table.md", table(results, profile.tasks) + "\n" + paired_table(results))
     _plot(results, profile.tasks, out / "accuracy.png")
     return payload
 
@@ -197,8 +211,8 @@ def attention_diagnostics(profile: str = "quick", out: Path | str = "runs/repro-
     runs = out / "runs"
     values: dict[str, dict[str, dict[str, float]]] = {}
     for task in prof.tasks:
-        teacher_dir = _teacher_folder(task, seed, prof, runs)
-        if not (teacher_dir / "artifact.json").exists():
+        teacher_dir = _finished(runs, f"kdqat-fp-{task}", seed, "01-finetune", lambda stage: True)
+        if teacher_dir is None:
             continue
         data_cfg = _teacher_recipe(task, prof).data
         inputs = prepare(load_task(data_cfg, seed), str(teacher_dir), data_cfg)
@@ -208,9 +222,11 @@ def attention_diagnostics(profile: str = "quick", out: Path | str = "runs/repro-
         teacher = ensure_kdqat_attention(load_model(Artifact.load(teacher_dir), "classifier", num_labels).eval())
         models = {NO_QAT_ROW: quantize_model(copy.deepcopy(teacher)).eval()}
         for row, distill in prof.methods:
-            folder = run_dir_for(_student_recipe(task, teacher_dir, distill, prof), runs) / f"seed-{seed}" / \
-                "01-qat_distill" / "model"
-            if (folder / "artifact.json").exists():
+            def same_distill(config, distill=distill):
+                return config["model"] == str(teacher_dir) and all(
+                    config["stages"][0]["qat_distill"]["distill"].get(k) == v for k, v in distill.items())
+            folder = _finished(runs, f"kdqat-{distill['preset']}-{task}", seed, "01-qat_distill", same_distill)
+            if folder is not None:
                 models[row] = load_model(Artifact.load(folder), "classifier", num_labels).eval()
 
         def maps(model):
@@ -226,6 +242,21 @@ def attention_diagnostics(profile: str = "quick", out: Path | str = "runs/repro-
     atomic_write_text(out / "attention.json", json.dumps(values, indent=2))
     atomic_write_text(out / "attention.md", attention_table(values))
     return values
+
+
+def _finished(runs: Path, name: str, seed: int, stage: str, matches) -> Path | None:
+    """The newest finished ``stage`` model of a run named ``name`` whose resolved config ``matches``.
+
+    Run folders are found by name and config rather than by digest, so diagnostics still find runs
+    made before a library update added a config field (which changes the digest)."""
+    import yaml
+
+    found = []
+    for run_dir in runs.glob(f"{name}-*"):
+        model = run_dir / f"seed-{seed}" / stage / "model"
+        if (model / "artifact.json").exists() and matches(yaml.safe_load((run_dir / "config.yaml").read_text())):
+            found.append(model)
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
 
 def attention_table(values: dict[str, dict[str, dict[str, float]]]) -> str:

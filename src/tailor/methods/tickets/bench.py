@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from statistics import median
 
 import torch
 import torch.nn.functional as F
 
 from ...artifacts import atomic_write_text
+from ...engine.timing import interleaved
 from ...zoo.architectures.resnet import ResNetCifarConfig, ResNetCifarForImageClassification
 from .attacks import PixelSpace, pgd
 from .config import MaskSpec
@@ -31,20 +30,6 @@ def _model() -> ResNetCifarForImageClassification:
     torch.manual_seed(0)
     return ResNetCifarForImageClassification(
         ResNetCifarConfig(stem_channels=WIDTHS[0], widths=list(WIDTHS), depths=list(DEPTHS), num_labels=10))
-
-
-def _interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function, calls alternating so load changes hit all alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
-    return {k: median(v) for k, v in times.items()}
 
 
 def train_step_costs(repeats: int = 10, pgd_steps: tuple[int, ...] = (3, 7)) -> dict[str, float]:
@@ -67,7 +52,7 @@ def train_step_costs(repeats: int = 10, pgd_steps: tuple[int, ...] = (3, 7)) -> 
             opt.step()
         return run
 
-    return _interleaved({"natural": step(0), **{f"pgd-{k}": step(k) for k in pgd_steps}}, repeats)
+    return interleaved({"natural": step(0), **{f"pgd-{k}": step(k) for k in pgd_steps}}, repeats, warmup=2)
 
 
 @torch.inference_mode()
@@ -80,7 +65,7 @@ def inference_costs(repeats: int = 20) -> tuple[dict[str, float], dict[str, int]
     x = torch.rand(BATCH, 3, SIZE, SIZE)
     diff = float((small(pixel_values=x).logits - masked(pixel_values=x).logits).abs().max())
     models = {"dense": dense, "masked (50% channels, not exported)": masked, "exported (50% channels)": small}
-    secs = _interleaved({k: (lambda m=m: m(pixel_values=x)) for k, m in models.items()}, repeats)
+    secs = interleaved({k: (lambda m=m: m(pixel_values=x)) for k, m in models.items()}, repeats, warmup=2)
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     return secs, params | {"max_abs_logit_diff_exported_vs_masked": diff}
 

@@ -99,6 +99,8 @@ class DrawTicketConfig(MaskSpec, TrainSettings, FromStage):
     data: DataConfig | None = Field(None, description="A-IMP: the task trained on (source); "
                                                      "LMP: the downstream task the mask is learned for")
     rounds: int = Field(3, gt=0, description="A-IMP: prune rounds; round r keeps (1-sparsity)^(r/rounds)")
+    rate: float | None = Field(None, gt=0, lt=1, description="A-IMP: fraction of the survivors pruned per round "
+                                                              "(e.g. 0.2, as in IMP); overrides rounds")
     rewind: bool = Field(True, description="A-IMP: rewind surviving weights to the stage's input weights "
                                            "after each round (the ticket is then m * theta_pre)")
     attack: AttackConfig | None = Field(default_factory=AttackConfig,

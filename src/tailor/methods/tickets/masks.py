@@ -173,18 +173,25 @@ class MaskEnforcer:
     def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor]):
         self.params = _params(model, masks)
         self.masks = {k: masks[k].to(p.device, p.dtype) for k, p in self.params.items()}
-        self.handles = [p.register_hook(lambda g, m=self.masks[k]: g * m)
-                        for k, p in self.params.items() if p.requires_grad]
+        self.handles = [p.register_hook(lambda g, k=k: g * self._mask(k, g)) for k, p in self.params.items() if p.requires_grad]
         apply_masks(model, masks)
+
+    def _mask(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """The mask on ``like``'s device (the trainer may move the model after the enforcer is built)."""
+        m = self.masks[name]
+        if m.device != like.device or m.dtype != like.dtype:
+            m = self.masks[name] = m.to(like.device, like.dtype)
+        return m
 
     @torch.no_grad()
     def after_step(self, optimizer: torch.optim.Optimizer | None = None) -> None:
         for k, p in self.params.items():
-            p.mul_(self.masks[k])
+            m = self._mask(k, p)
+            p.mul_(m)
             state = optimizer.state.get(p, {}) if optimizer is not None else {}
             for v in state.values():
                 if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                    v.mul_(self.masks[k])
+                    v.mul_(m)
 
     def remove(self) -> None:
         for h in self.handles:

@@ -26,13 +26,18 @@ def omp(model: nn.Module, spec: MaskSpec) -> Masks:
     return draw_masks(model, {k: w.abs() for k, w in spec_weights(model, spec).items()}, spec)
 
 
-def aimp_schedule(sparsity: float, rounds: int) -> list[float]:
-    """Sparsity after each round: a constant per-round pruning rate 1 - (1-s)^(1/R)."""
+def aimp_schedule(sparsity: float, rounds: int, rate: float | None = None) -> list[float]:
+    """Sparsity after each round: a constant per-round pruning rate, 1 - (1-s)^(1/R), or ``rate``
+    itself for as many rounds as it takes (the last round stops at ``sparsity``)."""
+    if rate is not None:
+        rounds = max(1, math.ceil(math.log(1 - sparsity) / math.log(1 - rate) - 1e-9))
+        return [min(sparsity, 1 - (1 - rate) ** r) for r in range(1, rounds + 1)]
     return [1 - (1 - sparsity) ** (r / rounds) for r in range(1, rounds + 1)]
 
 
 def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
-         train_round: Callable[[nn.Module, Masks | None, int], None], masks: Masks | None = None) -> Masks:
+         train_round: Callable[[nn.Module, Masks | None, int], None], masks: Masks | None = None,
+         rate: float | None = None) -> Masks:
     """Adversarial IMP: for each round, ``train_round(model, masks, r)`` (adversarially, masks held
     fixed), prune the smallest trained magnitudes among survivors to the round's sparsity, and rewind
     survivors to the starting weights if ``rewind``. Leaves ``model`` as the masked ticket.
@@ -48,7 +53,7 @@ def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
         kept = 1 - (sparsity_report(masks)["sparsity"] if masks else 0.0)
         if 1 - spec.sparsity > kept:
             raise ValueError(f"A-IMP target sparsity {spec.sparsity} is below the incoming ticket's {1 - kept:.4f}")
-        schedule = [1 - kept * (1 - s) for s in aimp_schedule(1 - (1 - spec.sparsity) / kept, rounds)]
+        schedule = [1 - kept * (1 - s) for s in aimp_schedule(1 - (1 - spec.sparsity) / kept, rounds, rate)]
     for r, s in enumerate(schedule):
         train_round(model, masks, r)
         weights = spec_weights(model, spec)

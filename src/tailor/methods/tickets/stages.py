@@ -56,10 +56,12 @@ def _scores(model: torch.nn.Module, inputs: ModelInputs, batch_size: int, attack
     metrics = evaluate(model, replace(inputs, collator=ImageCollator(inputs.image, normalize=True)), batch_size)
     if attack is not None:
         test = inputs.test.select(range(min(robust_size, len(inputs.test))))
+        device = next(model.parameters()).device
         batches = (inputs.collator([test[i] for i in range(s, min(s + batch_size, len(test)))])
                    for s in range(0, len(test), batch_size))
-        net = PixelSpace(model, inputs.image.mean, inputs.image.std)
-        out = robust_accuracy(net, ((b["pixel_values"], b["labels"]) for b in batches), attack, seed)
+        net = PixelSpace(model, inputs.image.mean, inputs.image.std).to(device)
+        pairs = ((b["pixel_values"].to(device), b["labels"].to(device)) for b in batches)
+        out = robust_accuracy(net, pairs, attack, seed)
         metrics["test"]["robust_accuracy"] = out["robust_accuracy"]
         metrics["test"]["attacked_n"] = len(test)
     return metrics
@@ -155,7 +157,7 @@ def run_draw_ticket(cfg: DrawTicketConfig, ctx: StageContext) -> StageResult:
                         callbacks=callbacks, seed=ctx.seed)
             rounds.append(rep.as_dict())
 
-        masks = aimp(model, cfg, cfg.rounds, cfg.rewind, train_round, ticket_masks(source))
+        masks = aimp(model, cfg, cfg.rounds, cfg.rewind, train_round, ticket_masks(source), cfg.rate)
         metrics["rounds"] = rounds
     else:
         masks, metrics["train"] = _learn_lmp(model, cfg, ctx, inputs)
