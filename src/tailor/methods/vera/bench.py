@@ -10,15 +10,14 @@
 from __future__ import annotations
 
 import copy
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ...engine.settings import TrainSettings
+from ...engine.timing import interleaved
 from ...engine.trainer import training_arguments
 from ...zoo import models as zoo
 from .adapters import build_lora, build_vera
@@ -33,31 +32,6 @@ def engine_device() -> torch.device:
     """The device transformers.Trainer would train on under tailor's engine settings."""
     with tempfile.TemporaryDirectory() as tmp:
         return training_arguments(TrainSettings(), Path(tmp), 0).device
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def _interleaved(fns: dict, device, rounds: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each fn, calling them round-robin."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            times[name].append(_timed(fn, device))
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _model_name() -> str:
@@ -93,7 +67,7 @@ def train_step_times(name: str, device, rounds: int) -> dict:
             opt.zero_grad(set_to_none=True)
 
         steps[key] = step
-    times = _interleaved(steps, device, rounds)
+    times = interleaved(steps, rounds, device=device)
     if device.type == "cuda":
         for key, fn in steps.items():
             torch.cuda.reset_peak_memory_stats(device)
@@ -133,8 +107,8 @@ def serving_times(name: str, device, rounds: int) -> dict:
         return server(names, **batch).logits
 
     max_diff = (mixed() - switching_loop()).abs().max().item()
-    times = _interleaved({"mixed_64_adapters": mixed, "single_adapter": single_adapter,
-                          "switching_loop": switching_loop}, device, rounds)
+    times = interleaved({"mixed_64_adapters": mixed, "single_adapter": single_adapter,
+                         "switching_loop": switching_loop}, rounds, device=device)
     return {
         "seconds": times,
         "mixed_vs_single": times["mixed_64_adapters"] / times["single_adapter"],
