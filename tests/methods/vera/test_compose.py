@@ -58,3 +58,30 @@ def test_vera_on_a_pruned_base_keeps_the_mask_and_reloads_unmerged(tmp_path):
     assert _zeros_kept(model)
     vectors = [p for n, p in model.named_parameters() if "vera_lambda_b" in n]
     assert any(v.abs().sum() > 0 for v in vectors)  # and the adapter did train
+
+
+def test_vera_on_the_kdqat_ternary_student(tmp_path):
+    pytest.importorskip("tailor.methods.kdqat.quant")
+    from tailor.engine.inputs import prepare
+    from tailor.engine.metrics import evaluate
+    from tailor.methods.kdqat.quant import QuantLinear
+    from tailor.pipeline import run_recipe
+    from tailor.zoo.data import load_task
+
+    recipe = parse_recipe({
+        "name": "ternary-vera", "model": "tiny-bert", "seeds": [0],
+        "data": {"name": "tweets2016", "max_length": 24, "train_size": 64, "test_size": 48},
+        "stages": [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}},
+                   {"qat_distill": {"steps": 2, "batch_size": 16}},
+                   {"vera": {"r": 32, "steps": 2, "batch_size": 16, "lr": 5e-2}}]})
+    result = run_recipe(recipe, tmp_path)
+    metrics = result.results["seeds"]["0"]["03-vera"]
+    assert metrics["params"]["adapter_params"] == 4 * (32 + 32)
+    stage = result.path / "seed-0" / "03-vera"
+    artifact = Artifact.load(stage / "model")
+    assert artifact.meta["base"]["format"] == "kdqat_student"
+    model = load_model(artifact)
+    query = model.base_model.model.bert.encoder.layer[0].attention.self.query
+    assert isinstance(model, PeftModel) and isinstance(query.base_layer, QuantLinear)  # ternary base kept
+    scores = evaluate(model, prepare(load_task(recipe.data, 0), recipe.model, recipe.data), 64)
+    assert scores["test"]["loss"] == pytest.approx(metrics["test"]["loss"], abs=1e-5)

@@ -10,15 +10,14 @@
 from __future__ import annotations
 
 import copy
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ...engine.settings import TrainSettings
+from ...engine.timing import interleaved
 from ...engine.trainer import training_arguments
 from ...zoo import models as zoo
 from .adapters import build_lora, build_vera
@@ -35,31 +34,6 @@ def engine_device() -> torch.device:
         return training_arguments(TrainSettings(), Path(tmp), 0).device
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def _interleaved(fns: dict, device, rounds: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each fn, calling them round-robin."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            times[name].append(_timed(fn, device))
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def _model_name() -> str:
     info = zoo.get_info(MODEL)
     return MODEL if info is not None and info.available() else FALLBACK
@@ -67,8 +41,8 @@ def _model_name() -> str:
 
 def _batch(model, rows: int, device) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000 if model.config.vocab_size > 2000 else 5, model.config.vocab_size, (rows, SEQ),
-                        generator=gen)
+    first = 1000 if model.config.vocab_size > 2000 else 5  # past the special tokens; content is irrelevant here
+    ids = torch.randint(first, model.config.vocab_size, (rows, SEQ), generator=gen)
     return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device)}
 
 
@@ -93,7 +67,7 @@ def train_step_times(name: str, device, rounds: int) -> dict:
             opt.zero_grad(set_to_none=True)
 
         steps[key] = step
-    times = _interleaved(steps, device, rounds)
+    times = interleaved(steps, rounds, device=device)
     if device.type == "cuda":
         for key, fn in steps.items():
             torch.cuda.reset_peak_memory_stats(device)
@@ -133,8 +107,8 @@ def serving_times(name: str, device, rounds: int) -> dict:
         return server(names, **batch).logits
 
     max_diff = (mixed() - switching_loop()).abs().max().item()
-    times = _interleaved({"mixed_64_adapters": mixed, "single_adapter": single_adapter,
-                          "switching_loop": switching_loop}, device, rounds)
+    times = interleaved({"mixed_64_adapters": mixed, "single_adapter": single_adapter,
+                         "switching_loop": switching_loop}, rounds, device=device)
     return {
         "seconds": times,
         "mixed_vs_single": times["mixed_64_adapters"] / times["single_adapter"],

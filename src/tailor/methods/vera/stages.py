@@ -39,7 +39,9 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
         objective, meta = CrossEntropy(), {"head": "classifier", "num_labels": data.num_labels,
                                            "label_names": ctx.task().label_names}
     else:
-        data = ctx._shared.setdefault("lm_inputs", prepare_lm(ctx.task(), ctx.recipe.model, ctx.recipe.data.max_length))
+        if "lm_inputs" not in ctx._shared:  # tokenized once per seed, like ctx.inputs()
+            ctx._shared["lm_inputs"] = prepare_lm(ctx.task(), ctx.recipe.model, ctx.recipe.data.max_length)
+        data = ctx._shared["lm_inputs"]
         base = ctx.load(source, head="causal_lm")
         objective, meta = NextTokenLoss(), {"head": "causal_lm"}
     model = build(base, cfg)
