@@ -99,16 +99,6 @@ def resolve(name: str) -> Path:
     return _from_hub(name)
 
 
-def modality(name: str) -> str:
-    info = _MODELS.get(name)
-    if info is not None:
-        return info.modality
-    from transformers import AutoConfig
-
-    cfg = AutoConfig.from_pretrained(resolve(name))
-    return "image" if hasattr(cfg, "image_size") or hasattr(cfg, "num_channels") else "text"
-
-
 def image_spec(name: str) -> ImageSpec:
     """Input size and normalisation for an image model (zoo entry, else its image processor)."""
     info = _MODELS.get(name)
@@ -129,6 +119,9 @@ def tokenizer(name: str):
 
 def load(name: str, head: Head = "base", num_labels: int | None = None):
     """Load a zoo model (by name, folder or hub id) with the requested head."""
+    info = _MODELS.get(name)
+    if info is not None and head not in info.heads:
+        raise ConfigError(f"model '{name}' has no head '{head}' (heads: {', '.join(info.heads)})")
     return load_folder(resolve(name), head, num_labels)
 
 
