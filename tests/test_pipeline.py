@@ -24,10 +24,19 @@ def test_run_writes_records_and_rerun_skips_finished_stages(tmp_path, tiny_recip
     stage_dir = first.path / "seed-0" / "01-finetune"
     assert (stage_dir / "model" / "model.safetensors").is_file()
     assert not (stage_dir / "checkpoints").exists()  # removed once the stage is done
-    start = time.time()
+    done = stage_dir / "done.json"
+    stamp = done.stat().st_mtime_ns
     second = run_recipe(recipe, tmp_path)
     assert second.results["seeds"] == res["seeds"]  # loaded from done.json, not retrained
-    assert time.time() - start < res["wall_seconds"]
+    assert done.stat().st_mtime_ns == stamp and not (stage_dir / "checkpoints").exists()
+
+
+def test_adding_a_seed_keeps_earlier_seeds_in_results(tmp_path, tiny_recipe):
+    recipe = parse_recipe(tiny_recipe)
+    run_recipe(recipe, tmp_path, seeds=[0])
+    both = run_recipe(recipe, tmp_path, seeds=[1])
+    assert set(both.results["seeds"]) == {"0", "1"}
+    assert both.summary["01-finetune"]["test/accuracy"]["n"] == 2
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

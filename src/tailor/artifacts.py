@@ -54,10 +54,14 @@ def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = 
 
 def save_hf(model: "nn.Module", path: Path, model_name: str, meta: dict | None = None) -> Artifact:
     """Save a transformers model with `save_pretrained` (safetensors) as an "hf" artifact."""
+    from .dist import is_main_process
     from .engine.hooks import unwrap
 
-    unwrap(model).save_pretrained(path)
-    return Artifact(Path(path), model_name, "hf", meta or {}).save()
+    artifact = Artifact(Path(path), model_name, "hf", meta or {})
+    if is_main_process():
+        unwrap(model).save_pretrained(path)
+        artifact.save()
+    return artifact
 
 
 def _load_hf(artifact: Artifact, head: str, num_labels: int | None) -> "nn.Module":

@@ -10,6 +10,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from .artifacts import atomic_write_text
 from .config import ConfigError
 
 REPORT_METRICS = ("test/accuracy", "test/macro_f1", "test/micro_f1", "test/mcc")
@@ -100,7 +101,7 @@ def cmd_report(args) -> None:
         results.append(json.loads(path.read_text()))
     rows = [row for res in results for row in summary_rows(res, REPORT_METRICS)]
     table = markdown_table(["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100"], rows)
-    (out / "table.md").write_text(table)
+    atomic_write_text(out / "table.md", table)
     metric_bars(results, "test/accuracy", out / "test_accuracy.png")
     loss_curves([Path(r) for r in args.runs], out / "loss_curves.png")
     print(table)
@@ -134,7 +135,7 @@ def cmd_bench(args) -> None:
     out = Path(args.out or f"runs/bench-{args.method}")
     out.mkdir(parents=True, exist_ok=True)
     result = _method_module(args.method, "bench").run(out)
-    (out / "bench.json").write_text(json.dumps(result, indent=2))
+    atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
     print(f"wrote {out / 'bench.json'}")
 
 
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list zoo models and whether each is available here").set_defaults(func=cmd_models)
     sub.add_parser("datasets", help="list zoo datasets and whether each is available here").set_defaults(func=cmd_datasets)
     s = sub.add_parser("stages", help="list registered stages (-v: with their settings)")
-    s.add_argument("-v", "--verbose", action="store_true")
+    s.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     s.set_defaults(func=cmd_stages)
 
     rep = sub.add_parser("report", help="Markdown table and PNG plots from run folders")

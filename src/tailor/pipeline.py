@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from .artifacts import Artifact, atomic_write_text, load_model
+from .dist import barrier, is_main_process
 from .recipe import Recipe
 from .stages import get_stage
 
@@ -82,17 +83,6 @@ class RunResult:
         return self.results["summary"]
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def run_dir_for(recipe: Recipe, runs_dir: Path) -> Path:
     return Path(runs_dir) / f"{recipe.name}-{recipe.digest()}"
 
@@ -132,12 +122,14 @@ def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] |
                 }
                 if is_main_process():
                     atomic_write_text(done, json.dumps(record, indent=2))
-                    shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # only needed to resume
-                _barrier()
+                    for ckpt in sorted(stage_dir.rglob("checkpoints")):  # only needed to resume
+                        shutil.rmtree(ckpt, ignore_errors=True)
+                barrier()
             if record["artifact"]:
                 previous = Artifact.load(stage_dir / record["artifact"])
                 history[stage_id] = previous
             per_seed[str(seed)][stage_id] = {"seconds": record["seconds"], **record["metrics"]}
+    per_seed = {**finished_seeds(run_dir), **per_seed}  # seeds run by earlier commands stay in the record
     results = {
         "recipe": recipe.name,
         "digest": recipe.digest(),
@@ -150,6 +142,16 @@ def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] |
     if is_main_process():
         atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
     return RunResult(run_dir, results)
+
+
+def finished_seeds(run_dir: Path) -> dict[str, dict]:
+    """Metrics of every seed already on disk (from done.json), so adding seeds keeps the old ones."""
+    out: dict[str, dict] = {}
+    for done in sorted(run_dir.glob("seed-*/*/done.json")):
+        record = json.loads(done.read_text())
+        seed = done.parent.parent.name.removeprefix("seed-")
+        out.setdefault(seed, {})[done.parent.name] = {"seconds": record["seconds"], **record["metrics"]}
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
 
 
 def summarize(per_seed: dict[str, dict]) -> dict:

@@ -6,7 +6,7 @@ from tailor.engine.hooks import capture
 from tailor.engine.inputs import prepare
 from tailor.engine.losses import CrossEntropy, weighted_sum
 from tailor.engine.settings import TrainSettings
-from tailor.engine.trainer import train
+from tailor.engine.trainer import build_trainer, train
 from tailor.zoo import models
 from tailor.zoo.data import DataConfig, load_task
 
@@ -43,7 +43,8 @@ def test_train_reduces_loss_and_logs_terms(tmp_path, digits_inputs):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
     assert report.steps == 30 and losses[-1] < losses[0]
-    assert all("loss/ce" in r and "loss/l2" in r for r in rows if "loss" in r)
+    logged = [r for r in rows if "loss" in r]
+    assert logged and all(r["loss"] == pytest.approx(r["loss/ce"] + 0.5 * r["loss/l2"], rel=1e-4) for r in logged)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 
@@ -51,25 +52,61 @@ def test_lr_overrides_and_frozen_params_make_groups(tmp_path, digits_inputs):
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
     for p in model.vit.embeddings.parameters():
         p.requires_grad_(False)
+    trainer = build_trainer(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16),
+                            out_dir=tmp_path, objective=CrossEntropy(), collator=digits_inputs.collator,
+                            lr_overrides={r"^classifier\.": 0.5})
+    groups = trainer.create_optimizer().param_groups
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    decay_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    assert lr_of[id(model.classifier.weight)] == 0.5 and lr_of[id(model.classifier.bias)] == 0.5
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("classifier.")]
+    assert body and all(lr_of[id(p)] == 1e-3 for p in body)
+    assert decay_of[id(model.classifier.bias)] == 0.0 and decay_of[id(model.classifier.weight)] == 0.01
+    assert not any(id(p) in lr_of for p in model.vit.embeddings.parameters())  # frozen: not optimised
+
+
+def test_frozen_teacher_and_frozen_params_stay_unchanged(tmp_path, digits_inputs):
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    for p in model.vit.embeddings.parameters():
+        p.requires_grad_(False)
     frozen = model.vit.embeddings.patch_embeddings.projection.weight.clone()
     teacher = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
     train(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16), out_dir=tmp_path,
-          objective=CrossEntropy(), collator=digits_inputs.collator, teacher=teacher,
-          lr_overrides={r"^classifier\.": 0.5})
+          objective=CrossEntropy(), collator=digits_inputs.collator, teacher=teacher)
     assert torch.equal(frozen, model.vit.embeddings.patch_embeddings.projection.weight)
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
 
 
+def test_gradient_accumulation_averages_instead_of_summing(tmp_path, digits_inputs):
+    """Two micro-batches of 8 must give the gradient of one batch of 16 (same samples, same order)."""
+    norms = {}
+    for accum, batch in ((1, 16), (2, 8)):
+        torch.manual_seed(0)
+        model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+        settings = TrainSettings(steps=1, lr=1e-3, batch_size=batch, grad_accum=accum, log_every=1, max_grad_norm=None)
+        out = tmp_path / f"accum{accum}"
+        train(model, digits_inputs.train, settings=settings, out_dir=out, objective=CrossEntropy(),
+              collator=digits_inputs.collator)
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        norms[accum] = next(r["grad_norm"] for r in rows if "grad_norm" in r)
+    assert norms[2] == pytest.approx(norms[1], rel=1e-3)
+
+
 def test_resume_continues_from_last_checkpoint(tmp_path, digits_inputs):
-    settings = TrainSettings(steps=4, lr=1e-3, batch_size=16, save_every=2)
+    settings = TrainSettings(steps=4, lr=1e-3, batch_size=16, save_every=2, log_every=1)
     torch.manual_seed(0)
     model = models.load("tiny-vit", "classifier", num_labels=10)
     first = train(model, digits_inputs.train, settings=settings.model_copy(update={"steps": 2}), out_dir=tmp_path,
                   objective=CrossEntropy(), collator=digits_inputs.collator)
     assert first.resumed_from is None and (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # a row logged after the checkpoint, before a crash
+        f.write(json.dumps({"step": 3, "loss": 9.9}) + "\n")
     second = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
                    collator=digits_inputs.collator)
     assert second.resumed_from.endswith("checkpoint-2") and second.steps == 4
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]  # step 3 logged once, by the resumed run
+    assert 9.9 not in [r["loss"] for r in rows if "loss" in r]
 
 
 def test_capture_records_module_outputs_and_removes_hooks():

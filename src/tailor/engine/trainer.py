@@ -22,6 +22,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from ..artifacts import atomic_write_text
 from .losses import Objective, weighted_sum
 from .settings import TrainSettings
 
@@ -55,6 +56,9 @@ class _ObjectiveTrainer(Trainer):
     def __init__(self, *args, objective: Objective, teacher: nn.Module | None,
                  lr_overrides: Mapping[str, float] | None, **kwargs):
         super().__init__(*args, **kwargs)
+        # Objectives return per-batch means, so Trainer must divide by grad_accum itself (it skips
+        # that when it believes the model takes `num_items_in_batch`, which would scale gradients).
+        self.model_accepts_loss_kwargs = False
         self.objective = objective
         self.teacher = teacher
         self.lr_overrides = [(re.compile(p), lr) for p, lr in (lr_overrides or {}).items()]
@@ -103,7 +107,7 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
         max_steps=settings.steps or -1,
         learning_rate=settings.lr,
         lr_scheduler_type=settings.scheduler,
-        warmup_steps=settings.warmup_ratio,
+        warmup_steps=settings.warmup_ratio,  # transformers 5 reads a float in [0, 1) as a ratio of total steps
         weight_decay=settings.weight_decay,
         adam_beta1=settings.adam_betas[0],
         adam_beta2=settings.adam_betas[1],
@@ -124,7 +128,7 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
     )
 
 
-def train(
+def build_trainer(
     model: nn.Module,
     train_dataset,
     *,
@@ -136,8 +140,8 @@ def train(
     callbacks: Sequence[TrainerCallback] = (),
     lr_overrides: Mapping[str, float] | None = None,
     seed: int = 0,
-) -> TrainReport:
-    """Train `model` in place on `train_dataset`; resumes from `out_dir/checkpoints` if a checkpoint exists."""
+) -> Trainer:
+    """The configured Trainer behind `train()` (exposed so tests and tools can inspect it)."""
     from torch.utils.tensorboard import SummaryWriter
 
     out_dir = Path(out_dir)
@@ -145,7 +149,7 @@ def train(
     args = training_arguments(settings, out_dir, seed)
     if teacher is not None:
         teacher = teacher.to(args.device).eval().requires_grad_(False)
-    trainer = _ObjectiveTrainer(
+    return _ObjectiveTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
@@ -156,8 +160,26 @@ def train(
         callbacks=[MetricsFile(out_dir / "metrics.jsonl"),
                    TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))), *callbacks],
     )
-    ckpt_dir = Path(args.output_dir)
+
+
+def train(model: nn.Module, train_dataset, *, out_dir: Path, **kwargs) -> TrainReport:
+    """Train `model` in place on `train_dataset`; resumes from `out_dir/checkpoints` if a checkpoint exists.
+
+    Keyword arguments are those of `build_trainer` (settings, objective, collator, teacher, callbacks,
+    lr_overrides, seed).
+    """
+    trainer = build_trainer(model, train_dataset, out_dir=out_dir, **kwargs)
+    ckpt_dir = Path(trainer.args.output_dir)
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if resume:
+        _drop_rows_after(Path(out_dir) / "metrics.jsonl", int(Path(resume).name.rsplit("-", 1)[1]))
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     return TrainReport(result.global_step, float(result.training_loss), time.time() - start, resume)
+
+
+def _drop_rows_after(metrics: Path, step: int) -> None:
+    """On resume, forget log rows of the steps that will be trained again (no duplicates in the log)."""
+    if metrics.is_file():
+        rows = [line for line in metrics.read_text().splitlines() if json.loads(line)["step"] <= step]
+        atomic_write_text(metrics, "".join(row + "\n" for row in rows))

@@ -65,10 +65,6 @@ class TaskData:
     def num_labels(self) -> int:
         return len(self.label_names)
 
-    def unlabeled_text(self) -> list[str]:
-        """The training split without labels: D_u in further pre-training."""
-        return list(self.train["text"])
-
 
 @dataclass(frozen=True)
 class DatasetInfo:
