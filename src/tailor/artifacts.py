@@ -52,12 +52,13 @@ def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = 
     return _FORMATS[artifact.format](artifact, head, num_labels)
 
 
-def save_hf(model: "nn.Module", path: Path, model_name: str, meta: dict | None = None) -> Artifact:
-    """Save a transformers model with `save_pretrained` (safetensors) as an "hf" artifact."""
+def save_hf(model: "nn.Module", path: Path, model_name: str, meta: dict | None = None, format: str = "hf") -> Artifact:
+    """Save a transformers model with `save_pretrained` (safetensors) as an artifact; `format` names the
+    loader for methods that keep extra files beside the weights (masks, quantizer settings)."""
     from .dist import is_main_process
     from .engine.hooks import unwrap
 
-    artifact = Artifact(Path(path), model_name, "hf", meta or {})
+    artifact = Artifact(Path(path), model_name, format, meta or {})
     if is_main_process():
         unwrap(model).save_pretrained(path)
         artifact.save()

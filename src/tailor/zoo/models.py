@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 Head = Literal["base", "mlm", "classifier", "causal_lm"]
 HEADS = ("base", "mlm", "classifier", "causal_lm")
 
+# Parameter names of the task head that a "classifier" load adds (BERT/ViT `classifier`, GPT `score`,
+# EfficientNet `_fc`, ResNet `fc`), at the top level or inside a wrapper: gets its own learning rate.
+HEAD_PARAM_PATTERN = r"(^|\.)(classifier|score|_fc|fc|head)\."
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

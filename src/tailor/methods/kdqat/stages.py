@@ -71,9 +71,8 @@ def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
     selection = keeper.restore_best() if keeper else {}
     metrics = evaluate(student, data, cfg.eval_batch_size)
     artifact = save_hf(student, ctx.stage_dir / "model", ctx.recipe.model, {
-        "head": "classifier", "label_names": ctx.task().label_names, "quant": cfg.quant.model_dump()})
-    artifact.format = STUDENT_FORMAT
-    artifact.save()
+        "head": "classifier", "label_names": ctx.task().label_names, "quant": cfg.quant.model_dump()},
+        format=STUDENT_FORMAT)
     return StageResult(artifact, {**metrics, "train": report.as_dict(), "selection": selection,
                                   "loss_weights": objective.weights})
 

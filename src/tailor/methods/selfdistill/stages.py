@@ -174,11 +174,9 @@ def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict
         artifact = save_hf(model.encoder, folder, ctx.recipe.model, meta)
         model.save_decoder(folder)
         return artifact
-    artifact = save_hf(model, folder, ctx.recipe.model, meta)
-    if model.config.model_type == "vit_mae":  # finetune needs our ViT-classifier loader
-        artifact.format = VITMAE_FORMAT
-        artifact.save()
-    return artifact
+    # a ViT-MAE needs our own loader: finetune builds a ViT classifier from its encoder
+    return save_hf(model, folder, ctx.recipe.model, meta,
+                   format=VITMAE_FORMAT if model.config.model_type == "vit_mae" else "hf")
 
 
 def _train_mae(model, objective, cfg, ctx, out_dir: Path, teacher=None) -> dict:

@@ -19,13 +19,12 @@ from ...engine.metrics import evaluate
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
 from ...zoo.data import DataConfig, load_task
-from ...zoo.models import load_folder
+from ...zoo.models import HEAD_PARAM_PATTERN, load_folder
 from .attacks import PixelSpace, robust_accuracy
 from .config import AttackConfig, DrawTicketConfig, RobustPretrainConfig, TransferConfig
 from .masks import Masks, apply_masks, load_masks, save_masks, sparsity_report
 from .pruning import aimp, attach_scores, omp
 from .training import (
-    HEAD_PATTERN,
     AdversarialCE,
     MaskCallback,
     freeze_all_but,
@@ -107,12 +106,12 @@ def load_ticket(artifact: Artifact, head: str, num_labels: int | None) -> torch.
 def save_ticket(model: torch.nn.Module, masks: Masks, folder: Path, ctx: StageContext, inputs: ModelInputs,
                 meta: dict) -> tuple[Artifact, dict]:
     report = sparsity_report(masks)
-    art = save_hf(model, folder, ctx.recipe.model, {**meta, "head": "classifier", "sparsity": report["sparsity"]})
+    art = save_hf(model, folder, ctx.recipe.model, {**meta, "head": "classifier", "sparsity": report["sparsity"]},
+                  format="ticket")
     save_masks(masks, folder / MASKS_FILE, meta)
     atomic_write_text(folder / "sparsity.json", json.dumps(report, indent=2))
     _save_preprocessor(folder, inputs)
-    art.format = "ticket"
-    return art.save(), report
+    return art, report
 
 
 def _mask_violations(model: torch.nn.Module, masks: Masks) -> int:
@@ -179,7 +178,7 @@ def _learn_lmp(model, cfg: DrawTicketConfig, ctx: StageContext, inputs: ModelInp
         p.requires_grad_(n.endswith(".scores") or n in head)
     bn_hooks = freeze_batchnorm(model)
     rep = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(None, inputs, ctx.seed),
-                collator=inputs.collator, lr_overrides={HEAD_PATTERN: cfg.head_lr} if cfg.head_lr else None,
+                collator=inputs.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
                 seed=ctx.seed)
     for h in bn_hooks:
         h.remove()
@@ -207,7 +206,7 @@ def run_transfer(cfg: TransferConfig, ctx: StageContext) -> StageResult:
         callbacks.append(MaskCallback(model, masks))
     report = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(None, inputs, ctx.seed),
                    collator=inputs.collator, callbacks=callbacks,
-                   lr_overrides={HEAD_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed)
+                   lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed)
     for h in hooks:
         h.remove()
     model.requires_grad_(True)

@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import TrainerCallback
 
+from ...zoo.models import HEAD_PARAM_PATTERN
 from .attacks import PixelSpace, attack
 from .config import AttackConfig
 from .masks import MaskEnforcer
 
-HEAD_PATTERN = r"(^|\.)(classifier|score|_fc|fc|head)\."
 
 
 class AdversarialCE:
@@ -70,9 +70,9 @@ def freeze_batchnorm(model: nn.Module) -> list:
 
 
 def head_parameters(model: nn.Module) -> list[str]:
-    names = [n for n, _ in model.named_parameters() if re.search(HEAD_PATTERN, n)]
+    names = [n for n, _ in model.named_parameters() if re.search(HEAD_PARAM_PATTERN, n)]
     if not names:
-        raise ValueError(f"no classifier head found (parameter names matching {HEAD_PATTERN})")
+        raise ValueError(f"no classifier head found (parameter names matching {HEAD_PARAM_PATTERN})")
     return names
 
 
