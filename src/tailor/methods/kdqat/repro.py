@@ -16,6 +16,7 @@ import numpy as np
 from ...artifacts import atomic_write_text
 from ...pipeline import run_dir_for, run_recipe
 from ...recipe import parse_recipe
+from ...report import markdown_table
 
 TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
 BASE_METHODS = (("TernaryBERT (score MSE)", {"preset": "ternarybert"}),
@@ -98,8 +99,7 @@ class Results:
 
 def table(results: Results, tasks: tuple[str, ...]) -> str:
     """Markdown: test accuracy ×100, mean ± std (population) over seeds, per task and averaged."""
-    head = "| Method | " + " | ".join(tasks) + " | AVG |\n|---|" + "---|" * (len(tasks) + 1) + "\n"
-    lines = []
+    rows = []
     for row, per_task in results.accuracy.items():
         cells, means = [], []
         for task in tasks:
@@ -110,13 +110,13 @@ def table(results: Results, tasks: tuple[str, ...]) -> str:
             else:
                 cells.append("—")
         avg = f"{np.mean(means):.2f}" if len(means) == len(tasks) else "—"
-        lines.append(f"| {row} | " + " | ".join(cells) + f" | {avg} |")
-    return head + "\n".join(lines) + "\n"
+        rows.append([row, *cells, avg])
+    return markdown_table(["Method", *tasks, "AVG"], rows)
 
 
 def paired_table(results: Results, baseline: str = BASE_METHODS[0][0]) -> str:
     """Markdown: per (task, seed) pair, how often each student beats, ties or loses to ``baseline``."""
-    lines = [f"| student vs {baseline} | wins | ties | losses |", "|---|---|---|---|"]
+    rows = []
     base = results.accuracy.get(baseline, {})
     for row, per_task in results.accuracy.items():
         if row in (baseline, FP_ROW):
@@ -124,8 +124,8 @@ def paired_table(results: Results, baseline: str = BASE_METHODS[0][0]) -> str:
         diffs = np.array([acc - base[task][seed] for task, seeds in per_task.items() for seed, acc in seeds.items()
                           if seed in base.get(task, {})])
         ties = np.isclose(diffs, 0)
-        lines.append(f"| {row} | {int((diffs > 0)[~ties].sum())} | {int(ties.sum())} | {int((diffs < 0)[~ties].sum())} |")
-    return "\n".join(lines) + "\n"
+        rows.append([row, int((diffs > 0)[~ties].sum()), int(ties.sum()), int((diffs < 0)[~ties].sum())])
+    return markdown_table([f"student vs {baseline}", "wins", "ties", "losses"], rows)
 
 
 def _plot(results: Results, tasks: tuple[str, ...], path: Path) -> None:
@@ -261,8 +261,8 @@ def _finished(runs: Path, name: str, seed: int, stage: str, matches) -> Path | N
 
 def attention_table(values: dict[str, dict[str, dict[str, float]]]) -> str:
     """Markdown: each diagnostic averaged over the tasks present (lower is closer to the teacher)."""
-    lines = ["| Student | attention-map KL | top-5 cover-length ratio | ranking loss | tasks |", "|---|---|---|---|---|"]
+    rows = []
     for row, per_task in values.items():
         means = [np.mean([m[k] for m in per_task.values()]) for k in DIAGNOSTICS]
-        lines.append(f"| {row} | {means[0]:.4f} | {means[1]:.4f} | {means[2]:.3f} | {len(per_task)} |")
-    return "\n".join(lines) + "\n"
+        rows.append([row, f"{means[0]:.4f}", f"{means[1]:.4f}", f"{means[2]:.3f}", len(per_task)])
+    return markdown_table(["Student", "attention-map KL", "top-5 cover-length ratio", "ranking loss", "tasks"], rows)

@@ -21,6 +21,7 @@ from ...artifacts import Artifact, atomic_write_text
 from ...config import ConfigError
 from ...pipeline import environment, run_dir_for, run_recipe
 from ...recipe import parse_recipe
+from ...report import markdown_table
 
 TEXT_TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
 HEAD_LR = 5e-3
@@ -231,7 +232,7 @@ def table(results: dict) -> str:
     """Markdown: one row per (setting, method), test metric mean ± std over seeds, params and bytes."""
     header = ["setting", "method", "trainable params (excl. head)", "adapter vectors", "file on disk",
               "test metric (mean ± std)", "test macro-F1", "seeds", "s/run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for r in results["rows"]:
         perplexity = r["metric"] == "perplexity"
         metric = f"ppl {_fmt(r['test'].get('perplexity'), 1)}" if perplexity else \
@@ -240,14 +241,13 @@ def table(results: dict) -> str:
         parts = [f"{label} {_human(sizes[key])}" for key, label in (("projection_bytes", "A,B"), ("head_bytes", "head"))
                  if sizes.get(key)]
         on_disk = _human(sizes.get("adapter_file_bytes")) + (f" ({', '.join(parts)})" if parts else "")
-        lines.append("| " + " | ".join([
+        rows.append([
             r["setting"], r["method"], f"{r['params'].get('adapter_params', 0):,.0f}",
             _human(vectors) if vectors is not None else "(all weights)", on_disk,
             metric, "–" if perplexity else _fmt(r["test"].get("macro_f1"), 100), str(r["n_seeds"]),
-            f"{r['seconds']:.0f}" if r["seconds"] else "–"]) + " |")
-    for s in results["skipped"]:
-        lines.append(f"| {s['setting']} | {s['method']} | skipped: {s['reason']} | | | | | | |")
-    return "\n".join(lines) + "\n"
+            f"{r['seconds']:.0f}" if r["seconds"] else "–"])
+    rows += [[s["setting"], s["method"], f"skipped: {s['reason']}", *[""] * 6] for s in results["skipped"]]
+    return markdown_table(header, rows)
 
 
 def _plot(rows: list[dict], path: Path) -> None:
