@@ -81,3 +81,30 @@ def test_cli_export_and_attention_analysis(run, tmp_path, capsys):
     assert len(report["map_kl"]) == 2 and all(v > 0 for v in report["map_kl"][0])
     assert (tmp_path / "att" / "attention_l1_h1.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["export", str(teacher), "--out", str(tmp_path / "x")]) == 2  # not a student: actionable error
+
+
+def test_keep_best_survives_a_resume(tmp_path):
+    """The selection made before an interruption is reloaded, and re-scored steps are not duplicated."""
+    import torch
+
+    from tailor.engine.inputs import prepare
+    from tailor.methods.kdqat.stages import KeepBestOnValidation
+    from tailor.zoo import models
+    from tailor.zoo.data import DataConfig, load_task
+
+    cfg = DataConfig(name="digits", image_size=32, train_size=32, test_size=32)
+    data = prepare(load_task(cfg), "tiny-vit", cfg)
+    torch.manual_seed(0)
+    model = models.load("tiny-vit", "classifier", num_labels=10)
+    first = KeepBestOnValidation(model, data, every=1, batch_size=16, folder=tmp_path)
+    first._score(2)
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.0)  # a much worse model after the interruption
+    resumed = KeepBestOnValidation(model, data, every=1, batch_size=16, folder=tmp_path)
+    assert (resumed.best_step, resumed.best_score) == (2, first.best_score)
+    resumed.restore_best()
+    assert all(torch.equal(best[k], v) for k, v in model.state_dict().items())
+    resumed._score(2)  # step 2 scored again after resuming from an earlier checkpoint: no duplicate row
+    assert [h["step"] for h in resumed.history] == [2] and resumed.best_score == first.best_score

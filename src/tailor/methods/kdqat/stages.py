@@ -7,13 +7,15 @@ quantized weights). Both loaders are registered in the package ``__init__``.
 """
 from __future__ import annotations
 
-import copy
 import json
+import os
+from pathlib import Path
 
 import numpy as np
+from safetensors.torch import load_model, save_model
 from transformers import TrainerCallback
 
-from ...artifacts import Artifact, save_hf
+from ...artifacts import Artifact, atomic_write_text, save_hf
 from ...engine.metrics import classification_metrics, evaluate, predict
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
@@ -29,20 +31,29 @@ class KeepBestOnValidation(TrainerCallback):
     """Score the validation split every ``every`` steps (and at the end); keep the best weights.
 
     The reference code reports the best dev score seen during training; selecting the checkpoint on
-    validation and reporting the untouched test split is the honest version of that.
+    validation and reporting the untouched test split is the honest version of that. The best weights
+    and the record live in ``folder``, so a resumed run keeps what the interrupted one selected.
     """
 
-    def __init__(self, model, inputs, every: int, batch_size: int):
+    def __init__(self, model, inputs, every: int, batch_size: int, folder: Path):
         self.model, self.inputs, self.every, self.batch_size = model, inputs, every, batch_size
-        self.best_score, self.best_step, self.best_state, self.history = -np.inf, 0, None, []
+        self.weights, self.record = Path(folder) / "best.safetensors", Path(folder) / "best.json"
+        self.best_score, self.best_step, self.history = -np.inf, 0, []
+        if self.record.exists() and self.weights.exists():
+            saved = json.loads(self.record.read_text())
+            self.best_score, self.best_step, self.history = saved["score"], saved["step"], saved["history"]
 
     def _score(self, step: int) -> None:
         logits, labels = predict(self.model, self.inputs.validation, self.inputs.collator, self.batch_size)
         accuracy = classification_metrics(logits, labels)["accuracy"]
-        self.history.append({"step": step, "accuracy": accuracy})
+        self.history = [h for h in self.history if h["step"] < step] + [{"step": step, "accuracy": accuracy}]
         if accuracy > self.best_score:
             self.best_score, self.best_step = accuracy, step
-            self.best_state = copy.deepcopy(self.model.state_dict())
+            tmp = self.weights.with_name(f".{self.weights.name}.tmp")
+            save_model(self.model, str(tmp))
+            os.replace(tmp, self.weights)
+        atomic_write_text(self.record, json.dumps({"score": self.best_score, "step": self.best_step,
+                                                   "history": self.history}))
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.every == 0:
@@ -53,8 +64,8 @@ class KeepBestOnValidation(TrainerCallback):
             self._score(state.global_step)
 
     def restore_best(self) -> dict:
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        if self.weights.exists():
+            load_model(self.model, str(self.weights))
         return {"best_step": self.best_step, "best_validation_accuracy": self.best_score, "history": self.history}
 
 
@@ -65,7 +76,8 @@ def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
     teacher = ctx.load(source, head="classifier", num_labels=data.num_labels)
     student = quantize_model(ctx.load(source, head="classifier", num_labels=data.num_labels), cfg.quant)
     objective = KDQATObjective(cfg.distill, student, teacher)
-    keeper = KeepBestOnValidation(student, data, cfg.eval_every, cfg.eval_batch_size) if cfg.eval_every else None
+    keeper = (KeepBestOnValidation(student, data, cfg.eval_every, cfg.eval_batch_size, ctx.stage_dir)
+              if cfg.eval_every else None)
     report = train(student, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
                    collator=data.collator, teacher=teacher, callbacks=[keeper] if keeper else (), seed=ctx.seed)
     selection = keeper.restore_best() if keeper else {}
