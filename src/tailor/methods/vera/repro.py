@@ -21,7 +21,7 @@ from ...artifacts import Artifact, atomic_write_text
 from ...config import ConfigError
 from ...pipeline import environment, run_dir_for, run_recipe
 from ...recipe import parse_recipe
-from ...report import markdown_table
+from ...report import fmt_mean_std, markdown_table
 
 TEXT_TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
 HEAD_LR = 5e-3
@@ -212,13 +212,6 @@ def _write(out: Path, profile: str, seeds: list[int], rows: list[dict], skipped:
     return results
 
 
-def _fmt(stat: dict | None, scale: float) -> str:
-    if not stat:
-        return "–"
-    mean = stat["mean"] * scale
-    return f"{mean:.2f}" if stat.get("n", 1) < 2 else f"{mean:.2f} ± {stat['std'] * scale:.2f}"
-
-
 def _human(nbytes: float | None) -> str:
     if nbytes is None:
         return "–"
@@ -235,8 +228,8 @@ def table(results: dict) -> str:
     rows = []
     for r in results["rows"]:
         perplexity = r["metric"] == "perplexity"
-        metric = f"ppl {_fmt(r['test'].get('perplexity'), 1)}" if perplexity else \
-            f"acc {_fmt(r['test'].get('accuracy'), 100)}"
+        metric = f"ppl {fmt_mean_std(r['test'].get('perplexity'), 1)}" if perplexity else \
+            f"acc {fmt_mean_std(r['test'].get('accuracy'), 100)}"
         vectors, sizes = r["bytes"].get("vector_bytes"), r["bytes"]
         parts = [f"{label} {_human(sizes[key])}" for key, label in (("projection_bytes", "A,B"), ("head_bytes", "head"))
                  if sizes.get(key)]
@@ -244,7 +237,7 @@ def table(results: dict) -> str:
         rows.append([
             r["setting"], r["method"], f"{r['params'].get('adapter_params', 0):,.0f}",
             _human(vectors) if vectors is not None else "(all weights)", on_disk,
-            metric, "–" if perplexity else _fmt(r["test"].get("macro_f1"), 100), str(r["n_seeds"]),
+            metric, "–" if perplexity else fmt_mean_std(r["test"].get("macro_f1"), 100), str(r["n_seeds"]),
             f"{r['seconds']:.0f}" if r["seconds"] else "–"])
     rows += [[s["setting"], s["method"], f"skipped: {s['reason']}", *[""] * 6] for s in results["skipped"]]
     return markdown_table(header, rows)
