@@ -101,6 +101,9 @@ def test_resume_continues_from_last_checkpoint(tmp_path, digits_inputs):
     assert first.resumed_from is None and (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
     with open(tmp_path / "metrics.jsonl", "a") as f:  # a row logged after the checkpoint, before a crash
         f.write(json.dumps({"step": 3, "loss": 9.9}) + "\n")
+    torn = tmp_path / "checkpoints" / "checkpoint-3"  # killed while saving: no trainer_state.json yet
+    torn.mkdir()
+    (torn / "model.safetensors").write_bytes(b"partial")
     second = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
                    collator=digits_inputs.collator)
     assert second.resumed_from.endswith("checkpoint-2") and second.steps == 4

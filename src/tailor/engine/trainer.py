@@ -20,7 +20,6 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations import TensorBoardCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..artifacts import atomic_write_text
 from .losses import Objective, weighted_sum
@@ -170,12 +169,29 @@ def train(model: nn.Module, train_dataset, *, out_dir: Path, **kwargs) -> TrainR
     """
     trainer = build_trainer(model, train_dataset, out_dir=out_dir, **kwargs)
     ckpt_dir = Path(trainer.args.output_dir)
-    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    resume = last_complete_checkpoint(ckpt_dir)
     if resume:
         _drop_rows_after(Path(out_dir) / "metrics.jsonl", int(Path(resume).name.rsplit("-", 1)[1]))
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     return TrainReport(result.global_step, float(result.training_loss), time.time() - start, resume)
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest checkpoint that was saved to the end, or None.
+
+    Trainer writes `trainer_state.json` last, so a run killed while saving leaves a newer folder
+    without a readable one; `transformers.trainer_utils.get_last_checkpoint` would pick that folder
+    and the resume would fail.
+    """
+    steps = []
+    for folder in Path(ckpt_dir).glob("checkpoint-*"):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+            steps.append((int(folder.name.rsplit("-", 1)[1]), folder))
+        except (OSError, ValueError):
+            continue
+    return str(max(steps)[1]) if steps else None
 
 
 def _drop_rows_after(metrics: Path, step: int) -> None:
