@@ -10,6 +10,7 @@ from tailor.methods.vera import bench, repro
 from tailor.methods.vera.adapters import build_vera, save_adapter
 from tailor.methods.vera.commands import predict
 from tailor.methods.vera.config import VeraFields
+from tailor.methods.vera.stages import base_record
 from tailor.zoo import models as zoo
 
 from .conftest import randomize_adapter
@@ -23,8 +24,7 @@ def _adapters(tmp_path, n=3):
         randomize_adapter(model, "default", seed=i)
         path = save_adapter(model, tmp_path / f"user{i}")
         Artifact(path, "tiny-bert", "peft", {"head": "classifier", "num_labels": 3, "label_names": ["x", "y", "z"],
-                                              "base": {"path": str(base_art.path), "format": "hf",
-                                                       "model_name": "tiny-bert", "meta": {}}}).save()
+                                              "base": base_record(base_art, path, original=False)}).save()
         dirs.append(str(path))
         models.append(model.eval())
     return dirs, models

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from transformers import AutoModelForSequenceClassification
 from tailor.artifacts import Artifact, load_model
 from tailor.engine.inputs import prepare
 from tailor.engine.metrics import evaluate
+from tailor.methods.vera.stages import base_artifact
 from tailor.pipeline import run_recipe
 from tailor.recipe import parse_recipe
 from tailor.zoo.data import load_task
@@ -44,6 +46,7 @@ def test_vera_stage_adapter_loads_in_plain_peft_with_the_recorded_scores(tmp_pat
 
     artifact = _artifact(result, "01-vera")
     assert artifact.format == "peft" and (artifact.path / "adapter_config.json").exists()
+    assert "path" not in artifact.meta["base"]  # the original model is found again by its zoo name
     base = AutoModelForSequenceClassification.from_pretrained(resolve("tiny-bert"), num_labels=2)
     plain = PeftModel.from_pretrained(base, artifact.path).eval()  # nothing from tailor involved
     inputs = prepare(load_task(recipe.data, 0), recipe.model, recipe.data)
@@ -55,12 +58,18 @@ def test_vera_stage_adapter_loads_in_plain_peft_with_the_recorded_scores(tmp_pat
 
 
 def test_lora_after_finetune_adapts_the_previous_stage(tmp_path):
-    _, result = _run(tmp_path, [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}},
-                                {"lora": {"r": 4, "steps": 2, "batch_size": 16}}])
+    recipe, result = _run(tmp_path, [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}},
+                                     {"lora": {"r": 4, "steps": 2, "batch_size": 16}}])
     metrics = result.results["seeds"]["0"]["02-lora"]
     assert metrics["params"]["adapter_params"] == 4 * 4 * (32 + 32)
     artifact = _artifact(result, "02-lora")
-    assert artifact.meta["base"]["path"] == str(_artifact(result, "01-finetune").path.resolve())
+    assert base_artifact(artifact).path == _artifact(result, "01-finetune").path.resolve()
+    inputs = prepare(load_task(recipe.data, 0), "tiny-bert", recipe.data)
+    expected = evaluate(load_model(artifact), inputs, 64)["test"]["loss"]
+    moved = tmp_path / "moved"
+    shutil.move(result.path, moved)  # the base is found relative to the adapter, so the run folder can move
+    adapter = Artifact.load(moved / artifact.path.relative_to(result.path))
+    assert evaluate(load_model(adapter), inputs, 64)["test"]["loss"] == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("stage", [{"vera": {"r": 32, "task": "causal_lm"}}, {"lora": {"r": 4, "task": "causal_lm"}}])

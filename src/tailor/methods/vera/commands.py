@@ -43,13 +43,12 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
     from .multi_adapter import MixedVeraBatch
 
     artifacts = [Artifact.load(Path(d)) for d in adapter_dirs]
-    base_record = _shared_base(adapter_dirs, artifacts)
+    base_art = _shared_base(adapter_dirs, artifacts)
     first = artifacts[0]
     if first.meta.get("head") != "classifier":
         raise ValueError(f"{adapter_dirs[0]}: predict serves classification adapters; this one has head "
                          f"{first.meta.get('head')!r}")
-    base = load_model(Artifact(Path(base_record["path"]), base_record["model_name"], base_record["format"],
-                               base_record["meta"]), "classifier", first.meta["num_labels"])
+    base = load_model(base_art, "classifier", first.meta["num_labels"])
     server = MixedVeraBatch.from_pretrained(base, [a.path for a in artifacts],
                                             names=[f"adapter{i}" for i in range(len(artifacts))])
     lookup = _adapter_lookup(adapter_dirs)
@@ -72,14 +71,17 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
     return out
 
 
-def _shared_base(dirs: list[str], artifacts) -> dict:
+def _shared_base(dirs: list[str], artifacts):
+    from .stages import base_artifact
+
     for d, a in zip(dirs, artifacts):
         if a.format != "peft" or "base" not in a.meta:
             raise ValueError(f"{d}: not an adapter saved by the vera stage (format {a.format!r})")
-    bases = {a.meta["base"]["path"] for a in artifacts}
-    if len(bases) > 1:
-        raise ValueError(f"adapters sit on different base models {sorted(bases)}; a mixed batch needs one base")
-    return artifacts[0].meta["base"]
+    bases = [base_artifact(a) for a in artifacts]
+    paths = sorted({str(b.path) for b in bases})
+    if len(paths) > 1:
+        raise ValueError(f"adapters sit on different base models {paths}; a mixed batch needs one base")
+    return bases[0]
 
 
 def _adapter_lookup(dirs: list[str]) -> dict[str, int]:

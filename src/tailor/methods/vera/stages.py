@@ -8,6 +8,7 @@ encoder, a ternary student, a pruned ticket). The saved artifact is a peft adapt
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ...artifacts import Artifact, load_model, register_format
@@ -15,6 +16,7 @@ from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
+from ...zoo.models import resolve
 from .adapters import HEAD_PARAM_PATTERN, adapter_bytes, build_lora, build_vera, count_parameters, load_adapter, \
     save_adapter
 from .config import LoraConfig, VeraConfig
@@ -56,25 +58,35 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
                    for s in ("validation", "test")}
     adapter_dir = save_adapter(model, ctx.stage_dir / "model")
     sizes = adapter_bytes(adapter_dir)
-    artifact = Artifact(adapter_dir, ctx.recipe.model, FORMAT, {**meta, "base": _record(source)}).save()
+    base = base_record(source, adapter_dir, original=ctx.previous is None)
+    artifact = Artifact(adapter_dir, ctx.recipe.model, FORMAT, {**meta, "base": base}).save()
     return StageResult(artifact, {**metrics, "params": counts, "bytes": sizes, "train": report.as_dict()})
 
 
-def _record(artifact: Artifact) -> dict:
-    """Enough to rebuild the base later: absolute path, format, model name, meta."""
-    return {"path": str(Path(artifact.path).resolve()), "format": artifact.format,
-            "model_name": artifact.model_name, "meta": artifact.meta}
+def base_record(source: Artifact, adapter_dir: Path, original: bool) -> dict:
+    """How to find the base again, wherever the run folder is moved: the original pretrained model
+    by its zoo name or hub id, an earlier stage's output by its path relative to the adapter."""
+    record = {"format": source.format, "model_name": source.model_name, "meta": source.meta}
+    if not original:
+        record["path"] = os.path.relpath(Path(source.path).resolve(), Path(adapter_dir).resolve())
+    return record
+
+
+def base_artifact(adapter: Artifact) -> Artifact:
+    """The base model an adapter artifact was trained on."""
+    record = adapter.meta["base"]
+    path = (adapter.path / record["path"]).resolve() if "path" in record else resolve(record["model_name"])
+    return Artifact(Path(path), record["model_name"], record["format"], record["meta"])
 
 
 def load_peft_artifact(artifact: Artifact, head: str, num_labels: int | None):
     """Base (through its own format loader) + adapter. Merged into a plain model when the base is a
     plain ``hf`` model; kept unmerged on any other format (a ternary or pruned base would lose its
     structure if the dense delta W were folded into it)."""
-    record = artifact.meta["base"]
-    base_artifact = Artifact(Path(record["path"]), record["model_name"], record["format"], record["meta"])
+    base_art = base_artifact(artifact)
     head = artifact.meta.get("head", head)
-    base = load_model(base_artifact, head, artifact.meta.get("num_labels", num_labels))
+    base = load_model(base_art, head, artifact.meta.get("num_labels", num_labels))
     model = load_adapter(base, artifact.path)
-    return model.merge_and_unload() if record["format"] == "hf" else model
+    return model.merge_and_unload() if base_art.format == "hf" else model
 
 
