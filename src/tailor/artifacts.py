@@ -28,9 +28,14 @@ class Artifact:
     meta: dict = field(default_factory=dict)
 
     def save(self) -> "Artifact":
-        self.path.mkdir(parents=True, exist_ok=True)
-        record = {**asdict(self), "path": "."}
-        atomic_write_text(self.path / "artifact.json", json.dumps(record, indent=2))
+        """Write `artifact.json` (on rank 0 only under torchrun)."""
+        from .dist import on_main_process
+
+        def write() -> None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path / "artifact.json", json.dumps({**asdict(self), "path": "."}, indent=2))
+
+        on_main_process(write)
         return self
 
     @classmethod
@@ -55,14 +60,11 @@ def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = 
 def save_hf(model: "nn.Module", path: Path, model_name: str, meta: dict | None = None, format: str = "hf") -> Artifact:
     """Save a transformers model with `save_pretrained` (safetensors) as an artifact; `format` names the
     loader for methods that keep extra files beside the weights (masks, quantizer settings)."""
-    from .dist import is_main_process
+    from .dist import on_main_process
     from .engine.hooks import unwrap
 
-    artifact = Artifact(Path(path), model_name, format, meta or {})
-    if is_main_process():
-        unwrap(model).save_pretrained(path)
-        artifact.save()
-    return artifact
+    on_main_process(lambda: unwrap(model).save_pretrained(path))
+    return Artifact(Path(path), model_name, format, meta or {}).save()
 
 
 def _load_hf(artifact: Artifact, head: str, num_labels: int | None) -> "nn.Module":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 
 def is_main_process() -> bool:
@@ -9,8 +10,18 @@ def is_main_process() -> bool:
 
 
 def barrier() -> None:
-    """Wait for every rank (no-op in a single process), e.g. before reading what rank 0 wrote."""
-    import torch.distributed as dist
+    """Wait for every rank (no-op in a single process), e.g. before reading what rank 0 wrote.
 
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+    accelerate starts the process group when no Trainer has yet (a stage that trains nothing).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
+def on_main_process(write: Callable[[], object]) -> None:
+    """Run `write` on rank 0 only; then every rank waits until it is on disk, so all may read it."""
+    if is_main_process():
+        write()
+    barrier()

@@ -16,6 +16,7 @@ from safetensors.torch import load_model, save_model
 from transformers import TrainerCallback
 
 from ...artifacts import Artifact, atomic_write_text, save_hf
+from ...dist import on_main_process
 from ...engine.metrics import classification_metrics, evaluate, predict
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
@@ -47,8 +48,13 @@ class KeepBestOnValidation(TrainerCallback):
         logits, labels = predict(self.model, self.inputs.validation, self.inputs.collator, self.batch_size)
         accuracy = classification_metrics(logits, labels)["accuracy"]
         self.history = [h for h in self.history if h["step"] < step] + [{"step": step, "accuracy": accuracy}]
-        if accuracy > self.best_score:
+        improved = accuracy > self.best_score
+        if improved:
             self.best_score, self.best_step = accuracy, step
+        on_main_process(lambda: self._write(improved))
+
+    def _write(self, improved: bool) -> None:
+        if improved:
             tmp = self.weights.with_name(f".{self.weights.name}.tmp")
             save_model(self.model, str(tmp))
             os.replace(tmp, self.weights)
@@ -105,7 +111,8 @@ def run_export(cfg: ExportConfig, ctx: StageContext) -> StageResult:
     data = ctx.inputs()
     student = load_student(ctx.previous, "classifier", data.num_labels).eval()
     quant = QuantConfig(**ctx.previous.meta["quant"])
-    folder = export_packed(student, ctx.stage_dir / "model", quant, head="classifier")
+    folder = ctx.stage_dir / "model"
+    on_main_process(lambda: export_packed(student, folder, quant, head="classifier"))
     artifact = Artifact(folder, ctx.recipe.model, PACKED_FORMAT, {**ctx.previous.meta}).save()
     packed = load_packed(folder)
     metrics = evaluate(packed, data, cfg.eval_batch_size)

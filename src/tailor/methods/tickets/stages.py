@@ -14,6 +14,7 @@ import torch
 from transformers import AutoConfig, ViTImageProcessor
 
 from ...artifacts import Artifact, atomic_write_text, save_hf
+from ...dist import on_main_process
 from ...engine.inputs import ImageCollator, ModelInputs, prepare
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
@@ -108,9 +109,13 @@ def save_ticket(model: torch.nn.Module, masks: Masks, folder: Path, ctx: StageCo
     report = sparsity_report(masks)
     art = save_hf(model, folder, ctx.recipe.model, {**meta, "head": "classifier", "sparsity": report["sparsity"]},
                   format="ticket")
-    save_masks(masks, folder / MASKS_FILE, meta)
-    atomic_write_text(folder / "sparsity.json", json.dumps(report, indent=2))
-    _save_preprocessor(folder, inputs)
+
+    def write_ticket_files() -> None:
+        save_masks(masks, folder / MASKS_FILE, meta)
+        atomic_write_text(folder / "sparsity.json", json.dumps(report, indent=2))
+        _save_preprocessor(folder, inputs)
+
+    on_main_process(write_ticket_files)
     return art, report
 
 
@@ -129,7 +134,7 @@ def run_robust_pretrain(cfg: RobustPretrainConfig, ctx: StageContext) -> StageRe
     metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed)
     art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model,
                   {"head": "classifier", "attack": cfg.attack.model_dump() if cfg.attack else None})
-    _save_preprocessor(art.path, inputs)
+    on_main_process(lambda: _save_preprocessor(art.path, inputs))
     return StageResult(art, {**metrics, "train": report.as_dict()})
 
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ...artifacts import Artifact, load_model, register_format
+from ...dist import on_main_process
 from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
@@ -56,7 +57,8 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
     else:
         metrics = {s: perplexity(model, getattr(data, s), data.collator, cfg.eval_batch_size)
                    for s in ("validation", "test")}
-    adapter_dir = save_adapter(model, ctx.stage_dir / "model")
+    adapter_dir = ctx.stage_dir / "model"
+    on_main_process(lambda: save_adapter(model, adapter_dir))
     sizes = adapter_bytes(adapter_dir)
     base = base_record(source, adapter_dir, original=ctx.previous is None)
     artifact = Artifact(adapter_dir, ctx.recipe.model, FORMAT, {**meta, "base": base}).save()
