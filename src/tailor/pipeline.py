@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from .artifacts import Artifact, atomic_write_text, load_model
-from .dist import barrier, is_main_process
+from .dist import is_main_process, on_main_process
 from .recipe import Recipe
 from .stages import get_stage
 
@@ -120,11 +120,7 @@ def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] |
                     "metrics": result.metrics,
                     "artifact": os.path.relpath(result.artifact.path, stage_dir) if result.artifact else None,
                 }
-                if is_main_process():
-                    atomic_write_text(done, json.dumps(record, indent=2))
-                    for ckpt in sorted(stage_dir.rglob("checkpoints")):  # only needed to resume
-                        shutil.rmtree(ckpt, ignore_errors=True)
-                barrier()
+                on_main_process(lambda: _mark_done(done, record))
             if record["artifact"]:
                 previous = Artifact.load(stage_dir / record["artifact"])
                 history[stage_id] = previous
@@ -142,6 +138,13 @@ def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] |
     if is_main_process():
         atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
     return RunResult(run_dir, results)
+
+
+def _mark_done(done: Path, record: dict) -> None:
+    """Write `done.json` (last, so a stage without it is unfinished) and drop the resume checkpoints."""
+    atomic_write_text(done, json.dumps(record, indent=2))
+    for ckpt in sorted(done.parent.rglob("checkpoints")):
+        shutil.rmtree(ckpt, ignore_errors=True)
 
 
 def finished_seeds(run_dir: Path) -> dict[str, dict]:
