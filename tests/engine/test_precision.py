@@ -49,3 +49,30 @@ def test_cpu_flags_are_read_from_the_kernel(monkeypatch, tmp_path):
         assert precision.cpu_bf16_units() == "avx512_bf16"
     finally:
         precision.cpu_bf16_units.cache_clear()
+
+
+def test_full_precision_islands_run_in_fp32_inside_autocast():
+    @precision.full_precision
+    def island(a, pair):
+        return a @ a, pair[0] @ pair[1]
+
+    a = torch.randn(4, 4)
+    with precision.autocast(precision.PrecisionChoice("bf16", "requested"), "cpu"):
+        single, from_list = island(a.to(torch.bfloat16), [a, a.to(torch.bfloat16)])
+        assert (a @ a).dtype is torch.bfloat16  # outside the island autocast is still on
+    assert single.dtype is torch.float32 and from_list.dtype is torch.float32
+    assert torch.equal(island(a, (a, a))[0], a @ a)  # fp32 in, same result as without the island
+
+
+def test_kd_and_mae_losses_are_fp32_islands():
+    from tailor.methods.kdqat.losses import soft_cross_entropy
+    from tailor.methods.selfdistill.losses import masked_lm_loss
+
+    gen = torch.Generator().manual_seed(0)
+    s, t = torch.randn(8, 5, generator=gen).to(torch.bfloat16), torch.randn(8, 5, generator=gen).to(torch.bfloat16)
+    logits, labels = torch.randn(2, 6, 11, generator=gen).to(torch.bfloat16), torch.randint(0, 11, (2, 6), generator=gen)
+    with precision.autocast(precision.PrecisionChoice("bf16", "requested"), "cpu"):
+        kd, mlm = soft_cross_entropy(s, t), masked_lm_loss(logits, labels)
+    assert kd.dtype is mlm.dtype is torch.float32
+    assert torch.equal(kd, soft_cross_entropy(s.float(), t.float()))
+    assert torch.equal(mlm, masked_lm_loss(logits.float(), labels))

@@ -127,3 +127,15 @@ def test_capture_records_module_outputs_and_removes_hooks():
         with capture(model, ["encoder.layer.9"]):
             pass
     assert sum(len(m._forward_hooks) for m in model.modules()) == hooks_before
+
+
+def test_bf16_training_keeps_weights_and_optimizer_state_in_fp32(tmp_path, digits_inputs):
+    """Trainer's bf16 is autocast: master weights, gradients and AdamW moments stay fp32 (VeRA's vectors too)."""
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    trainer = build_trainer(model, digits_inputs.train, settings=TrainSettings(steps=2, lr=1e-3, batch_size=8,
+                            precision="bf16"), out_dir=tmp_path, objective=CrossEntropy(), collator=digits_inputs.collator)
+    assert trainer.args.bf16 and not trainer.args.fp16
+    trainer.train()
+    states = [t for s in trainer.optimizer.state.values() for t in s.values() if t.is_floating_point() and t.dim()]
+    assert states and all(t.dtype is torch.float32 for t in states)
+    assert all(p.dtype is torch.float32 for p in model.parameters())

@@ -11,6 +11,7 @@ from torch import nn
 
 from .hooks import unwrap
 from .losses import model_inputs
+from .precision import autocast, resolve, resolve_logged
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -27,10 +28,15 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, dataset, collator: Callable, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels over a dataset, in order, with the model in eval mode (mode restored after)."""
+def predict(model: nn.Module, dataset, collator: Callable, batch_size: int = 64,
+            precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Logits (fp32) and labels over a dataset, in order, with the model in eval mode (mode restored after).
+
+    `precision` (auto/fp32/bf16/fp16) runs the forward under `torch.autocast` when mixed.
+    """
     model = unwrap(model)
     device = next(model.parameters()).device
+    choice = resolve(precision, device)
     was_training = model.training
     model.eval()
     logits, labels = [], []
@@ -38,13 +44,18 @@ def predict(model: nn.Module, dataset, collator: Callable, batch_size: int = 64)
         for start in range(0, len(dataset), batch_size):
             batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
             batch = {k: v.to(device) for k, v in batch.items()}
-            logits.append(model(**model_inputs(batch)).logits.float().cpu())
+            with autocast(choice, device):
+                out = model(**model_inputs(batch)).logits
+            logits.append(out.float().cpu())
             labels.append(batch["labels"].cpu())
     finally:
         model.train(was_training)
     return torch.cat(logits).numpy(), torch.cat(labels).numpy()
 
 
-def evaluate(model: nn.Module, inputs, batch_size: int = 64, splits: Iterable[str] = ("validation", "test")) -> dict:
-    """{split: metrics} for a classifier on prepared `ModelInputs`."""
-    return {s: classification_metrics(*predict(model, getattr(inputs, s), inputs.collator, batch_size)) for s in splits}
+def evaluate(model: nn.Module, inputs, batch_size: int = 64, splits: Iterable[str] = ("validation", "test"),
+             precision: str = "auto") -> dict:
+    """{split: metrics} for a classifier on prepared `ModelInputs`; `precision` as in `predict` (logged)."""
+    choice = resolve_logged(precision, "evaluation", next(unwrap(model).parameters()).device)
+    return {s: classification_metrics(*predict(model, getattr(inputs, s), inputs.collator, batch_size, choice.name))
+            for s in splits}

@@ -7,17 +7,22 @@ fp32 rate), so `auto` stays in fp32 there. The choice carries its reason, which 
 record in `results.json`.
 
 Mixed precision goes through the libraries' own paths: Trainer's `bf16`/`fp16` arguments for
-training and `torch.autocast` for inference; nothing here casts tensors by hand.
+training and `torch.autocast` for inference; nothing here casts tensors by hand. What must stay
+exact under autocast (quantizer codes, KD/KL and masked-reconstruction losses) is marked with
+`full_precision`, an fp32 island: autocast off, floating-point inputs upcast to fp32.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
+
+log = logging.getLogger(__name__)
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -85,3 +90,37 @@ def autocast(choice: PrecisionChoice, device: torch.device | str) -> contextlib.
     if not choice.mixed:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=choice.dtype)
+
+
+def resolve_logged(requested: str, what: str, device: torch.device | str | None = None) -> PrecisionChoice:
+    """`resolve`, logging the choice and its reason for `what` (a stage, "evaluation", "predict")."""
+    choice = resolve(requested, device)
+    log.info("%s precision: %s (%s)", what, choice.name, choice.reason)
+    return choice
+
+
+def _upcast(value):
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_upcast(v) for v in value)
+    return value
+
+
+def full_precision(fn):
+    """Decorator: run `fn` in fp32 even inside autocast (an fp32 island).
+
+    Autocast is switched off for the device types torch autocasts (CPU and, when present, CUDA) and
+    every floating-point tensor argument (also inside list/tuple arguments) is upcast to fp32. In an
+    fp32 run this changes nothing: `.float()` of an fp32 tensor is the tensor itself.
+    """
+    devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with contextlib.ExitStack() as stack:
+            for kind in devices:
+                stack.enter_context(torch.autocast(kind, enabled=False))
+            return fn(*_upcast(args), **{k: _upcast(v) for k, v in kwargs.items()})
+
+    return wrapper

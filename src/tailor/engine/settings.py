@@ -24,6 +24,9 @@ class TrainSettings(StrictModel):
     log_every: int = Field(10, gt=0)
     save_every: int = Field(200, gt=0, description="checkpoint interval in steps (for resume)")
     eval_batch_size: int = Field(64, gt=0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="training and evaluation arithmetic; auto = bf16 on CUDA with bf16 or a CPU with "
+                            "AMX/AVX512-BF16, else fp32 (fp16 = CUDA fp16 with loss scaling)")
 
     @model_validator(mode="after")
     def _betas_in_range(self) -> "TrainSettings":

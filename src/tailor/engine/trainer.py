@@ -23,6 +23,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..artifacts import atomic_write_text
 from .losses import Objective, weighted_sum
+from .precision import autocast, resolve, resolve_logged
 from .settings import TrainSettings
 
 _NO_DECAY = re.compile(r"(bias|norm|LayerNorm|layer_norm|ln_|bn|embeddings\.position|cls_token|mask_token)", re.I)
@@ -34,6 +35,8 @@ class TrainReport:
     train_loss: float
     seconds: float
     resumed_from: str | None
+    precision: str = "fp32"
+    precision_reason: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,12 +63,16 @@ class _ObjectiveTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.objective = objective
         self.teacher = teacher
+        # Trainer's bf16/fp16 autocast wraps model.forward only; objectives may call submodules
+        # (encoder, head, teacher) directly, so the whole objective runs under the same autocast.
+        self.precision = resolve("bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32", self.args.device)
         self.lr_overrides = [(re.compile(p), lr) for p, lr in (lr_overrides or {}).items()]
         self._term_sums: dict[str, float] = {}
         self._term_count = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        terms = self.objective.terms(model, inputs, self.teacher)
+        with autocast(self.precision, self.args.device):
+            terms = self.objective.terms(model, inputs, self.teacher)
         loss = weighted_sum(terms, self.objective.weights)
         for name, value in terms.items():
             self._term_sums[name] = self._term_sums.get(name, 0.0) + float(value.detach())
@@ -99,6 +106,7 @@ class _ObjectiveTrainer(Trainer):
 def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> TrainingArguments:
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    precision = resolve(settings.precision).name
     return TrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
         per_device_train_batch_size=settings.batch_size,
@@ -124,6 +132,8 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
         use_cpu=not cuda,
         ddp_backend="gloo" if distributed and not cuda else None,
         disable_tqdm=False,
+        bf16=precision == "bf16",  # Trainer/accelerate autocast the forward; weights and optimizer stay fp32
+        fp16=precision == "fp16",
     )
 
 
@@ -168,13 +178,15 @@ def train(model: nn.Module, train_dataset, *, out_dir: Path, **kwargs) -> TrainR
     lr_overrides, seed).
     """
     trainer = build_trainer(model, train_dataset, out_dir=out_dir, **kwargs)
+    choice = resolve_logged(kwargs["settings"].precision, f"training ({Path(out_dir).name})", trainer.args.device)
     ckpt_dir = Path(trainer.args.output_dir)
     resume = last_complete_checkpoint(ckpt_dir)
     if resume:
         _drop_rows_after(Path(out_dir) / "metrics.jsonl", int(Path(resume).name.rsplit("-", 1)[1]))
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
-    return TrainReport(result.global_step, float(result.training_loss), time.time() - start, resume)
+    return TrainReport(result.global_step, float(result.training_loss), time.time() - start, resume,
+                       choice.name, choice.reason)
 
 
 def last_complete_checkpoint(ckpt_dir: Path) -> str | None:

@@ -76,3 +76,21 @@ def test_rowwise_embedding_quantizes_only_looked_up_rows_exactly():
     assert torch.allclose(q(ids), full_table[ids])
     q(ids).sum().backward()
     assert emb.weight.grad[5].abs().sum() > 0 and emb.weight.grad[0].abs().sum() == 0
+
+
+def test_codes_under_bf16_autocast_are_the_fp32_codes_of_the_same_values():
+    """Mixed precision must not change a single code: quantizers run as fp32 islands."""
+    from tailor.engine.precision import PrecisionChoice, autocast
+    from tailor.methods.kdqat.quant import ActSpec, WeightSpec, fake_quant_act, twn_codes, uniform_codes, weight_codes
+
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randn(4, 7, 33, generator=gen) * 3).to(torch.bfloat16)  # what a bf16 matmul hands the next layer
+    w = torch.randn(33, 17, generator=gen).to(torch.bfloat16)
+    reference_act = fake_quant_act(x.float(), ActSpec(bits=8))
+    reference = [twn_codes(w.float(), rowwise=True), uniform_codes(w.float(), 4), weight_codes(w.float(), WeightSpec())]
+    with autocast(PrecisionChoice("bf16", "requested"), "cpu"):
+        act = fake_quant_act(x, ActSpec(bits=8))
+        got = [twn_codes(w, rowwise=True), uniform_codes(w, 4), weight_codes(w, WeightSpec())]
+    assert torch.equal(act.float(), reference_act.to(torch.bfloat16).float())
+    for (codes, scale), (ref_codes, ref_scale) in zip(got, reference):
+        assert torch.equal(codes, ref_codes) and scale.dtype is torch.float32 and torch.equal(scale, ref_scale)

@@ -89,3 +89,14 @@ def test_incompatible_adapters_and_bad_rows_are_rejected():
     model.add_adapter("small", bigger)
     with pytest.raises(ValueError, match="differ in r"):
         MixedVeraBatch(model, ["a0", "small"])
+
+
+def test_mixed_batch_in_bf16_runs_under_autocast_and_tracks_fp32():
+    model = _with_adapters(tiny_bert(), VeraFields(r=64), n=3)
+    names = ["a2", "a0", "a1", "a1"]
+    inputs = token_batch(len(names))
+    fp32 = MixedVeraBatch(model, precision="fp32")(names, **inputs).logits
+    bf16 = MixedVeraBatch(model, precision="bf16")(names, **inputs).logits
+    assert not torch.equal(bf16.float(), fp32)  # the forward really ran in bf16
+    # 8 significant bits: logits of a 2-layer model agree to a few bf16 rounding steps (2^-8 each)
+    torch.testing.assert_close(bf16.float(), fp32, rtol=0.05, atol=0.05)

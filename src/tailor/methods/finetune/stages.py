@@ -20,7 +20,7 @@ def run_finetune(cfg: FinetuneConfig, ctx: StageContext) -> StageResult:
         model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective, callbacks=callbacks,
         collator=data.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed,
     )
-    metrics = evaluate(model, data, cfg.eval_batch_size)
+    metrics = evaluate(model, data, cfg.eval_batch_size, precision=cfg.precision)
     artifact = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, {"head": "classifier",
                                                                          "label_names": ctx.task().label_names})
     return StageResult(artifact, {**metrics, "train": report.as_dict()})

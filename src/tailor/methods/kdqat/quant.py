@@ -11,6 +11,8 @@ No library ships TWN ternarization with TernaryBERT's clipped STE, so it lives h
 Every quantizer first clips to ±clip; ``q(w).detach() + (w - w.detach())`` on the clipped tensor gives the
 STE of the reference code: gradient 1 inside (−clip, clip), 0 outside (clamp's own gradient).
 A quantizer returns integer *codes* and *scales* so that export can pack exactly what training saw.
+Codes and activation levels are computed in fp32 even under bf16/fp16 autocast (``full_precision``),
+so mixed precision gives the same codes as fp32 on the same values.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ...engine.precision import full_precision
 
 Scheme = Literal["twn", "uniform"]
 
@@ -62,6 +66,7 @@ def _sum(x: torch.Tensor, dims: tuple[int, ...] | None) -> torch.Tensor:
     return x.sum() if dims is None else x.sum(dim=dims, keepdim=True)
 
 
+@full_precision
 def twn_codes(w: torch.Tensor, rowwise: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Ternary codes in {-1, 0, 1} and scale α (scalar, or one per row with ``rowwise``)."""
     dims = _reduce_dims(w, rowwise)
@@ -72,6 +77,7 @@ def twn_codes(w: torch.Tensor, rowwise: bool = False) -> tuple[torch.Tensor, tor
     return (torch.sign(w) * kept).to(torch.int8), alpha
 
 
+@full_precision
 def uniform_codes(w: torch.Tensor, bits: int, rowwise: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric uniform codes in [-(2^(b-1)-1), 2^(b-1)-1] and step size s (scalar or per row)."""
     dims = _reduce_dims(w, rowwise)
@@ -97,15 +103,21 @@ def _straight_through(clipped: torch.Tensor, quantized: torch.Tensor) -> torch.T
 def fake_quant_weight(w: torch.Tensor, spec: WeightSpec) -> torch.Tensor:
     """Quantize-dequantize ``w`` in the forward pass; clipped STE in the backward pass."""
     codes, scale = weight_codes(w, spec)
-    return _straight_through(w.clamp(-spec.clip, spec.clip), codes.to(w.dtype) * scale)
+    return _straight_through(w.clamp(-spec.clip, spec.clip), (codes.to(w.dtype) * scale).to(w.dtype))
 
 
 def fake_quant_act(x: torch.Tensor, spec: ActSpec) -> torch.Tensor:
     """TernaryBERT activation quantizer: clip to ±clip, then ``round(x·s)/s`` with ``s = qmax/max|x|``."""
     clipped = x.clamp(-spec.clip, spec.clip)
-    qmax = 2 ** (spec.bits - 1) - 1
-    scale = qmax / clipped.detach().abs().amax().clamp_min(1e-8)
-    return _straight_through(clipped, torch.round(clipped.detach() * scale) / scale)
+    return _straight_through(clipped, _act_levels(clipped.detach(), spec.bits).to(x.dtype))
+
+
+@full_precision
+def _act_levels(clipped: torch.Tensor, bits: int) -> torch.Tensor:
+    """``round(x·s)/s`` with ``s = qmax/max|x|``: the dequantized 8-bit activation, in fp32."""
+    qmax = 2 ** (bits - 1) - 1
+    scale = qmax / clipped.abs().amax().clamp_min(1e-8)
+    return torch.round(clipped * scale) / scale
 
 
 class QuantLinear(nn.Linear):

@@ -36,8 +36,9 @@ class KeepBestOnValidation(TrainerCallback):
     and the record live in ``folder``, so a resumed run keeps what the interrupted one selected.
     """
 
-    def __init__(self, model, inputs, every: int, batch_size: int, folder: Path):
+    def __init__(self, model, inputs, every: int, batch_size: int, folder: Path, precision: str = "auto"):
         self.model, self.inputs, self.every, self.batch_size = model, inputs, every, batch_size
+        self.precision = precision
         self.weights, self.record = Path(folder) / "best.safetensors", Path(folder) / "best.json"
         self.best_score, self.best_step, self.history = -np.inf, 0, []
         if self.record.exists() and self.weights.exists():
@@ -45,7 +46,8 @@ class KeepBestOnValidation(TrainerCallback):
             self.best_score, self.best_step, self.history = saved["score"], saved["step"], saved["history"]
 
     def _score(self, step: int) -> None:
-        logits, labels = predict(self.model, self.inputs.validation, self.inputs.collator, self.batch_size)
+        logits, labels = predict(self.model, self.inputs.validation, self.inputs.collator, self.batch_size,
+                                 self.precision)
         accuracy = classification_metrics(logits, labels)["accuracy"]
         self.history = [h for h in self.history if h["step"] < step] + [{"step": step, "accuracy": accuracy}]
         improved = accuracy > self.best_score
@@ -82,12 +84,12 @@ def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
     teacher = ctx.load(source, head="classifier", num_labels=data.num_labels)
     student = quantize_model(ctx.load(source, head="classifier", num_labels=data.num_labels), cfg.quant)
     objective = KDQATObjective(cfg.distill, student, teacher)
-    keeper = (KeepBestOnValidation(student, data, cfg.eval_every, cfg.eval_batch_size, ctx.stage_dir)
+    keeper = (KeepBestOnValidation(student, data, cfg.eval_every, cfg.eval_batch_size, ctx.stage_dir, cfg.precision)
               if cfg.eval_every else None)
     report = train(student, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
                    collator=data.collator, teacher=teacher, callbacks=[keeper] if keeper else (), seed=ctx.seed)
     selection = keeper.restore_best() if keeper else {}
-    metrics = evaluate(student, data, cfg.eval_batch_size)
+    metrics = evaluate(student, data, cfg.eval_batch_size, precision=cfg.precision)
     artifact = save_hf(student, ctx.stage_dir / "model", ctx.recipe.model, {
         "head": "classifier", "label_names": ctx.task().label_names, "quant": cfg.quant.model_dump()},
         format=STUDENT_FORMAT)

@@ -6,6 +6,9 @@
   and **averaged** over examples, teacher under stop-gradient.
 * ``prediction_kl`` / ``prediction_mse``: the Prediction-Matching ablation (Table 3).
 * ``weight_l2`` / ``weight_mars``: the Weight-Matching ablations (Table 3).
+
+Each runs in fp32 also under bf16/fp16 autocast (``full_precision``); ViT-MAE's own loss inside
+transformers is fp32 already (bf16 logits minus an fp32 target promote to fp32).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
+
+from ...engine.precision import full_precision
 
 
 def _mean_over_examples(per_position: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -25,6 +30,7 @@ def _mean_over_examples(per_position: torch.Tensor, mask: torch.Tensor) -> torch
     return per_example.mean()
 
 
+@full_precision
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Eq. 2 for text: −Σ_k (z_k/Z) log p(x_k | x̂), averaged over examples; labels = -100 off the mask."""
     mask = labels != -100
@@ -32,6 +38,7 @@ def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return _mean_over_examples(nll, mask)
 
 
+@full_precision
 def masked_lm_loss_at(masked_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """``masked_lm_loss`` from logits computed only at the masked positions (``labels != -100``, row-major).
 
@@ -50,6 +57,7 @@ def normalise_patches(target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (target - mean) / (var + eps) ** 0.5
 
 
+@full_precision
 def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Eq. 2 for images: the Gaussian likelihood reduces to pixel MSE on masked patches.
 
@@ -60,6 +68,7 @@ def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     return _mean_over_examples(per_patch, mask)
 
 
+@full_precision
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """L_Distill = (1/B) Σ_j ||f_θ(x_j) − StopGrad(f_θ0(x_j))||²₂.
 
@@ -73,6 +82,7 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return diff.pow(2).flatten(1).sum(dim=1).mean()
 
 
+@full_precision
 def prediction_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Prediction-Matching (text): Σ_t KL(p_θ0(x_t|x̂) ‖ p_θ(x_t|x̂)) over valid positions, mean over examples."""
     teacher_logp = F.log_softmax(teacher_logits.detach(), dim=-1)

@@ -48,8 +48,8 @@ def _channel_tensor(values: Sequence[float] | None, default: float) -> torch.Ten
 
 def _ce_input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """d CE(model(x), y) / dx, without touching parameter gradients."""
-    x = x.detach().requires_grad_(True)
-    loss = nn.functional.cross_entropy(model(x), y)
+    x = x.detach().requires_grad_(True)  # fp32 leaf: the gradient, its sign and the projection stay fp32
+    loss = nn.functional.cross_entropy(model(x).float(), y)  # under autocast, CE of the upcast logits
     return torch.autograd.grad(loss, x)[0]
 
 

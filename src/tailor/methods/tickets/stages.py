@@ -51,9 +51,10 @@ def _inputs(ctx: StageContext, data: DataConfig | None) -> ModelInputs:
 
 
 def _scores(model: torch.nn.Module, inputs: ModelInputs, batch_size: int, attack: AttackConfig | None,
-            robust_size: int, seed: int) -> dict:
+            robust_size: int, seed: int, precision: str = "auto") -> dict:
     """Engine metrics on validation/test, plus clean/robust accuracy on (a prefix of) test under ``attack``."""
-    metrics = evaluate(model, replace(inputs, collator=ImageCollator(inputs.image, normalize=True)), batch_size)
+    metrics = evaluate(model, replace(inputs, collator=ImageCollator(inputs.image, normalize=True)), batch_size,
+                       precision=precision)
     if attack is not None:
         test = inputs.test.select(range(min(robust_size, len(inputs.test))))
         device = next(model.parameters()).device
@@ -131,7 +132,7 @@ def run_robust_pretrain(cfg: RobustPretrainConfig, ctx: StageContext) -> StageRe
     model = ctx.load(ctx.source(), head="classifier", num_labels=inputs.num_labels)
     report = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(cfg.attack, inputs, ctx.seed),
                    collator=inputs.collator, seed=ctx.seed)
-    metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed)
+    metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed, cfg.precision)
     art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model,
                   {"head": "classifier", "attack": cfg.attack.model_dump() if cfg.attack else None})
     on_main_process(lambda: _save_preprocessor(art.path, inputs))
@@ -168,7 +169,7 @@ def run_draw_ticket(cfg: DrawTicketConfig, ctx: StageContext) -> StageResult:
     art, report = save_ticket(model, masks, ctx.stage_dir / "model", ctx, inputs,
                               {"scheme": cfg.scheme, "pattern": cfg.pattern, "target_sparsity": cfg.sparsity})
     if cfg.scheme == "lmp":  # the learned mask with its head, on the task it was learned for
-        metrics.update(_scores(model, inputs, cfg.eval_batch_size, None, 0, ctx.seed))
+        metrics.update(_scores(model, inputs, cfg.eval_batch_size, None, 0, ctx.seed, cfg.precision))
     metrics.update(sparsity=report["sparsity"], dead_layers=len(report["dead_layers"]))
     return StageResult(art, metrics)
 
@@ -215,7 +216,7 @@ def run_transfer(cfg: TransferConfig, ctx: StageContext) -> StageResult:
     for h in hooks:
         h.remove()
     model.requires_grad_(True)
-    metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed)
+    metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed, cfg.precision)
     meta = {"protocol": cfg.protocol, "source": str(source.path)}
     if masks:
         metrics["mask_violations"] = _mask_violations(model, masks)

@@ -20,12 +20,15 @@ def register(subparsers) -> None:
     p.add_argument("--output", help="JSONL file for the predictions (default: stdout)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="arithmetic of the forward (auto: bf16 where the hardware runs it fast, else fp32)")
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> None:
     rows = [json.loads(line) for line in Path(args.input).read_text().splitlines() if line.strip()]
-    results = predict(args.adapters, rows, batch_size=args.batch_size, max_length=args.max_length)
+    results = predict(args.adapters, rows, batch_size=args.batch_size, max_length=args.max_length,
+                      precision=args.precision)
     text = "".join(json.dumps(r) + "\n" for r in results)
     if args.output:
         Path(args.output).write_text(text)
@@ -34,7 +37,8 @@ def cmd_predict(args) -> None:
         sys.stdout.write(text)
 
 
-def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max_length: int = 128) -> list[dict]:
+def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max_length: int = 128,
+            precision: str = "auto") -> list[dict]:
     """Predictions for ``rows`` (dicts with ``adapter`` and ``text``), in input order."""
     import torch
 
@@ -50,7 +54,7 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
                          f"{first.meta.get('head')!r}")
     base = load_model(base_art, "classifier", first.meta["num_labels"])
     server = MixedVeraBatch.from_pretrained(base, [a.path for a in artifacts],
-                                            names=[f"adapter{i}" for i in range(len(artifacts))])
+                                            names=[f"adapter{i}" for i in range(len(artifacts))], precision=precision)
     lookup = _adapter_lookup(adapter_dirs)
     tok = zoo.tokenizer(first.model_name)
     if tok.pad_token is None:

@@ -10,7 +10,8 @@ only once:
 so per layer we stack the adapters' vectors into D [N, r] and Bv [N, out], gather them per row into
 [batch, r] / [batch, out], and run two batched matmuls. Task heads saved with the adapters
 (``modules_to_save``) are applied per row with ``torch.func.vmap`` over gathered head weights. No
-Python loop over rows or adapters runs in the forward.
+Python loop over rows or adapters runs in the forward. ``precision`` (auto/fp32/bf16/fp16) runs the
+batch under ``torch.autocast`` when mixed; the stacked vectors stay fp32.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from peft.tuners.vera.layer import VeraLayer
 from peft.utils.other import ModulesToSaveWrapper
 from torch.func import functional_call, vmap
 
+from ...engine.precision import autocast, resolve_logged
 from .adapters import load_adapter
 
 
@@ -37,8 +39,9 @@ class MixedVeraBatch:
     Not thread-safe (the row assignment lives on the object during a call).
     """
 
-    def __init__(self, model: PeftModel, names: Sequence[str] | None = None):
+    def __init__(self, model: PeftModel, names: Sequence[str] | None = None, precision: str = "auto"):
         self.model = model
+        self.precision = resolve_logged(precision, "mixed-adapter batch", next(model.parameters()).device)
         self.names = list(names or model.peft_config)
         _check_compatible(model, self.names)
         self.index = {name: i for i, name in enumerate(self.names)}
@@ -47,7 +50,7 @@ class MixedVeraBatch:
 
     @classmethod
     def from_pretrained(cls, base_model: torch.nn.Module, adapter_dirs: Sequence[str | Path],
-                        names: Sequence[str] | None = None) -> MixedVeraBatch:
+                        names: Sequence[str] | None = None, precision: str = "auto") -> MixedVeraBatch:
         """Load saved adapters (peft format) onto one base model; names default to the folder names."""
         dirs = [Path(d) for d in adapter_dirs]
         names = list(names or [d.name for d in dirs])
@@ -57,7 +60,7 @@ class MixedVeraBatch:
         for name, d in zip(names[1:], dirs[1:]):
             model.load_adapter(d, adapter_name=name)
         model.eval()
-        return cls(model, names)
+        return cls(model, names, precision)
 
     @torch.no_grad()
     def refresh(self) -> None:
@@ -97,7 +100,8 @@ class MixedVeraBatch:
         try:
             for m in modules:
                 m._disable_adapters = True
-            return self.model(**inputs)
+            with autocast(self.precision, device):
+                return self.model(**inputs)
         finally:
             for m, flag in zip(modules, was_disabled):
                 m._disable_adapters = flag

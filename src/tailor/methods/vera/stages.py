@@ -53,7 +53,7 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
                    collator=data.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
                    seed=ctx.seed)
     if cfg.task == "classify":
-        metrics = evaluate(model, data, cfg.eval_batch_size)
+        metrics = evaluate(model, data, cfg.eval_batch_size, precision=cfg.precision)
     else:
         metrics = {s: perplexity(model, getattr(data, s), data.collator, cfg.eval_batch_size)
                    for s in ("validation", "test")}
