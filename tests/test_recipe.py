@@ -76,3 +76,20 @@ def test_cli_rejects_misspelled_key_before_importing_torch(tmp_path):
     assert proc.returncode == 2
     assert "unknown key 'stages.0.finetune.lr_rate'" in proc.stderr
     assert proc.stdout.strip() == "torch not imported"
+
+
+def test_the_tickets_papers_transfer_recipe_in_tickets_yaml_parses():
+    """The override line documented in recipes/tickets.yaml gives SGD + multistep on the transfer stage."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from tailor.recipe import load_recipe
+
+    text = (Path(__file__).parents[1] / "recipes" / "tickets.yaml").read_text()
+    block = re.search(r"#   tailor run recipes/tickets.yaml (stages\.transfer\.optimizer=sgd.*?)\n(?!#  )", text, re.S)
+    overrides = shlex.split(block.group(1).replace("\\\n#    ", " "))
+    cfg = next(c.config for c in load_recipe(Path(__file__).parents[1] / "recipes" / "tickets.yaml", overrides).calls
+               if c.name == "transfer")
+    assert (cfg.optimizer, cfg.momentum, cfg.weight_decay, cfg.scheduler, cfg.gamma) == ("sgd", 0.9, 1e-4, "multistep", 0.1)
+    assert cfg.milestones == [1.5, 2.25] and cfg.milestones_in == "epochs"

@@ -139,3 +139,52 @@ def test_bf16_training_keeps_weights_and_optimizer_state_in_fp32(tmp_path, digit
     states = [t for s in trainer.optimizer.state.values() for t in s.values() if t.is_floating_point() and t.dim()]
     assert states and all(t.dtype is torch.float32 for t in states)
     assert all(p.dtype is torch.float32 for p in model.parameters())
+
+
+def _learning_rates(out):
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["learning_rate"] for r in rows if "learning_rate" in r]
+
+
+@pytest.mark.parametrize("unit, milestones", [("steps", [2, 4]), ("epochs", [0.5, 1.0])])
+def test_multistep_scales_the_lr_by_gamma_after_each_milestone(tmp_path, digits_inputs, unit, milestones):
+    """96 examples at batch 24 = 4 steps per epoch, so epochs [0.5, 1] are steps [2, 4]."""
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    settings = TrainSettings(steps=6, lr=0.1, batch_size=24, log_every=1, scheduler="multistep",
+                             milestones=milestones, milestones_in=unit, gamma=0.1, optimizer="sgd", momentum=0.9)
+    train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
+          collator=digits_inputs.collator)
+    # the lr each step ran at: steps 1-2 at 0.1, 3-4 at 0.01, 5-6 at 0.001 (hand-computed)
+    assert _learning_rates(tmp_path) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_sgd_is_torch_sgd_with_momentum_nesterov_and_decay_groups(tmp_path, digits_inputs):
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    settings = TrainSettings(steps=1, lr=0.05, batch_size=16, optimizer="sgd", momentum=0.9, nesterov=True,
+                             weight_decay=1e-4)
+    trainer = build_trainer(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
+                            collator=digits_inputs.collator)
+    opt = trainer.create_optimizer()
+    assert type(opt) is torch.optim.SGD
+    assert all(g["momentum"] == 0.9 and g["nesterov"] and g["lr"] == 0.05 for g in opt.param_groups)
+    assert sorted({g["weight_decay"] for g in opt.param_groups}) == [0.0, 1e-4]  # no decay on biases/norms
+    # one plain SGD step by hand: w1 = w0 - lr * (g + wd * w0) with momentum's first buffer = that gradient
+    trainer2 = build_trainer(model, digits_inputs.train, settings=settings.model_copy(update={"nesterov": False}),
+                             out_dir=tmp_path / "b", objective=CrossEntropy(), collator=digits_inputs.collator)
+    w = model.classifier.weight
+    w0 = w.detach().clone()
+    w.grad = torch.ones_like(w)
+    trainer2.create_optimizer().step()
+    assert torch.allclose(w.detach(), w0 - 0.05 * (1 + 1e-4 * w0))
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"scheduler": "multistep"}, "needs milestones"),
+    ({"scheduler": "multistep", "milestones": [3, 2]}, "increasing"),
+    ({"scheduler": "multistep", "milestones": [2], "warmup_ratio": 0.1}, "no warm-up"),
+    ({"milestones": [2]}, "multistep only"),
+    ({"nesterov": True}, "optimizer: sgd"),
+])
+def test_bad_schedule_settings_say_what_to_do(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainSettings(**bad)

@@ -17,7 +17,14 @@ class TrainSettings(StrictModel):
     batch_size: int = Field(32, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    scheduler: Literal["linear", "constant", "cosine", "constant_with_warmup"] = "linear"
+    scheduler: Literal["linear", "constant", "cosine", "constant_with_warmup", "multistep"] = Field(
+        "linear", description="transformers' schedules, or multistep: lr x gamma at each of `milestones`")
+    milestones: list[float] = Field(default_factory=list, description="multistep: where lr is multiplied by gamma")
+    milestones_in: Literal["epochs", "steps"] = Field("epochs", description="multistep: unit of `milestones`")
+    gamma: float = Field(0.1, gt=0, le=1, description="multistep: factor at each milestone")
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="torch AdamW, or SGD (momentum, nesterov)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd: momentum")
+    nesterov: bool = Field(False, description="sgd: Nesterov momentum")
     adam_betas: tuple[float, float] = (0.9, 0.999)
     max_grad_norm: float | None = Field(1.0, gt=0)
     grad_accum: int = Field(1, gt=0)
@@ -32,4 +39,20 @@ class TrainSettings(StrictModel):
     def _betas_in_range(self) -> "TrainSettings":
         if not all(0 <= b < 1 for b in self.adam_betas):
             raise ValueError(f"adam_betas must lie in [0, 1), got {self.adam_betas}")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> "TrainSettings":
+        if self.scheduler == "multistep":
+            if not self.milestones or any(b <= a for a, b in zip(self.milestones, self.milestones[1:])) \
+                    or self.milestones[0] <= 0:
+                raise ValueError(f"scheduler: multistep needs milestones: a list of increasing positive "
+                                 f"{self.milestones_in}, got {self.milestones}")
+            if self.warmup_ratio:
+                raise ValueError("scheduler: multistep has no warm-up; set warmup_ratio: 0 (or use "
+                                 "constant_with_warmup/linear/cosine)")
+        elif self.milestones:
+            raise ValueError(f"milestones are read by scheduler: multistep only (scheduler is {self.scheduler!r})")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov: true needs optimizer: sgd with momentum > 0")
         return self

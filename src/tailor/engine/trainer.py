@@ -9,6 +9,7 @@ per-parameter-group learning rates.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -23,6 +24,7 @@ from transformers.integrations import TensorBoardCallback
 
 from ..artifacts import atomic_write_text
 from .losses import Objective, weighted_sum
+from .optim import make_optimizer, multistep_scheduler
 from .precision import autocast, resolve, resolve_logged
 from .settings import TrainSettings
 
@@ -56,8 +58,9 @@ class MetricsFile(TrainerCallback):
 
 class _ObjectiveTrainer(Trainer):
     def __init__(self, *args, objective: Objective, teacher: nn.Module | None,
-                 lr_overrides: Mapping[str, float] | None, **kwargs):
+                 lr_overrides: Mapping[str, float] | None, settings: TrainSettings, **kwargs):
         super().__init__(*args, **kwargs)
+        self.settings = settings
         # Objectives return per-batch means, so Trainer must divide by grad_accum itself (it skips
         # that when it believes the model takes `num_items_in_batch`, which would scale gradients).
         self.model_accepts_loss_kwargs = False
@@ -86,7 +89,7 @@ class _ObjectiveTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
     def create_optimizer(self, model=None):
-        """AdamW with no decay on biases/norms and optional per-pattern learning rates."""
+        """AdamW or SGD (`settings.optimizer`), no decay on biases/norms, optional per-pattern learning rates."""
         if self.optimizer is not None:
             return self.optimizer
         groups: dict[tuple[float, float], list[nn.Parameter]] = {}
@@ -96,11 +99,17 @@ class _ObjectiveTrainer(Trainer):
             lr = next((lr for pattern, lr in self.lr_overrides if pattern.search(name)), self.args.learning_rate)
             decay = 0.0 if (p.dim() < 2 or _NO_DECAY.search(name)) else self.args.weight_decay
             groups.setdefault((lr, decay), []).append(p)
-        self.optimizer = torch.optim.AdamW(
-            [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
-            lr=self.args.learning_rate, betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon,
-        )
+        self.optimizer = make_optimizer([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+                                        self.settings, eps=self.args.adam_epsilon)
         return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """transformers' schedules by name; `multistep` is torch's MultiStepLR."""
+        if self.lr_scheduler is None and self.settings.scheduler == "multistep":
+            loader = len(self.get_train_dataloader())
+            steps_per_epoch = max(1, math.ceil(loader / self.args.gradient_accumulation_steps))
+            self.lr_scheduler = multistep_scheduler(optimizer or self.optimizer, self.settings, steps_per_epoch)
+        return super().create_scheduler(num_training_steps, optimizer)
 
 
 def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> TrainingArguments:
@@ -113,7 +122,7 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
         num_train_epochs=settings.epochs,
         max_steps=settings.steps or -1,
         learning_rate=settings.lr,
-        lr_scheduler_type=settings.scheduler,
+        lr_scheduler_type="constant" if settings.scheduler == "multistep" else settings.scheduler,
         warmup_steps=settings.warmup_ratio,  # transformers 5 reads a float in [0, 1) as a ratio of total steps
         weight_decay=settings.weight_decay,
         adam_beta1=settings.adam_betas[0],
@@ -166,6 +175,7 @@ def build_trainer(
         objective=objective,
         teacher=teacher,
         lr_overrides=lr_overrides,
+        settings=settings,
         callbacks=[MetricsFile(out_dir / "metrics.jsonl"),
                    TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))), *callbacks],
     )
