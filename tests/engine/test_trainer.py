@@ -188,3 +188,56 @@ def test_sgd_is_torch_sgd_with_momentum_nesterov_and_decay_groups(tmp_path, digi
 def test_bad_schedule_settings_say_what_to_do(bad, match):
     with pytest.raises(ValueError, match=match):
         TrainSettings(**bad)
+
+
+def test_eval_every_select_best_and_patience(tmp_path, digits_inputs):
+    """tiny-vit barely learns digits in 40 steps: the validation score peaks early, so select best keeps that
+    step's weights and patience 3 stops training three evaluations later."""
+    from tailor.engine.metrics import evaluate
+
+    torch.manual_seed(0)
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    settings = TrainSettings(steps=40, lr=3e-3, batch_size=16, eval_every=2, select="best", patience=3,
+                             scheduler="constant")
+    report = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
+                   collator=digits_inputs.collator, validation=digits_inputs)
+    history = report.selection["history"]
+    best = max(history, key=lambda h: h["accuracy"])
+    assert report.selection["best_step"] == best["step"] and report.selection["select"] == "best"
+    after_best = [h for h in history if h["step"] > best["step"]]
+    assert report.steps < 40  # stopped early, after exactly `patience` evaluations without improvement
+    assert len(after_best) == 3 and all(h["accuracy"] <= best["accuracy"] for h in after_best)
+    assert evaluate(model, digits_inputs, splits=("validation",))["validation"]["accuracy"] == best["accuracy"]
+
+
+def test_eval_every_without_validation_or_patience_without_eval_every_is_refused(tmp_path, digits_inputs):
+    from tailor.config import ConfigError
+
+    with pytest.raises(ValueError, match="need eval_every"):
+        TrainSettings(patience=2)
+    with pytest.raises(ValueError, match="need eval_every"):
+        TrainSettings(select="best")
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    with pytest.raises(ConfigError, match="no labelled validation split"):
+        train(model, digits_inputs.train, settings=TrainSettings(steps=1, eval_every=1), out_dir=tmp_path,
+              objective=CrossEntropy(), collator=digits_inputs.collator)
+
+
+def test_gradient_checkpointing_and_compile_reach_trainer(tmp_path, digits_inputs):
+    """Checkpointing recomputes activations: same losses as without (no dropout in tiny-vit's forward)."""
+    losses = {}
+    for ckpt in (False, True):
+        torch.manual_seed(0)
+        model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+        out = tmp_path / f"ckpt{ckpt}"
+        settings = TrainSettings(steps=3, lr=1e-3, batch_size=16, log_every=1, gradient_checkpointing=ckpt)
+        trainer = build_trainer(model, digits_inputs.train, settings=settings, out_dir=out, objective=CrossEntropy(),
+                                collator=digits_inputs.collator)
+        trainer.train()
+        assert model.is_gradient_checkpointing is ckpt
+        losses[ckpt] = [json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in l]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    compiled = build_trainer(models.load("tiny-vit", "classifier", num_labels=10), digits_inputs.train,
+                             settings=TrainSettings(compile=True), out_dir=tmp_path / "c", objective=CrossEntropy(),
+                             collator=digits_inputs.collator)
+    assert compiled.args.torch_compile and not TrainSettings().compile

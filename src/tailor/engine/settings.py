@@ -31,6 +31,11 @@ class TrainSettings(StrictModel):
     log_every: int = Field(10, gt=0)
     save_every: int = Field(200, gt=0, description="checkpoint interval in steps (for resume)")
     eval_batch_size: int = Field(64, gt=0)
+    gradient_checkpointing: bool = Field(False, description="recompute activations in backward (less memory, ~30% slower)")
+    compile: bool = Field(False, description="torch.compile the model (Trainer's torch_compile); off: no gain measured on CPU")
+    eval_every: int | None = Field(None, gt=0, description="score the validation split every N steps (classifier stages)")
+    select: Literal["last", "best"] = Field("last", description="weights kept: the last step's, or the best validation score's")
+    patience: int | None = Field(None, gt=0, description="stop after N evaluations without a better validation score")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="training and evaluation arithmetic; auto = bf16 on CUDA with bf16 or a CPU with "
                             "AMX/AVX512-BF16, else fp32 (fp16 = CUDA fp16 with loss scaling)")
@@ -53,6 +58,9 @@ class TrainSettings(StrictModel):
                                  "constant_with_warmup/linear/cosine)")
         elif self.milestones:
             raise ValueError(f"milestones are read by scheduler: multistep only (scheduler is {self.scheduler!r})")
+        asked_best = self.select == "best" and "select" in self.model_fields_set  # a stage's own default may be best
+        if (asked_best or self.patience) and not self.eval_every:
+            raise ValueError("select: best and patience need eval_every: N (score the validation split every N steps)")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ValueError("nesterov: true needs optimizer: sgd with momentum > 0")
         return self

@@ -23,9 +23,11 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
 from ..artifacts import atomic_write_text
+from ..config import ConfigError
 from .losses import Objective, weighted_sum
 from .optim import make_optimizer, multistep_scheduler
 from .precision import autocast, resolve, resolve_logged
+from .selection import KeepBestOnValidation
 from .settings import TrainSettings
 
 _NO_DECAY = re.compile(r"(bias|norm|LayerNorm|layer_norm|ln_|bn|embeddings\.position|cls_token|mask_token)", re.I)
@@ -39,6 +41,7 @@ class TrainReport:
     resumed_from: str | None
     precision: str = "fp32"
     precision_reason: str = ""
+    selection: dict | None = None  # with eval_every: the validation history and the step kept
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -141,6 +144,8 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
         use_cpu=not cuda,
         ddp_backend="gloo" if distributed and not cuda else None,
         disable_tqdm=False,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        torch_compile=settings.compile,
         bf16=precision == "bf16",  # Trainer/accelerate autocast the forward; weights and optimizer stay fp32
         fp16=precision == "fp16",
     )
@@ -181,12 +186,17 @@ def build_trainer(
     )
 
 
-def train(model: nn.Module, train_dataset, *, out_dir: Path, **kwargs) -> TrainReport:
+def train(model: nn.Module, train_dataset, *, out_dir: Path, validation=None, **kwargs) -> TrainReport:
     """Train `model` in place on `train_dataset`; resumes from `out_dir/checkpoints` if a checkpoint exists.
 
     Keyword arguments are those of `build_trainer` (settings, objective, collator, teacher, callbacks,
-    lr_overrides, seed).
+    lr_overrides, seed). `validation` (ModelInputs with a `validation` split) is what `eval_every`,
+    `select: best` and `patience` score.
     """
+    settings = kwargs["settings"]
+    keeper = _validation_callback(model, validation, settings, Path(out_dir))
+    if keeper:
+        kwargs["callbacks"] = [*kwargs.get("callbacks", ()), keeper]
     trainer = build_trainer(model, train_dataset, out_dir=out_dir, **kwargs)
     choice = resolve_logged(kwargs["settings"].precision, f"training ({Path(out_dir).name})", trainer.args.device)
     ckpt_dir = Path(trainer.args.output_dir)
@@ -195,8 +205,21 @@ def train(model: nn.Module, train_dataset, *, out_dir: Path, **kwargs) -> TrainR
         _drop_rows_after(Path(out_dir) / "metrics.jsonl", int(Path(resume).name.rsplit("-", 1)[1]))
     start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
+    selection = None
+    if keeper:
+        selection = {"select": settings.select, **(keeper.restore_best() if settings.select == "best" else keeper.summary())}
     return TrainReport(result.global_step, float(result.training_loss), time.time() - start, resume,
-                       choice.name, choice.reason)
+                       choice.name, choice.reason, selection)
+
+
+def _validation_callback(model, validation, settings: TrainSettings, out_dir: Path):
+    if not settings.eval_every:
+        return None
+    if validation is None:
+        raise ConfigError(f"eval_every is set but this stage has no labelled validation split to score "
+                          f"({out_dir.name}); remove eval_every/select/patience from it")
+    return KeepBestOnValidation(model, validation, settings.eval_every, settings.eval_batch_size, out_dir,
+                                settings.precision, settings.patience)
 
 
 def last_complete_checkpoint(ckpt_dir: Path) -> str | None:

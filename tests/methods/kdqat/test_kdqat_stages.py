@@ -88,7 +88,7 @@ def test_keep_best_survives_a_resume(tmp_path):
     import torch
 
     from tailor.engine.inputs import prepare
-    from tailor.methods.kdqat.stages import KeepBestOnValidation
+    from tailor.engine.selection import KeepBestOnValidation
     from tailor.zoo import models
     from tailor.zoo.data import DataConfig, load_task
 

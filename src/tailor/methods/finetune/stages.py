@@ -18,7 +18,7 @@ def run_finetune(cfg: FinetuneConfig, ctx: StageContext) -> StageResult:
     objective, callbacks = regularize(cfg.regularizer, model, CrossEntropy(cfg.label_smoothing))
     report = train(
         model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective, callbacks=callbacks,
-        collator=data.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed,
+        collator=data.collator, validation=data, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed,
     )
     metrics = evaluate(model, data, cfg.eval_batch_size, precision=cfg.precision)
     artifact = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, {"head": "classifier",

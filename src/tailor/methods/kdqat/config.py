@@ -86,8 +86,8 @@ class QatDistillConfig(TrainSettings):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     quant: QuantConfig = Field(default_factory=QuantConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
-    eval_every: int | None = Field(None, gt=0, description="score the validation split every N steps and keep "
-                                   "the best weights (the reference code reports the best dev score)")
+    select: Literal["last", "best"] = Field(
+        "best", description="with eval_every: keep the best validation weights (the reference code reports the best dev score)")
 
 
 class ExportConfig(StrictModel):

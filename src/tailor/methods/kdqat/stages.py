@@ -8,16 +8,12 @@ quantized weights). Both loaders are registered in the package ``__init__``.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
-from safetensors.torch import load_model, save_model
-from transformers import TrainerCallback
 
-from ...artifacts import Artifact, atomic_write_text, save_hf
+from ...artifacts import Artifact, save_hf
 from ...dist import on_main_process
-from ...engine.metrics import classification_metrics, evaluate, predict
+from ...engine.metrics import evaluate, predict
 from ...engine.trainer import train
 from ...pipeline import StageContext, StageResult
 from .config import ExportConfig, QatDistillConfig, QuantConfig
@@ -28,55 +24,6 @@ from .student import quantize_model
 STUDENT_FORMAT, PACKED_FORMAT = "kdqat_student", "kdqat"
 
 
-class KeepBestOnValidation(TrainerCallback):
-    """Score the validation split every ``every`` steps (and at the end); keep the best weights.
-
-    The reference code reports the best dev score seen during training; selecting the checkpoint on
-    validation and reporting the untouched test split is the honest version of that. The best weights
-    and the record live in ``folder``, so a resumed run keeps what the interrupted one selected.
-    """
-
-    def __init__(self, model, inputs, every: int, batch_size: int, folder: Path, precision: str = "auto"):
-        self.model, self.inputs, self.every, self.batch_size = model, inputs, every, batch_size
-        self.precision = precision
-        self.weights, self.record = Path(folder) / "best.safetensors", Path(folder) / "best.json"
-        self.best_score, self.best_step, self.history = -np.inf, 0, []
-        if self.record.exists() and self.weights.exists():
-            saved = json.loads(self.record.read_text())
-            self.best_score, self.best_step, self.history = saved["score"], saved["step"], saved["history"]
-
-    def _score(self, step: int) -> None:
-        logits, labels = predict(self.model, self.inputs.validation, self.inputs.collator, self.batch_size,
-                                 self.precision)
-        accuracy = classification_metrics(logits, labels)["accuracy"]
-        self.history = [h for h in self.history if h["step"] < step] + [{"step": step, "accuracy": accuracy}]
-        improved = accuracy > self.best_score
-        if improved:
-            self.best_score, self.best_step = accuracy, step
-        on_main_process(lambda: self._write(improved))
-
-    def _write(self, improved: bool) -> None:
-        if improved:
-            tmp = self.weights.with_name(f".{self.weights.name}.tmp")
-            save_model(self.model, str(tmp))
-            os.replace(tmp, self.weights)
-        atomic_write_text(self.record, json.dumps({"score": self.best_score, "step": self.best_step,
-                                                   "history": self.history}))
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step % self.every == 0:
-            self._score(state.global_step)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if not self.history or self.history[-1]["step"] != state.global_step:
-            self._score(state.global_step)
-
-    def restore_best(self) -> dict:
-        if self.weights.exists():
-            load_model(self.model, str(self.weights))
-        return {"best_step": self.best_step, "best_validation_accuracy": self.best_score, "history": self.history}
-
-
 def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
     data = ctx.inputs()
     source = ctx.source()
@@ -84,16 +31,15 @@ def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
     teacher = ctx.load(source, head="classifier", num_labels=data.num_labels)
     student = quantize_model(ctx.load(source, head="classifier", num_labels=data.num_labels), cfg.quant)
     objective = KDQATObjective(cfg.distill, student, teacher)
-    keeper = (KeepBestOnValidation(student, data, cfg.eval_every, cfg.eval_batch_size, ctx.stage_dir, cfg.precision)
-              if cfg.eval_every else None)
     report = train(student, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
-                   collator=data.collator, teacher=teacher, callbacks=[keeper] if keeper else (), seed=ctx.seed)
-    selection = keeper.restore_best() if keeper else {}
+                   collator=data.collator, teacher=teacher, validation=data, seed=ctx.seed)
+    selection = report.selection or {}
     metrics = evaluate(student, data, cfg.eval_batch_size, precision=cfg.precision)
     artifact = save_hf(student, ctx.stage_dir / "model", ctx.recipe.model, {
         "head": "classifier", "label_names": ctx.task().label_names, "quant": cfg.quant.model_dump()},
         format=STUDENT_FORMAT)
-    return StageResult(artifact, {**metrics, "train": report.as_dict(), "selection": selection,
+    return StageResult(artifact, {**metrics, "train": {k: v for k, v in report.as_dict().items() if k != "selection"},
+                                  "selection": selection,
                                   "loss_weights": objective.weights})
 
 

@@ -50,11 +50,15 @@ def _inputs(ctx: StageContext, data: DataConfig | None) -> ModelInputs:
     return ctx._shared[key]
 
 
+def _normalized(inputs: ModelInputs) -> ModelInputs:
+    """The inputs as the bare model (no PixelSpace) sees them: normalised pixels, for scoring."""
+    return replace(inputs, collator=ImageCollator(inputs.image, normalize=True))
+
+
 def _scores(model: torch.nn.Module, inputs: ModelInputs, batch_size: int, attack: AttackConfig | None,
             robust_size: int, seed: int, precision: str = "auto") -> dict:
     """Engine metrics on validation/test, plus clean/robust accuracy on (a prefix of) test under ``attack``."""
-    metrics = evaluate(model, replace(inputs, collator=ImageCollator(inputs.image, normalize=True)), batch_size,
-                       precision=precision)
+    metrics = evaluate(model, _normalized(inputs), batch_size, precision=precision)
     if attack is not None:
         test = inputs.test.select(range(min(robust_size, len(inputs.test))))
         device = next(model.parameters()).device
@@ -131,7 +135,7 @@ def run_robust_pretrain(cfg: RobustPretrainConfig, ctx: StageContext) -> StageRe
     inputs = _inputs(ctx, cfg.data)
     model = ctx.load(ctx.source(), head="classifier", num_labels=inputs.num_labels)
     report = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(cfg.attack, inputs, ctx.seed),
-                   collator=inputs.collator, seed=ctx.seed)
+                   collator=inputs.collator, validation=_normalized(inputs), seed=ctx.seed)
     metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed, cfg.precision)
     art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model,
                   {"head": "classifier", "attack": cfg.attack.model_dump() if cfg.attack else None})
@@ -211,7 +215,7 @@ def run_transfer(cfg: TransferConfig, ctx: StageContext) -> StageResult:
     elif masks:
         callbacks.append(MaskCallback(model, masks))
     report = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(None, inputs, ctx.seed),
-                   collator=inputs.collator, callbacks=callbacks,
+                   collator=inputs.collator, callbacks=callbacks, validation=_normalized(inputs),
                    lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed)
     for h in hooks:
         h.remove()

@@ -51,7 +51,7 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
     counts = count_parameters(model)
     report = train(model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
                    collator=data.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
-                   seed=ctx.seed)
+                   validation=data if cfg.task == "classify" else None, seed=ctx.seed)
     if cfg.task == "classify":
         metrics = evaluate(model, data, cfg.eval_batch_size, precision=cfg.precision)
     else:
