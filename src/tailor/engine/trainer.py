@@ -78,7 +78,7 @@ class _ObjectiveTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         with autocast(self.precision, self.args.device):
-            terms = self.objective.terms(model, inputs, self.teacher)
+            terms = objective_terms(self.objective, model, inputs, self.teacher)
         loss = weighted_sum(terms, self.objective.weights)
         for name, value in terms.items():
             self._term_sums[name] = self._term_sums.get(name, 0.0) + float(value.detach())
@@ -113,6 +113,28 @@ class _ObjectiveTrainer(Trainer):
             steps_per_epoch = max(1, math.ceil(loader / self.args.gradient_accumulation_steps))
             self.lr_scheduler = multistep_scheduler(optimizer or self.optimizer, self.settings, steps_per_epoch)
         return super().create_scheduler(num_training_steps, optimizer)
+
+
+def objective_terms(objective: Objective, model: nn.Module, batch, teacher: nn.Module | None) -> dict:
+    """`objective.terms`, run inside DistributedDataParallel's forward when the model is wrapped in it.
+
+    DDP synchronises gradients only for work done inside its `forward` (that is where it prepares
+    the all-reduce for the next backward). Objectives call submodules directly (an encoder, an MLM
+    head, several passes per step), so under DDP the whole objective becomes the wrapped module's
+    forward for this one call, on the unwrapped model; the teacher stays outside DDP.
+    """
+    if not isinstance(model, nn.parallel.DistributedDataParallel):
+        return objective.terms(model, batch, teacher)
+    inner = model.module
+    patched = inner.__dict__.get("forward")  # accelerate may have wrapped forward (autocast) on the instance
+    inner.forward = lambda: objective.terms(inner, batch, teacher)
+    try:
+        return model()
+    finally:
+        if patched is None:
+            del inner.forward
+        else:
+            inner.forward = patched
 
 
 def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> TrainingArguments:

@@ -154,12 +154,6 @@ def represent(hidden: torch.Tensor, valid: torch.Tensor, kind: str) -> torch.Ten
     raise ValueError(f"unknown representation {kind!r}; valid: {', '.join(REPRESENTATIONS)}")
 
 
-def _single_process(model: nn.Module) -> None:
-    if isinstance(model, nn.parallel.DistributedDataParallel):
-        raise RuntimeError("further_pretrain/self_distill run in one process: their objectives call the model's "
-                           "encoder and head directly, which DistributedDataParallel would not synchronise")
-
-
 class MaskedAutoEncodingObjective:
     """L_MAE alone (further pre-training, Algorithm 2; also the MLM-head warm-up)."""
 
@@ -168,7 +162,6 @@ class MaskedAutoEncodingObjective:
         self.weights = {"mae": 1.0}
 
     def terms(self, model: nn.Module, batch, teacher: nn.Module | None = None) -> dict[str, torch.Tensor]:
-        _single_process(model)
         return {"mae": self.mae.loss(model, batch, self.mae.sample(model, batch))}
 
 
@@ -196,7 +189,6 @@ class SelfDistillObjective:
     def terms(self, model: nn.Module, batch, teacher: nn.Module) -> dict[str, torch.Tensor]:
         if teacher is None:
             raise ValueError("self-distillation needs a teacher (the further pre-trained encoder)")
-        _single_process(model)
         out: dict[str, torch.Tensor] = {}
         if self.match == "prediction":
             corruption = self.mae.sample(model, batch)

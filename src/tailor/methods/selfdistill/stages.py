@@ -12,8 +12,9 @@ trains only those new tensors for ``head_warmup_steps`` with the encoder frozen;
 the pre-trained φ_init the paper assumes, and is logged. ``further_pretrain`` stores that φ_init next
 to the teacher, and ``self_distill`` starts its students from it (same base, data, seed and warm-up
 settings) instead of warming a head up again. A source must be a save_pretrained folder ("hf", or
-this method's own artifacts). Single-process only: the objectives call submodules of the model,
-which a DistributedDataParallel wrapper would not synchronise.
+this method's own artifacts). Under torchrun the engine runs each objective inside the
+DistributedDataParallel forward (``engine.trainer.objective_terms``), so the submodule calls are
+synchronised; the teacher stays frozen and unwrapped.
 """
 
 from __future__ import annotations
