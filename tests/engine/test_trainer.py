@@ -241,3 +241,14 @@ def test_gradient_checkpointing_and_compile_reach_trainer(tmp_path, digits_input
                              settings=TrainSettings(compile=True), out_dir=tmp_path / "c", objective=CrossEntropy(),
                              collator=digits_inputs.collator)
     assert compiled.args.torch_compile and not TrainSettings().compile
+
+
+def test_console_shows_one_bar_with_loss_lr_and_throughput_and_no_log_dicts(tmp_path, digits_inputs, capfd):
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    train(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16, log_every=1),
+          out_dir=tmp_path / "my-stage", objective=CrossEntropy(), collator=digits_inputs.collator)
+    err = capfd.readouterr().err
+    assert "my-stage" in err and "loss=" in err and "lr=" in err and "samples/s=" in err
+    assert "{'loss'" not in err and "'train_runtime'" not in err  # Trainer's dicts are not printed
+    rows = [json.loads(line) for line in (tmp_path / "my-stage" / "metrics.jsonl").read_text().splitlines()]
+    assert sum("loss" in r for r in rows) == 3  # the full log is still on disk

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import torch
 from torch import nn
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
 from ..artifacts import atomic_write_text
@@ -27,6 +27,7 @@ from ..config import ConfigError
 from .losses import Objective, weighted_sum
 from .optim import make_optimizer, multistep_scheduler
 from .precision import autocast, resolve, resolve_logged
+from .progress import StageProgress
 from .selection import KeepBestOnValidation
 from .settings import TrainSettings
 
@@ -194,7 +195,7 @@ def build_trainer(
     args = training_arguments(settings, out_dir, seed)
     if teacher is not None:
         teacher = teacher.to(args.device).eval().requires_grad_(False)
-    return _ObjectiveTrainer(
+    trainer = _ObjectiveTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
@@ -206,6 +207,9 @@ def build_trainer(
         callbacks=[MetricsFile(out_dir / "metrics.jsonl"),
                    TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))), *callbacks],
     )
+    trainer.remove_callback(ProgressCallback)  # it prints raw log dicts through the bar
+    trainer.add_callback(StageProgress(out_dir.name))
+    return trainer
 
 
 def train(model: nn.Module, train_dataset, *, out_dir: Path, validation=None, **kwargs) -> TrainReport:
