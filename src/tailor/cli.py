@@ -134,7 +134,8 @@ def cmd_bench(args) -> None:
     _quiet_libraries()
     out = Path(args.out or f"runs/bench-{args.method}")
     out.mkdir(parents=True, exist_ok=True)
-    result = _method_module(args.method, "bench").run(out)
+    bench = importlib.import_module("tailor.engine.bench") if args.method == "engine" else _method_module(args.method, "bench")
+    result = bench.run(out)
     atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
     print(f"wrote {out / 'bench.json'}")
 

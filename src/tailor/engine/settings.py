@@ -19,7 +19,7 @@ class TrainSettings(StrictModel):
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     scheduler: Literal["linear", "constant", "cosine", "constant_with_warmup", "multistep"] = Field(
         "linear", description="transformers' schedules, or multistep: lr x gamma at each of `milestones`")
-    milestones: list[float] = Field(default_factory=list, description="multistep: where lr is multiplied by gamma")
+    milestones: list[float] = Field([], description="multistep: where lr is multiplied by gamma")
     milestones_in: Literal["epochs", "steps"] = Field("epochs", description="multistep: unit of `milestones`")
     gamma: float = Field(0.1, gt=0, le=1, description="multistep: factor at each milestone")
     optimizer: Literal["adamw", "sgd"] = Field("adamw", description="torch AdamW, or SGD (momentum, nesterov)")

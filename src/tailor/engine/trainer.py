@@ -128,14 +128,22 @@ def objective_terms(objective: Objective, model: nn.Module, batch, teacher: nn.M
         return objective.terms(model, batch, teacher)
     inner = model.module
     patched = inner.__dict__.get("forward")  # accelerate may have wrapped forward (autocast) on the instance
-    inner.forward = lambda: objective.terms(inner, batch, teacher)
+
+    def restore() -> None:
+        if patched is not None:
+            inner.forward = patched
+        elif "forward" in inner.__dict__:
+            del inner.forward
+
+    def run_objective():
+        restore()  # the objective's own model(...) calls run the real forward
+        return objective.terms(inner, batch, teacher)
+
+    inner.forward = run_objective
     try:
         return model()
     finally:
-        if patched is None:
-            del inner.forward
-        else:
-            inner.forward = patched
+        restore()
 
 
 def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> TrainingArguments:

@@ -1,0 +1,156 @@
+"""`tailor bench engine`: bf16 against fp32 for one training step of each method's main stage and
+for inference at batch 1 and 64, on real zoo models (minilm-l6, effnet-lite0), in one process.
+
+Each step is what the engine runs: the stage's own objective under `precision.autocast` (as the
+trainer does), backward and an AdamW update; fp32 and bf16 alternate call by call
+(`timing.interleaved`), so machine load hits both alike. bench.json holds
+`{"train_speedup": {stage: x}, "inference_speedup": {"b1": x, "b64": x}}` (fp32 time / bf16 time;
+> 1 means bf16 is faster), the precision `auto` resolves to here and the CPU's bf16 units; the
+seconds and the setup go to details.json, a profile of the slower side to profile.txt.
+On a CPU without AMX/AVX512-BF16 bf16 is emulated (about 100x slower per matmul), so batches are
+small and repeats few; where bf16 loses, a short torch.profiler table says where its time goes.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import torch
+
+from ..artifacts import atomic_write_text
+from ..zoo import models as zoo
+from ..zoo.data import DataConfig, load_task
+from .inputs import prepare
+from .losses import CrossEntropy, weighted_sum
+from .precision import PrecisionChoice, autocast, cpu_bf16_units, resolve
+from .timing import interleaved
+
+CHOICES = {"fp32": PrecisionChoice("fp32", "bench"), "bf16": PrecisionChoice("bf16", "bench")}
+TEXT = DataConfig(name="tweets2016", max_length=32)
+TRAIN_BATCH, IMAGE_SIZE, PGD_STEPS = 4, 64, 2
+
+
+def _text_batch(size: int) -> tuple[dict, object]:
+    data = prepare(load_task(TEXT.model_copy(update={"train_size": size}), 0), "minilm-l6", TEXT)
+    return data.collator([data.train[i] for i in range(size)]), data
+
+
+def _stages(batch: dict, data) -> dict:
+    """stage -> (model, objective, teacher, batch): each method's main stage, built as the stage builds it."""
+    from ..methods.kdqat.config import QatDistillConfig
+    from ..methods.kdqat.objective import KDQATObjective
+    from ..methods.kdqat.student import quantize_model
+    from ..methods.selfdistill.objectives import MaskedAutoEncodingObjective, MaskedLM, SelfDistillObjective
+    from ..methods.tickets.config import AttackConfig
+    from ..methods.tickets.training import AdversarialCE
+    from ..methods.vera.adapters import build_vera
+    from ..methods.vera.config import VeraFields
+
+    tok = data.tokenizer
+    classifier = zoo.load("minilm-l6", "classifier", num_labels=data.num_labels)
+    mlm = zoo.load("minilm-l6", "mlm")
+    backend = MaskedLM(mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids, vocab_size=mlm.config.vocab_size)
+    teacher = copy.deepcopy(classifier).eval().requires_grad_(False)
+    student = quantize_model(copy.deepcopy(classifier), QatDistillConfig().quant)
+    cfg = QatDistillConfig()
+    vera = build_vera(copy.deepcopy(classifier), VeraFields(r=256))
+    images = prepare(load_task(DataConfig(name="digits", train_size=TRAIN_BATCH, image_size=IMAGE_SIZE), 0),
+                     "effnet-lite0", DataConfig(name="digits", image_size=IMAGE_SIZE), normalize=False)
+    image_batch = images.collator([images.train[i] for i in range(TRAIN_BATCH)])
+    effnet = zoo.load("effnet-lite0", "classifier", num_labels=images.num_labels)
+    attack = AttackConfig(kind="pgd", eps="4/255", steps=PGD_STEPS)
+    return {
+        "finetune": (classifier, CrossEntropy(), None, batch),
+        "further_pretrain": (mlm, MaskedAutoEncodingObjective(backend), None, batch),
+        "self_distill": (copy.deepcopy(mlm), SelfDistillObjective(backend), copy.deepcopy(mlm.base_model).eval(), batch),
+        "qat_distill": (student, KDQATObjective(cfg.distill, student, teacher), teacher, batch),
+        "vera": (vera, CrossEntropy(), None, batch),
+        "robust_pretrain": (effnet, AdversarialCE(attack, images.image.mean, images.image.std), None, image_batch),
+    }
+
+
+def _train_step(model, objective, teacher, batch, choice: PrecisionChoice):
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    model.train()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(choice, "cpu"):
+            loss = weighted_sum(objective.terms(model, batch, teacher), objective.weights)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def _forward(model, batch: dict, choice: PrecisionChoice):
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+
+    @torch.no_grad()
+    def forward():
+        with autocast(choice, "cpu"):
+            model(**inputs)
+    return forward
+
+
+def _profile(fn, rows: int = 6) -> str:
+    """The ops that take the time in one call of `fn` (self CPU time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+def run(out: Path, repeats: int = 2) -> dict:
+    torch.manual_seed(0)
+    batch, data = _text_batch(64)
+    small = {k: v[:TRAIN_BATCH] for k, v in batch.items()}
+    train_times, profiles = {}, {}
+    for stage, (model, objective, teacher, stage_batch) in _stages(small, data).items():
+        steps = {name: _train_step(model, objective, teacher, stage_batch, c) for name, c in CHOICES.items()}
+        train_times[stage] = interleaved(steps, repeats=repeats, warmup=1)
+        print(f"  {stage}: fp32 {train_times[stage]['fp32']:.3f} s, bf16 {train_times[stage]['bf16']:.3f} s", flush=True)
+    model = zoo.load("minilm-l6", "classifier", num_labels=data.num_labels).eval()
+    infer_times = {}
+    for size in (1, 64):
+        b = {k: v[:size] for k, v in batch.items()}
+        infer_times[f"b{size}"] = interleaved({n: _forward(model, b, c) for n, c in CHOICES.items()},
+                                              repeats=repeats, warmup=1)
+    train_speedup = {s: t["fp32"] / t["bf16"] for s, t in train_times.items()}
+    inference_speedup = {b: t["fp32"] / t["bf16"] for b, t in infer_times.items()}
+    if min(inference_speedup.values()) < 1:
+        b = {k: v[:TRAIN_BATCH] for k, v in batch.items()}
+        profiles["inference_b4"] = {n: _profile(_forward(model, b, c)) for n, c in CHOICES.items()}
+    auto = resolve("auto", "cpu")
+    result = {
+        "train_speedup": train_speedup,
+        "inference_speedup": inference_speedup,
+        "auto_precision": auto.as_dict(),
+        "cpu_bf16_units": cpu_bf16_units(),
+    }
+    details = {
+        "seconds": {"train": train_times, "inference": infer_times},
+        "setup": {"text": f"minilm-l6, tweets2016, batch {TRAIN_BATCH} x {TEXT.max_length} tokens (inference: 1 and 64)",
+                  "image": f"effnet-lite0, digits at {IMAGE_SIZE} px, batch {TRAIN_BATCH}, PGD-{PGD_STEPS}",
+                  "repeats": repeats, "threads": torch.get_num_threads()},
+    }
+    _print(result, details, profiles)
+    atomic_write_text(out / "details.json", json.dumps(details, indent=2))
+    (out / "profile.txt").write_text("\n".join(f"== {k} {n}\n{t}" for k, v in profiles.items() for n, t in v.items()))
+    return result
+
+
+def _print(result: dict, details: dict, profiles: dict) -> None:
+    print(f"\nbf16 vs fp32 (speedup = fp32 time / bf16 time; > 1: bf16 faster); auto here = "
+          f"{result['auto_precision']['precision']} ({result['auto_precision']['reason']})")
+    print(f"{'':22s}{'fp32 s':>10s}{'bf16 s':>10s}{'speedup':>10s}")
+    for stage, t in details["seconds"]["train"].items():
+        print(f"train {stage:16s}{t['fp32']:10.3f}{t['bf16']:10.3f}{result['train_speedup'][stage]:10.3f}")
+    for b, t in details["seconds"]["inference"].items():
+        print(f"inference {b:12s}{t['fp32']:10.3f}{t['bf16']:10.3f}{result['inference_speedup'][b]:10.3f}")
+    print(f"setup: {details['setup']}")
+    if profiles:
+        print("bf16 is slower here: without AMX/AVX512-BF16 the bf16 matmuls run on emulated kernels. "
+              "Where one bf16 forward (batch 4) spends its time:")
+        print(profiles["inference_b4"]["bf16"])
