@@ -24,6 +24,8 @@ class TrainSettings(StrictModel):
     log_every: int = Field(10, gt=0)
     save_every: int = Field(200, gt=0, description="checkpoint interval in steps (for resume)")
     eval_batch_size: int = Field(64, gt=0)
+    non_finite: Literal["stop", "skip"] = Field(
+        "stop", description="NaN/inf loss or gradient: stop the stage with an error, or skip that step (counted)")
 
     @model_validator(mode="after")
     def _betas_in_range(self) -> "TrainSettings":
