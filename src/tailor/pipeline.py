@@ -176,7 +176,7 @@ def _run_stage(call, ctx: StageContext) -> dict:
         result: StageResult = get_stage(call.name).load_runner()(call.config, ctx)
     except BaseException as e:
         failure = {"stage": call.name, "error": f"{type(e).__name__}: {e}"[:4000], "seconds": time.time() - t0}
-        on_main_process(lambda: atomic_write_text(stage_dir / "failed.json", json.dumps(failure, indent=2)))
+        on_main_process(lambda: _record_failure(stage_dir / "failed.json", failure))
         raise
     record = {
         "stage": call.name,
@@ -186,6 +186,13 @@ def _run_stage(call, ctx: StageContext) -> dict:
     }
     on_main_process(lambda: _mark_done(stage_dir / "done.json", record, result.artifact))
     return record
+
+
+def _record_failure(path: Path, failure: dict) -> None:
+    try:
+        atomic_write_text(path, json.dumps(failure, indent=2))
+    except OSError:  # e.g. the disk is full: the original error is the one to report
+        log.warning("could not write %s", path)
 
 
 def _mark_done(done: Path, record: dict, artifact: Artifact | None) -> None:
