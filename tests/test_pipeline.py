@@ -48,7 +48,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     cmd = [sys.executable, "-m", "tailor.cli", "run", str(recipe), "--runs", str(runs)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not list(runs.glob("*/seed-0/01-finetune/checkpoints/checkpoint-*/trainer_state.json")):
+    while not list(runs.glob("*/seed-0/01-finetune/checkpoints/checkpoint-*/tailor-manifest.json")):
         assert time.time() < deadline and proc.poll() is None, "no checkpoint before the run ended"
         time.sleep(0.05)
     proc.kill()  # mid-stage: 195 of 200 steps still to go

@@ -26,22 +26,33 @@ class Artifact:
     model_name: str
     format: str = "hf"
     meta: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # sha256 of every file beside artifact.json, checked on load
 
     def save(self) -> "Artifact":
-        """Write `artifact.json` (on rank 0 only under torchrun)."""
+        """Write `artifact.json` with the sha256 of the folder's files (on rank 0 only under torchrun)."""
         from .dist import on_main_process
 
-        def write() -> None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.path / "artifact.json", json.dumps({**asdict(self), "path": "."}, indent=2))
-
-        on_main_process(write)
+        on_main_process(self.write)
         return self
+
+    def write(self) -> None:
+        """Write `artifact.json` now, in this process (`save` is the rank-aware call)."""
+        from .integrity import folder_hashes
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.files = folder_hashes(self.path, exclude=("artifact.json",))
+        atomic_write_text(self.path / "artifact.json", json.dumps({**asdict(self), "path": "."}, indent=2))
 
     @classmethod
     def load(cls, path: Path) -> "Artifact":
         record = json.loads((Path(path) / "artifact.json").read_text())
-        return cls(Path(path), record["model_name"], record["format"], record.get("meta", {}))
+        return cls(Path(path), record["model_name"], record["format"], record.get("meta", {}), record.get("files", {}))
+
+    def verify(self) -> None:
+        """Raise IntegrityError if a file certified in artifact.json is missing or changed."""
+        from .integrity import verify
+
+        verify(self.path, self.files, "model folder")
 
 
 def register_format(name: str, loader: FormatLoader) -> None:
@@ -49,7 +60,8 @@ def register_format(name: str, loader: FormatLoader) -> None:
 
 
 def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = None) -> "nn.Module":
-    """Rebuild the model an artifact holds, with the requested head."""
+    """Rebuild the model an artifact holds, with the requested head, after checking its files' sha256."""
+    artifact.verify()
     if artifact.format not in _FORMATS:
         import tailor.methods  # noqa: F401  (method packages register their formats)
     if artifact.format not in _FORMATS:

@@ -35,15 +35,29 @@ def cmd_run(args) -> None:
     from .recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)  # fails here, before any heavy import
+    if args.check:
+        _check(recipe, args.runs)
+        return
     _run(recipe, args)
+
+
+def _check(recipe, runs: str) -> None:
+    """`tailor run --check`: the dry pass only; nothing is trained and no folder is made."""
+    from .checks import check_recipe
+    from .pipeline import run_dir_for
+
+    plan = check_recipe(recipe)
+    print(f"recipe '{recipe.name}' passes every check; it would run in "
+          f"{run_dir_for(recipe, Path(runs))}")
+    for line in plan.lines:
+        print(f"  {line}")
 
 
 def _run(recipe, args) -> None:
     _quiet_libraries()
     from .pipeline import run_recipe
 
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
-    _print_summary(run_recipe(recipe, args.runs, seeds))
+    _print_summary(run_recipe(recipe, args.runs, args.seeds))
 
 
 def cmd_finetune(args) -> None:
@@ -124,7 +138,7 @@ def _method_module(method: str, module: str):
 
 def cmd_repro(args) -> None:
     _quiet_libraries()
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    seeds = args.seeds
     out = Path(args.out or f"runs/repro-{args.method}-{args.profile}")
     _method_module(args.method, "repro").run(args.profile, out, seeds)
     print(f"wrote {out}")
@@ -140,16 +154,29 @@ def cmd_bench(args) -> None:
     print(f"wrote {out / 'bench.json'}")
 
 
+def seed_list(text: str) -> list[int]:
+    """`--seeds 0,1,2`: comma-separated non-negative integers (argparse reports anything else)."""
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text[:80]!r}") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers, got {text[:80]!r}")
+    return seeds
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tailor", description="Tailor a pretrained model to your task.")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run a recipe (re-running resumes unfinished stages, skips finished ones)")
     r.add_argument("recipe")
     r.add_argument("overrides", nargs="*", help="key.path=value, e.g. stages.0.finetune.lr=1e-4 or data.train_size=500")
     r.add_argument("--runs", default="runs", help="parent folder of run folders (default: runs)")
-    r.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's")
+    r.add_argument("--seeds", type=seed_list, help="comma-separated seeds, overriding the recipe's")
+    r.add_argument("--check", action="store_true", help="only run every check (stages, paths, data, model); train nothing")
     r.set_defaults(func=cmd_run)
 
     f = sub.add_parser("finetune", help="shortcut: fine-tune MODEL on DATA (the baseline)")
@@ -164,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--test-size", type=int)
     f.add_argument("--name")
     f.add_argument("--runs", default="runs")
-    f.add_argument("--seeds")
+    f.add_argument("--seeds", type=seed_list)
     f.set_defaults(func=cmd_finetune)
 
     sub.add_parser("models", help="list zoo models and whether each is available here").set_defaults(func=cmd_models)
@@ -182,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("method")
     rp.add_argument("--profile", choices=["quick", "full"], default="quick")
     rp.add_argument("--out")
-    rp.add_argument("--seeds")
+    rp.add_argument("--seeds", type=seed_list)
     rp.set_defaults(func=cmd_repro)
 
     b = sub.add_parser("bench", help="measure a method's costs side by side in one run")
@@ -204,13 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; a known failure prints one paragraph and returns 2 (`--debug`: the traceback)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         args.func(args)
-    except ConfigError as e:
-        print(f"tailor: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001  (the one top-level handler: every failure ends as a message)
+        if debug:
+            raise
+        from .errors import cap, describe
+
+        message = describe(e)
+        if message is None:
+            print(f"tailor: internal error: {cap(f'{type(e).__name__}: {e}')} "
+                  "(run again with --debug for the traceback, and please report it)", file=sys.stderr)
+            return 1
+        print(f"tailor: error: {message}", file=sys.stderr)
         return 2
     return 0
 

@@ -5,6 +5,8 @@ recipe fails at load time, before any compute is spent.
 """
 from __future__ import annotations
 
+import reprlib
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 
@@ -28,8 +30,17 @@ def explain(err: ValidationError, model: type[BaseModel], where: str) -> ConfigE
             valid = ", ".join(sorted(owner.model_fields)) if owner else "?"
             lines.append(f"unknown key '{path}' (valid keys here: {valid})")
         else:
-            lines.append(f"'{path}': {e['msg']} (got {e.get('input')!r})")
+            lines.append(f"'{path}': {e['msg']} (got {_short_repr(e.get('input'))})")
     return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 120, 120
+
+
+def _short_repr(value) -> str:
+    """repr capped in depth and width: an aliased YAML structure must not expand into the message."""
+    return _REPR.repr(value)
 
 
 def _owner(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:

@@ -6,6 +6,12 @@ Layout (open_lth style: the folder name is a hash of the resolved settings):
       config.yaml                 the resolved recipe (defaults filled in)
       results.json                metrics per seed and stage, summary, wall time, versions, git commit
       seed-<s>/<NN>-<stage>/      the stage's own folder: model/, metrics.jsonl, tb/, done.json
+                                  (or failed.json with the error of a failed attempt)
+
+Before anything is made, `tailor.checks.check_recipe` runs the dry pass; the run folder appears
+only once work starts, under a lock (one process per run folder). `done.json` certifies the sha256
+of the stage's model files: a finished stage whose files changed is run again, with every stage
+after it, instead of being handed on.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import yaml
 
 from .artifacts import Artifact, atomic_write_text, load_model
 from .dist import is_main_process, on_main_process
+from .integrity import folder_hashes, mismatches
 from .recipe import Recipe
 from .stages import get_stage
 
@@ -88,39 +95,42 @@ def run_dir_for(recipe: Recipe, runs_dir: Path) -> Path:
 
 
 def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] | None = None) -> RunResult:
-    """Run every seed and stage of a recipe; finished stages are loaded, not re-run."""
-    import transformers
+    """Check the whole recipe, then run every seed and stage; finished, intact stages are loaded, not re-run."""
+    from .checks import check_recipe
+    from .runlock import run_lock
 
+    seeds = seeds or recipe.seeds
+    plan = check_recipe(recipe)  # every check before any work: raises before a folder exists
     run_dir = run_dir_for(recipe, Path(runs_dir))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not is_main_process():
+        return _run_seeds(recipe, run_dir, seeds, plan)
+    with run_lock(run_dir):  # makes the run folder: work starts here
+        return _run_seeds(recipe, run_dir, seeds, plan)
+
+
+def _run_seeds(recipe: Recipe, run_dir: Path, seeds: list[int], plan) -> RunResult:
     if is_main_process():
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(recipe.resolved(), sort_keys=False))
     start = time.time()
     per_seed: dict[str, dict] = {}
-    for seed in seeds or recipe.seeds:
-        previous, history, shared = None, {}, {}
+    for seed in seeds:
+        previous, history = None, {}
+        shared = {"task": plan.task} if plan.task is not None and seed == recipe.seeds[0] else {}
         per_seed[str(seed)] = {}
+        rerun_rest = False  # an earlier stage was re-run: what came after it is stale
         for i, call in enumerate(recipe.calls):
             stage_id = f"{i + 1:02d}-{call.name}"
             stage_dir = run_dir / f"seed-{seed}" / stage_id
             done = stage_dir / "done.json"
-            if done.exists():
-                record = json.loads(done.read_text())
+            record = _finished_record(done, rerun_rest)
+            if record is not None:
                 log.info("seed %s, stage %s: already done, skipping", seed, stage_id)
             else:
+                rerun_rest = rerun_rest or done.exists()
+                done.unlink(missing_ok=True)
                 log.info("seed %s, stage %s: running", seed, stage_id)
-                stage_dir.mkdir(parents=True, exist_ok=True)
-                transformers.set_seed(seed)
                 ctx = StageContext(recipe, seed, stage_dir, previous, dict(history), shared)
-                t0 = time.time()
-                result: StageResult = get_stage(call.name).load_runner()(call.config, ctx)
-                record = {
-                    "stage": call.name,
-                    "seconds": time.time() - t0,
-                    "metrics": result.metrics,
-                    "artifact": os.path.relpath(result.artifact.path, stage_dir) if result.artifact else None,
-                }
-                on_main_process(lambda: _mark_done(done, record))
+                record = _run_stage(call, ctx)
             if record["artifact"]:
                 previous = Artifact.load(stage_dir / record["artifact"])
                 history[stage_id] = previous
@@ -140,9 +150,59 @@ def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] |
     return RunResult(run_dir, results)
 
 
-def _mark_done(done: Path, record: dict) -> None:
-    """Write `done.json` (last, so a stage without it is unfinished) and drop the resume checkpoints."""
+def _finished_record(done: Path, stale: bool) -> dict | None:
+    """done.json's record if the stage can be skipped: finished, not stale, and its files intact."""
+    if stale or not done.is_file():
+        return None
+    record = json.loads(done.read_text())
+    if record.get("artifact") and "files" in record:
+        bad = mismatches(done.parent / record["artifact"], record["files"])
+        if bad:
+            log.warning("%s: finished, but its output changed since (%s): running it again, and every later stage",
+                        done.parent, ", ".join(bad))
+            return None
+    return record
+
+
+def _run_stage(call, ctx: StageContext) -> dict:
+    """Run one stage; record done.json (with the sha256 of its model files) or failed.json (the error)."""
+    import transformers
+
+    stage_dir = ctx.stage_dir
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    transformers.set_seed(ctx.seed)
+    t0 = time.time()
+    try:
+        result: StageResult = get_stage(call.name).load_runner()(call.config, ctx)
+    except BaseException as e:
+        failure = {"stage": call.name, "error": f"{type(e).__name__}: {e}"[:4000], "seconds": time.time() - t0}
+        on_main_process(lambda: _record_failure(stage_dir / "failed.json", failure))
+        raise
+    record = {
+        "stage": call.name,
+        "seconds": time.time() - t0,
+        "metrics": result.metrics,
+        "artifact": os.path.relpath(result.artifact.path, stage_dir) if result.artifact else None,
+    }
+    on_main_process(lambda: _mark_done(stage_dir / "done.json", record, result.artifact))
+    return record
+
+
+def _record_failure(path: Path, failure: dict) -> None:
+    try:
+        atomic_write_text(path, json.dumps(failure, indent=2))
+    except OSError:  # e.g. the disk is full: the original error is the one to report
+        log.warning("could not write %s", path)
+
+
+def _mark_done(done: Path, record: dict, artifact: Artifact | None) -> None:
+    """Certify the artifact (sha256 of every file, in artifact.json and done.json), write `done.json`
+    (last, so a stage without it is unfinished) and drop the resume checkpoints and any failure record."""
+    if artifact is not None:
+        Artifact.load(artifact.path).write()  # re-hash: some stages add files after their first save
+        record["files"] = folder_hashes(artifact.path)
     atomic_write_text(done, json.dumps(record, indent=2))
+    (done.parent / "failed.json").unlink(missing_ok=True)
     for ckpt in sorted(done.parent.rglob("checkpoints")):
         shutil.rmtree(ckpt, ignore_errors=True)
 

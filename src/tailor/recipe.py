@@ -2,8 +2,10 @@
 
 A recipe is data, never code. Every key is checked before any work starts: an unknown key, a
 wrong type, or an unknown model, dataset or stage name raises a ConfigError naming the key and
-the valid choices. The digest of the resolved config (defaults filled in) names the run folder,
-so re-running the same recipe resumes it, and changing any setting starts a new run.
+the valid choices. The digest of the resolved config (defaults filled in, plus fingerprints of
+the data and model content) names the run folder, so re-running the same recipe resumes it, and
+changing any setting, or the data, starts a new run. YAML is read with a cap on alias expansion
+(a 600-byte "billion laughs" recipe would otherwise expand to hundreds of megabytes).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class Recipe(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     stages: list[dict[str, Any]] = Field(min_length=1, description="ordered list of {stage_name: settings}")
     _calls: list[StageCall] = PrivateAttr(default_factory=list)
+    _fingerprints: dict | None = PrivateAttr(None)
 
     @property
     def calls(self) -> list[StageCall]:
@@ -46,7 +49,18 @@ class Recipe(StrictModel):
         """The recipe with every default filled in (what the digest and config.yaml record)."""
         out = self.model_dump(exclude={"stages"})
         out["stages"] = [{c.name: c.config.model_dump(mode="json")} for c in self._calls]
+        out["fingerprints"] = self.fingerprints()
         return out
+
+    def fingerprints(self) -> dict:
+        """Content fingerprints of the model and of every dataset the recipe reads (computed once)."""
+        if self._fingerprints is None:
+            from .fingerprints import data_fingerprint, model_fingerprint
+
+            names = [self.data.name] + [c.config.data.name for c in self._calls if getattr(c.config, "data", None)]
+            self._fingerprints = {"model": model_fingerprint(self.model),
+                                  "data": {n: data_fingerprint(n) for n in dict.fromkeys(names)}}
+        return self._fingerprints
 
     def digest(self) -> str:
         """Short hash of everything that changes results (seeds excluded: each seed is a sub-folder)."""
@@ -57,6 +71,7 @@ class Recipe(StrictModel):
 def parse_recipe(raw: dict, source: str = "recipe") -> Recipe:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a recipe is a mapping with keys name, model, data, seeds, stages")
+    raw = {k: v for k, v in raw.items() if k != "fingerprints"}  # a run's config.yaml re-runs as a recipe
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as e:
@@ -81,10 +96,53 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"recipe file '{path}' not found")
-    raw = yaml.safe_load(path.read_text())
+    raw = read_yaml(path)
     for item in overrides:
         apply_override(raw, item)
     return parse_recipe(raw, str(path))
+
+
+MAX_YAML_NODES = 100_000  # nodes after alias expansion; real recipes have a few hundred
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a document whose aliases expand past MAX_YAML_NODES nodes."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        sizes: dict[int, int] = {}
+
+        def size(n) -> int:  # memoised on node identity: linear in the text, not in the expansion
+            if id(n) not in sizes:
+                children = n.value if isinstance(n, yaml.SequenceNode) else \
+                    [x for kv in n.value for x in kv] if isinstance(n, yaml.MappingNode) else []
+                sizes[id(n)] = 1 + sum(size(c) for c in children)
+            return sizes[id(n)]
+
+        if node is not None and size(node) > MAX_YAML_NODES:
+            raise ConfigError(f"{self.name}: the YAML expands to {size(node):,} nodes through aliases (limit "
+                              f"{MAX_YAML_NODES:,}); a recipe needs a few hundred. Remove the nested '*' aliases.")
+        return node
+
+
+def read_yaml(path: Path):
+    """Parse a YAML file safely; syntax errors name the line and column, bad bytes the encoding."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"recipe file '{path}' is not UTF-8 text (byte {e.start}); re-save it as UTF-8") from None
+    loader = _CountingLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(f"recipe file '{path}' is not valid YAML at {where}: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"recipe file '{path}' is not valid YAML: {str(e)[:300]}") from None
+    finally:
+        loader.dispose()
 
 
 def apply_override(raw: dict, item: str) -> None:
@@ -98,11 +156,18 @@ def apply_override(raw: dict, item: str) -> None:
         node = _child(node, part, ".".join(parts[: depth + 1]))
     last = parts[-1]
     if isinstance(node, list):
-        node[_index(node, last, key)] = yaml.safe_load(value)
+        node[_index(node, last, key)] = _override_value(key, value)
     elif isinstance(node, dict):
-        node[last] = yaml.safe_load(value)
+        node[last] = _override_value(key, value)
     else:
         raise ConfigError(f"override '{key}': '{'.'.join(parts[:-1])}' is not a mapping")
+
+
+def _override_value(key: str, value: str) -> Any:
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{key}': value {value[:80]!r} is not valid YAML ({getattr(e, 'problem', e)})") from None
 
 
 def _child(node: Any, part: str, where: str) -> Any:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import ConfigError
 from ..zoo import models as zoo
 from ..zoo.data import DataConfig, TaskData
 from ..zoo.models import ImageSpec
@@ -65,6 +66,10 @@ class ImageCollator:
 
 def prepare(task: TaskData, model_name: str, cfg: DataConfig, *, normalize: bool = True) -> ModelInputs:
     """Tokenize text (truncated to cfg.max_length, padded per batch) or set up pixel batching."""
+    takes = zoo.model_modality(model_name)
+    if takes is not None and takes != task.modality:  # else: a tokenizer error about sentencepiece, say
+        raise ConfigError(f"data '{cfg.name}' is {task.modality} but model '{model_name}' takes {takes} input; "
+                          f"use a {task.modality} model (`tailor models` lists each one's modality)")
     if task.modality == "image":
         spec = zoo.image_spec(model_name)
         if cfg.image_size:

@@ -39,6 +39,8 @@ class TrainSettings(StrictModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="training and evaluation arithmetic; auto = bf16 on CUDA with bf16 or a CPU with "
                             "AMX/AVX512-BF16, else fp32 (fp16 = CUDA fp16 with loss scaling)")
+    non_finite: Literal["stop", "skip"] = Field(
+        "stop", description="NaN/inf loss or gradient: stop the stage with an error, or skip that step (counted)")
 
     @model_validator(mode="after")
     def _betas_in_range(self) -> "TrainSettings":

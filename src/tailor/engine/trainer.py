@@ -9,9 +9,11 @@ per-parameter-group learning rates.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from transformers.integrations import TensorBoardCallback
 
 from ..artifacts import atomic_write_text
 from ..config import ConfigError
+from ..integrity import folder_hashes, mismatches
+from .guards import NonFiniteError, NonFiniteGuard, non_finite_message
 from .losses import Objective, weighted_sum
 from .optim import make_optimizer, multistep_scheduler
 from .precision import autocast, resolve, resolve_logged
@@ -31,18 +35,22 @@ from .progress import StageProgress
 from .selection import KeepBestOnValidation
 from .settings import TrainSettings
 
+log = logging.getLogger(__name__)
+CHECKPOINT_MANIFEST = "tailor-manifest.json"  # written last into each checkpoint: file hashes + totals so far
 _NO_DECAY = re.compile(r"(bias|norm|LayerNorm|layer_norm|ln_|bn|embeddings\.position|cls_token|mask_token)", re.I)
 
 
 @dataclass
 class TrainReport:
     steps: int
-    train_loss: float
-    seconds: float
+    train_loss: float  # mean over every step, across resumed segments
+    seconds: float  # training time summed over every segment
     resumed_from: str | None
     precision: str = "fp32"
     precision_reason: str = ""
     selection: dict | None = None  # with eval_every: the validation history and the step kept
+    segments: int = 1  # 1 + number of resumes
+    skipped_steps: int = 0  # optimizer steps dropped for non-finite gradients (non_finite: skip)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +77,7 @@ class _ObjectiveTrainer(Trainer):
         # that when it believes the model takes `num_items_in_batch`, which would scale gradients).
         self.model_accepts_loss_kwargs = False
         self.objective = objective
+        self.non_finite = settings.non_finite
         self.teacher = teacher
         # Trainer's bf16/fp16 autocast wraps model.forward only; objectives may call submodules
         # (encoder, head, teacher) directly, so the whole objective runs under the same autocast.
@@ -76,11 +85,15 @@ class _ObjectiveTrainer(Trainer):
         self.lr_overrides = [(re.compile(p), lr) for p, lr in (lr_overrides or {}).items()]
         self._term_sums: dict[str, float] = {}
         self._term_count = 0
+        self.prior = {"loss_sum": 0.0, "seconds": 0.0, "segments": 0}  # totals of earlier segments (resume)
+        self.segment_start = time.time()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         with autocast(self.precision, self.args.device):
             terms = objective_terms(self.objective, model, inputs, self.teacher)
         loss = weighted_sum(terms, self.objective.weights)
+        if self.non_finite == "stop" and not torch.isfinite(loss.detach()):
+            raise NonFiniteError(non_finite_message("loss", self.state.global_step + 1, self.args.learning_rate))
         for name, value in terms.items():
             self._term_sums[name] = self._term_sums.get(name, 0.0) + float(value.detach())
         self._term_count += 1
@@ -91,6 +104,18 @@ class _ObjectiveTrainer(Trainer):
             logs.update({f"loss/{k}": v / self._term_count for k, v in self._term_sums.items()})
             self._term_sums, self._term_count = {}, 0
         super().log(logs, *args, **kwargs)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Trainer's checkpoint, then a manifest (sha256 of its files, loss and time so far) written
+        last: a checkpoint without a matching manifest is incomplete or damaged and is not resumed from."""
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+            manifest = {"step": self.state.global_step, "files": folder_hashes(folder, (CHECKPOINT_MANIFEST,)),
+                        "loss_sum": self.prior["loss_sum"] + self._total_loss_scalar + float(self._tr_loss.item()),
+                        "seconds": self.prior["seconds"] + time.time() - self.segment_start,
+                        "segments": self.prior["segments"] + 1}
+            atomic_write_text(folder / CHECKPOINT_MANIFEST, json.dumps(manifest))
 
     def create_optimizer(self, model=None):
         """AdamW or SGD (`settings.optimizer`), no decay on biases/norms, optional per-pattern learning rates."""
@@ -166,7 +191,7 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
         logging_steps=settings.log_every,
         save_strategy="steps",
         save_steps=settings.save_every,
-        save_total_limit=1,
+        save_total_limit=2,  # the newest checkpoint may be damaged: keep one to fall back to
         report_to="none",  # TensorBoard is attached explicitly to write into out_dir/tb
         seed=seed,
         data_seed=seed,
@@ -213,7 +238,8 @@ def build_trainer(
         lr_overrides=lr_overrides,
         settings=settings,
         callbacks=[MetricsFile(out_dir / "metrics.jsonl"),
-                   TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))), *callbacks],
+                   TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))), NonFiniteGuard(settings.non_finite),
+                   *callbacks],
     )
     trainer.remove_callback(ProgressCallback)  # it prints raw log dicts through the bar
     trainer.add_callback(StageProgress(out_dir.name))
@@ -234,16 +260,23 @@ def train(model: nn.Module, train_dataset, *, out_dir: Path, validation=None, **
     trainer = build_trainer(model, train_dataset, out_dir=out_dir, **kwargs)
     choice = resolve_logged(kwargs["settings"].precision, f"training ({Path(out_dir).name})", trainer.args.device)
     ckpt_dir = Path(trainer.args.output_dir)
-    resume = last_complete_checkpoint(ckpt_dir)
+    resume = last_complete_checkpoint(ckpt_dir, discard_damaged=True)
     if resume:
-        _drop_rows_after(Path(out_dir) / "metrics.jsonl", int(Path(resume).name.rsplit("-", 1)[1]))
-    start = time.time()
+        manifest = json.loads((Path(resume) / CHECKPOINT_MANIFEST).read_text())
+        trainer.prior = {k: manifest[k] for k in ("loss_sum", "seconds", "segments")}
+        log.info("%s: resuming from checkpoint %s (step %d, %.0f s trained before)",
+                 Path(out_dir).name, resume, manifest["step"], manifest["seconds"])
+        _drop_rows_after(Path(out_dir) / "metrics.jsonl", manifest["step"])
+    trainer.segment_start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
+    guard = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, NonFiniteGuard))
+    loss_sum = trainer.prior["loss_sum"] + float(result.training_loss) * result.global_step
     selection = None
     if keeper:
         selection = {"select": settings.select, **(keeper.restore_best() if settings.select == "best" else keeper.summary())}
-    return TrainReport(result.global_step, float(result.training_loss), time.time() - start, resume,
-                       choice.name, choice.reason, selection)
+    return TrainReport(result.global_step, loss_sum / max(result.global_step, 1),
+                       trainer.prior["seconds"] + time.time() - trainer.segment_start, resume,
+                       choice.name, choice.reason, selection, trainer.prior["segments"] + 1, guard.skipped_steps)
 
 
 def _validation_callback(model, validation, settings: TrainSettings, out_dir: Path):
@@ -256,21 +289,38 @@ def _validation_callback(model, validation, settings: TrainSettings, out_dir: Pa
                                 settings.precision, settings.patience)
 
 
-def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
-    """The newest checkpoint that was saved to the end, or None.
+def last_complete_checkpoint(ckpt_dir: Path, discard_damaged: bool = False) -> str | None:
+    """The newest checkpoint that was saved to the end and is still whole, or None.
 
-    Trainer writes `trainer_state.json` last, so a run killed while saving leaves a newer folder
-    without a readable one; `transformers.trainer_utils.get_last_checkpoint` would pick that folder
-    and the resume would fail.
+    Trainer writes `trainer_state.json` last and tailor then writes its manifest (sha256 of every
+    file), so a run killed while saving leaves a newer folder without a manifest, and a file damaged
+    later no longer matches it; `transformers.trainer_utils.get_last_checkpoint` would pick either
+    and the resume would fail. With `discard_damaged`, newer unusable checkpoints are deleted (and
+    logged) so Trainer's rotation keeps the good ones.
     """
-    steps = []
-    for folder in Path(ckpt_dir).glob("checkpoint-*"):
-        try:
-            json.loads((folder / "trainer_state.json").read_text())
-            steps.append((int(folder.name.rsplit("-", 1)[1]), folder))
-        except (OSError, ValueError):
-            continue
-    return str(max(steps)[1]) if steps else None
+    folders = sorted(Path(ckpt_dir).glob("checkpoint-*"), key=_step_of, reverse=True)
+    for folder in folders:
+        problem = _checkpoint_problem(folder)
+        if problem is None:
+            return str(folder)
+        if discard_damaged:
+            log.warning("checkpoint %s is unusable (%s): deleted, falling back to an older one", folder, problem)
+            shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def _step_of(folder: Path) -> int:
+    tail = folder.name.rsplit("-", 1)[1]
+    return int(tail) if tail.isdigit() else -1
+
+
+def _checkpoint_problem(folder: Path) -> str | None:
+    try:
+        manifest = json.loads((folder / CHECKPOINT_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return "no manifest: the save did not finish"
+    bad = mismatches(folder, manifest.get("files", {}))
+    return ", ".join(bad) if bad else None
 
 
 def _drop_rows_after(metrics: Path, step: int) -> None:

@@ -103,6 +103,19 @@ def resolve(name: str) -> Path:
     return _from_hub(name)
 
 
+def model_modality(name: str) -> str | None:
+    """"text" or "image" for a zoo entry or a local folder (from its config), None for a hub id not yet here."""
+    import json
+
+    info = _MODELS.get(name)
+    if info is not None:
+        return info.modality
+    config = Path(name).expanduser() / "config.json"
+    if not config.is_file():
+        return None
+    return "image" if "num_channels" in json.loads(config.read_text()) else "text"
+
+
 def image_spec(name: str) -> ImageSpec:
     """Input size and normalisation for an image model (zoo entry, else its image processor)."""
     info = _MODELS.get(name)

@@ -120,3 +120,5 @@ class TransferConfig(TrainSettings, FromStage):
     head_lr: float | None = Field(None, gt=0, description="learning rate of the head (default: lr)")
     eval_attack: AttackConfig | None = Field(None, description="report robust accuracy under this attack")
     robust_eval_size: int = Field(500, gt=0, description="test examples attacked for robust accuracy")
+    dense: bool = Field(False, description="allow an input with no pruning mask (a dense baseline); "
+                                           "without it, a transfer with no ticket before it is a recipe error")

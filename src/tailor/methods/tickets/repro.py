@@ -100,7 +100,8 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
                 lr = p.finetune_lr if protocol == "finetune" else p.linear_lr
                 labels[len(stages)] = {"scheme": scheme, "sparsity": sparsity, "task": task, "protocol": protocol}
                 stages.append({"transfer": {**tt, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
-                                            "data": task_data[task], "source": source}})
+                                            "data": task_data[task], "source": source,
+                                            **({"dense": True} if scheme == "dense" else {})}})
 
     pretrained = sid(0, "robust_pretrain")
     transfers(pretrained, "dense", 0.0, task_data)

@@ -200,6 +200,26 @@ def _unique_projections(peft_model: PeftModel) -> dict[str, torch.Tensor]:
     return out
 
 
+def check_base(adapter, base) -> None:
+    """Refuse a base model other than the one the adapter was trained on (by sha256 of its weights).
+
+    `adapter` and `base` are `tailor.artifacts.Artifact`s; an adapter saved before fingerprints were
+    recorded is accepted. Used by `predict`, by every stage that loads an adapter, and by servers.
+    """
+    from ...config import ConfigError
+    from ...integrity import weights_fingerprint
+
+    expected = adapter.meta.get("base", {}).get("weights_sha256")
+    if expected is None:
+        return
+    found = weights_fingerprint(base.path)
+    if found != expected:
+        raise ConfigError(f"adapter '{adapter.path}' was trained on base '{adapter.meta['base'].get('model_name')}' "
+                          f"(weights sha256 {expected[:12]}), but the base found at '{base.path}' has weights sha256 "
+                          f"{found[:12]}: a different model. Put the original base back (or re-train the adapter "
+                          "on this one)")
+
+
 def load_adapter(base_model: torch.nn.Module, adapter_dir: str | Path, adapter_name: str = "default",
                  is_trainable: bool = False) -> PeftModel:
     """``PeftModel.from_pretrained`` plus the unique per-layer projections of a Table 7 ablation."""

@@ -25,8 +25,38 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_predict)
 
 
+def read_requests(path: str) -> list[dict]:
+    """The JSONL input of `predict`; a bad line is a ConfigError naming the line."""
+    from ...config import ConfigError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--input '{path}' is not a file")
+    rows = []
+    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise ConfigError(f"--input '{path}' line {n} is not JSON ({e}): {line[:80]!r}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise ConfigError(f"--input '{path}' line {n}: each line is an object with a string \"text\" "
+                              f"(and an \"adapter\"), got {line[:80]!r}")
+        rows.append(row)
+    if not rows:
+        raise ConfigError(f"--input '{path}' holds no requests")
+    return rows
+
+
 def cmd_predict(args) -> None:
-    rows = [json.loads(line) for line in Path(args.input).read_text().splitlines() if line.strip()]
+    from ...config import ConfigError
+
+    for d in args.adapters:
+        if not (Path(d) / "artifact.json").is_file():
+            raise ConfigError(f"--adapters '{d}' is not an adapter folder (no artifact.json); give the 'model' "
+                              "folder of a vera stage")
+    rows = read_requests(args.input)
     results = predict(args.adapters, rows, batch_size=args.batch_size, max_length=args.max_length,
                       precision=args.precision)
     text = "".join(json.dumps(r) + "\n" for r in results)
@@ -43,6 +73,7 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
     import torch
 
     from ...artifacts import Artifact, load_model
+    from ...config import ConfigError
     from ...zoo import models as zoo
     from .multi_adapter import MixedVeraBatch
 
@@ -50,7 +81,7 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
     base_art = _shared_base(adapter_dirs, artifacts)
     first = artifacts[0]
     if first.meta.get("head") != "classifier":
-        raise ValueError(f"{adapter_dirs[0]}: predict serves classification adapters; this one has head "
+        raise ConfigError(f"{adapter_dirs[0]}: predict serves classification adapters; this one has head "
                          f"{first.meta.get('head')!r}")
     base = load_model(base_art, "classifier", first.meta["num_labels"])
     server = MixedVeraBatch.from_pretrained(base, [a.path for a in artifacts],
@@ -76,15 +107,19 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
 
 
 def _shared_base(dirs: list[str], artifacts):
+    from ...config import ConfigError
+    from .adapters import check_base
     from .stages import base_artifact
 
     for d, a in zip(dirs, artifacts):
         if a.format != "peft" or "base" not in a.meta:
-            raise ValueError(f"{d}: not an adapter saved by the vera stage (format {a.format!r})")
+            raise ConfigError(f"{d}: not an adapter saved by the vera stage (format {a.format!r})")
     bases = [base_artifact(a) for a in artifacts]
+    for a, b in zip(artifacts, bases):
+        check_base(a, b)
     paths = sorted({str(b.path) for b in bases})
     if len(paths) > 1:
-        raise ValueError(f"adapters sit on different base models {paths}; a mixed batch needs one base")
+        raise ConfigError(f"adapters sit on different base models {paths}; a mixed batch needs one base")
     return bases[0]
 
 
@@ -100,6 +135,8 @@ def _adapter_lookup(dirs: list[str]) -> dict[str, int]:
 def _resolve(lookup: dict[str, int], row: dict, line: int) -> int:
     key = str(row.get("adapter", ""))
     if key not in lookup:
-        raise ValueError(f"input row {line}: unknown adapter {key!r}; use an index 0..{len(set(lookup.values())) - 1}"
+        from ...config import ConfigError
+
+        raise ConfigError(f"input row {line}: unknown adapter {key!r}; use an index 0..{len(set(lookup.values())) - 1}"
                          " or one of the folders given to --adapters")
     return lookup[key]

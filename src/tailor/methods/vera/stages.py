@@ -16,10 +16,11 @@ from ...dist import on_main_process
 from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
+from ...integrity import weights_fingerprint
 from ...pipeline import StageContext, StageResult
 from ...zoo.models import resolve
-from .adapters import HEAD_PARAM_PATTERN, adapter_bytes, build_lora, build_vera, count_parameters, load_adapter, \
-    save_adapter
+from .adapters import HEAD_PARAM_PATTERN, adapter_bytes, build_lora, build_vera, check_base, count_parameters, \
+    load_adapter, save_adapter
 from .config import LoraConfig, VeraConfig
 from .lm import NextTokenLoss, perplexity, prepare_lm
 
@@ -68,7 +69,8 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
 def base_record(source: Artifact, adapter_dir: Path, original: bool) -> dict:
     """How to find the base again, wherever the run folder is moved: the original pretrained model
     by its zoo name or hub id, an earlier stage's output by its path relative to the adapter."""
-    record = {"format": source.format, "model_name": source.model_name, "meta": source.meta}
+    record = {"format": source.format, "model_name": source.model_name, "meta": source.meta,
+              "weights_sha256": weights_fingerprint(source.path)}
     if not original:
         record["path"] = os.path.relpath(Path(source.path).resolve(), Path(adapter_dir).resolve())
     return record
@@ -86,6 +88,7 @@ def load_peft_artifact(artifact: Artifact, head: str, num_labels: int | None):
     plain ``hf`` model; kept unmerged on any other format (a ternary or pruned base would lose its
     structure if the dense delta W were folded into it)."""
     base_art = base_artifact(artifact)
+    check_base(artifact, base_art)
     head = artifact.meta.get("head", head)
     base = load_model(base_art, head, artifact.meta.get("num_labels", num_labels))
     model = load_adapter(base, artifact.path)
