@@ -91,14 +91,18 @@ def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] |
     """Run every seed and stage of a recipe; finished stages are loaded, not re-run."""
     import transformers
 
+    from .zoo.data import load_task
+
+    seeds = seeds or recipe.seeds
+    first_task = load_task(recipe.data, seeds[0])  # bad data fails here: before any model or run folder
     run_dir = run_dir_for(recipe, Path(runs_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_main_process():
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(recipe.resolved(), sort_keys=False))
     start = time.time()
     per_seed: dict[str, dict] = {}
-    for seed in seeds or recipe.seeds:
-        previous, history, shared = None, {}, {}
+    for seed in seeds:
+        previous, history, shared = None, {}, ({"task": first_task} if seed == seeds[0] else {})
         per_seed[str(seed)] = {}
         for i, call in enumerate(recipe.calls):
             stage_id = f"{i + 1:02d}-{call.name}"
