@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from . import scorecard
 from .artifacts import Artifact, atomic_write_text, load_model
 from .dist import is_main_process, on_main_process
 from .recipe import Recipe
@@ -121,7 +122,7 @@ def run_recipe(recipe: Recipe, runs_dir: Path | str = "runs", seeds: list[int] |
                 record = {
                     "stage": call.name,
                     "seconds": time.time() - t0,
-                    "metrics": result.metrics,
+                    "metrics": scorecard.attach(result.metrics, ctx.task(), stage_dir),
                     "artifact": os.path.relpath(result.artifact.path, stage_dir) if result.artifact else None,
                 }
                 on_main_process(lambda: _mark_done(done, record))
