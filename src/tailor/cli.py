@@ -34,6 +34,10 @@ def _print_summary(result) -> None:
         print(markdown_table(REPORT_HEADER, rows))
         print("baselines on the same training examples and test split: majority = the most frequent class; "
               "linear = TF-IDF + linear SVM (text) or logistic regression on pixels (images)")
+    from .scorecard import warnings
+
+    for warning in warnings(result.results):
+        print(f"\ntailor: {warning}", file=sys.stderr)
 
 
 def cmd_run(args) -> None:
@@ -105,7 +109,9 @@ def cmd_report(args) -> None:
             raise ConfigError(f"{run}: no results.json (is it a run folder made by `tailor run`?)")
         results.append(json.loads(path.read_text()))
     rows = [row for res in results for row in summary_rows(res, REPORT_METRICS)]
-    table = markdown_table(REPORT_HEADER, rows)
+    from .scorecard import warnings
+
+    table = markdown_table(REPORT_HEADER, rows) + "".join(f"\n{w}\n" for res in results for w in warnings(res))
     atomic_write_text(out / "table.md", table)
     metric_bars(results, "test/accuracy", out / "test_accuracy.png")
     loss_curves([Path(r) for r in args.runs], out / "loss_curves.png")
