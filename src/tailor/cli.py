@@ -13,7 +13,10 @@ from pathlib import Path
 from .artifacts import atomic_write_text
 from .config import ConfigError
 
-REPORT_METRICS = ("test/accuracy", "test/macro_f1", "test/micro_f1", "test/mcc")
+REPORT_METRICS = ("test/accuracy", "test/macro_f1", "test/micro_f1", "test/mcc",
+                  "baselines/majority/accuracy", "baselines/linear/accuracy", "baselines/linear/mcc")
+REPORT_HEADER = ["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100",
+                 "majority acc %", "linear acc %", "linear MCC ×100"]
 
 
 def _quiet_libraries() -> None:
@@ -28,7 +31,13 @@ def _print_summary(result) -> None:
     print(f"\nrun folder: {result.path}")
     rows = summary_rows(result.results, REPORT_METRICS)
     if rows:
-        print(markdown_table(["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100"], rows))
+        print(markdown_table(REPORT_HEADER, rows))
+        print("baselines on the same training examples and test split: majority = the most frequent class; "
+              "linear = TF-IDF + linear SVM (text) or logistic regression on pixels (images)")
+    from .scorecard import warnings
+
+    for warning in warnings(result.results):
+        print(f"\ntailor: {warning}", file=sys.stderr)
 
 
 def cmd_run(args) -> None:
@@ -114,7 +123,9 @@ def cmd_report(args) -> None:
             raise ConfigError(f"{run}: no results.json (is it a run folder made by `tailor run`?)")
         results.append(json.loads(path.read_text()))
     rows = [row for res in results for row in summary_rows(res, REPORT_METRICS)]
-    table = markdown_table(["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100"], rows)
+    from .scorecard import warnings
+
+    table = markdown_table(REPORT_HEADER, rows) + "".join(f"\n{w}\n" for res in results for w in warnings(res))
     atomic_write_text(out / "table.md", table)
     metric_bars(results, "test/accuracy", out / "test_accuracy.png")
     loss_curves([Path(r) for r in args.runs], out / "loss_curves.png")

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from . import scorecard
 from .artifacts import Artifact, atomic_write_text, load_model
 from .dist import is_main_process, on_main_process
 from .integrity import folder_hashes, mismatches
@@ -181,7 +182,7 @@ def _run_stage(call, ctx: StageContext) -> dict:
     record = {
         "stage": call.name,
         "seconds": time.time() - t0,
-        "metrics": result.metrics,
+        "metrics": scorecard.attach(result.metrics, ctx.task(), stage_dir),
         "artifact": os.path.relpath(result.artifact.path, stage_dir) if result.artifact else None,
     }
     on_main_process(lambda: _mark_done(stage_dir / "done.json", record, result.artifact))

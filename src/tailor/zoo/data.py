@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..config import ConfigError, StrictModel
 
@@ -27,7 +27,11 @@ Modality = Literal["text", "image"]
 class DataConfig(StrictModel):
     """Which data a recipe uses and how it is split, subset and preprocessed."""
 
-    name: str = Field(description="zoo dataset name, a CSV/JSONL/Parquet file, an image folder, or a hub dataset")
+    name: str | None = Field(None, description="zoo dataset name, a data file, a folder of split files or image "
+                                                "folders, or a hub dataset (or give `files`)")
+    files: dict[Literal["train", "validation", "test"], str] | None = Field(
+        None, description="explicit split files, e.g. {train: a.csv, test: b.csv}; missing splits are carved from train")
+    encoding: str = Field("utf-8", description="text encoding of CSV/TSV/JSON files (e.g. latin-1, cp1252)")
     text_column: str = "text"
     image_column: str = "image"
     label_column: str = "label"
@@ -40,6 +44,19 @@ class DataConfig(StrictModel):
     subset_seed: int | None = Field(None, description="seed for train_size/per_class; default: the run seed")
     max_length: int = Field(128, gt=0, description="tokens per text example")
     image_size: int | None = Field(None, gt=0, description="override the model's input resolution")
+
+    @model_validator(mode="after")
+    def _name_or_files(self) -> "DataConfig":
+        if (self.name is None) == (self.files is None):
+            raise ValueError("give exactly one of data.name (a dataset, file or folder) and data.files ({train: ..., test: ...})")
+        if self.files is not None and "train" not in self.files:
+            raise ValueError(f"data.files needs a 'train' file (got {sorted(self.files)})")
+        return self
+
+    @property
+    def source(self) -> str:
+        """What the user named: the dataset, or the train file given in `files`."""
+        return self.name if self.name is not None else self.files["train"]
 
 
 @dataclass
@@ -202,59 +219,171 @@ def list_datasets() -> list[DatasetInfo]:
     return list(_DATASETS.values())
 
 
-def check_name(name: str) -> None:
+def check_name(name: str | None) -> None:
     """Fail fast on a name that is neither a zoo dataset, an existing path, nor a hub id."""
-    if name in _DATASETS or Path(name).expanduser().exists() or "/" in name:
+    if name is None or name in _DATASETS or Path(name).expanduser().exists() or "/" in name:
         return
     raise ConfigError(f"unknown dataset '{name}' (zoo datasets: {', '.join(_DATASETS)}; "
                       "or a CSV/JSONL/Parquet file, an image folder, or a hub dataset 'org/name')")
 
 
 # ----------------------------------------------------------------------------- user data
-def _user_data(cfg: DataConfig) -> RawSplits:
-    """CSV/JSONL/Parquet files and image folders through Hugging Face `datasets`; hub names when online."""
+FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+SPLIT_NAMES = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
+               "test": ("test", "testing")}
+_SPLIT_OF = {alias: split for split, aliases in SPLIT_NAMES.items() for alias in aliases}
+
+
+def split_files(cfg: DataConfig) -> dict[str, Path] | None:
+    """The data files of each split: `data.files`, a single file (train), or a folder of split files."""
+    if cfg.files is not None:
+        files = {k: Path(v).expanduser() for k, v in cfg.files.items()}
+        for split, f in files.items():
+            if not f.is_file():
+                raise ConfigError(f"data.files.{split}: file '{f}' not found")
+        return files
+    path = Path(cfg.name).expanduser()
+    if path.is_file():
+        return {"train": path}
+    if not path.is_dir():
+        return None
+    found = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in FORMATS)
+    if not found:
+        return None  # an image folder, or a hub dataset saved to disk
+    files: dict[str, Path] = {}
+    for f in found:
+        split = _SPLIT_OF.get(f.stem.lower())
+        if split in files:
+            raise ConfigError(f"data folder '{path}': both '{files[split].name}' and '{f.name}' are the {split} split; "
+                              "keep one, or name the files with data.files")
+        if split:
+            files[split] = f
+    if "train" not in files:
+        if len(found) == 1:
+            return {"train": found[0]}
+        raise ConfigError(f"data folder '{path}' has {', '.join(f.name for f in found)} but no train file: name the "
+                          "files train/validation (or dev, val)/test with a .csv/.tsv/.json/.jsonl/.parquet suffix, "
+                          "or give them with data.files: {train: ..., test: ...}")
+    return files
+
+
+def _check_readable(f: Path, encoding: str) -> None:
+    """Unreadable files and text that is not in `encoding` fail here, naming the file and the fix."""
+    kind = FORMATS.get(f.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"data file '{f}': unsupported suffix {f.suffix!r} (use .csv, .tsv, .json, .jsonl or .parquet)")
+    try:
+        raw = f.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"data file '{f}' cannot be read ({e.strerror}): check that it exists and its permissions") from None
+    if kind == "parquet":
+        return
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"data file '{f}' is not valid {encoding} text (byte 0x{raw[e.start]:02x} on line {line}): re-save it as "
+            f"UTF-8 (e.g. `iconv -f cp1252 -t utf-8 '{f.name}' > utf8.{f.suffix.lstrip('.')}`) or set data.encoding "
+            "to the file's encoding (e.g. latin-1, cp1252)") from None
+    except LookupError:
+        raise ConfigError(f"data.encoding: unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+
+
+def _load_file(f: Path, cfg: DataConfig):
+    """One split file through `datasets`' own loader (csv/json/parquet)."""
     import datasets
 
+    _check_readable(f, cfg.encoding)
+    kind = FORMATS[f.suffix.lower()]
+    extra = {"parquet": {}, "csv": {"encoding": cfg.encoding}, "json": {"encoding": cfg.encoding}}[kind]
+    if f.suffix.lower() == ".tsv":
+        extra["delimiter"] = "\t"
+    try:
+        return datasets.load_dataset(kind, data_files={"train": str(f)}, split="train", **extra)
+    except Exception as e:  # noqa: BLE001  (pyarrow/pandas raise many types for a malformed file)
+        if "corresponds to no data" in str(e):  # a header and no rows
+            raise ConfigError(_no_rows(f"data file '{f}'")) from None
+        cause = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        raise ConfigError(f"data file '{f}' could not be read as {kind} ({cause}): check the file's format, "
+                          "or convert it to CSV with a header row") from None
+
+
+def _no_rows(where: str) -> str:
+    return f"{where} has no rows: add examples, or drop it (a missing validation or test split is carved from train)"
+
+
+def _load_splits(cfg: DataConfig) -> tuple[dict, dict[str, str]]:
+    """{split: datasets.Dataset} and where each split came from (for messages)."""
+    import datasets
+
+    files = split_files(cfg)
+    if files is not None:
+        return {k: _load_file(f, cfg) for k, f in files.items()}, {k: f"data file '{f}'" for k, f in files.items()}
     path = Path(cfg.name).expanduser()
-    if path.is_dir() and not any(path.glob("*.parquet")):
-        ds = datasets.load_dataset("imagefolder", data_dir=str(path))
-    elif path.is_file():
-        kind = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}.get(path.suffix)
-        if kind is None:
-            raise ConfigError(f"data file '{path}': unsupported suffix {path.suffix!r} (use .csv, .jsonl, .json or .parquet)")
-        extra = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
-        ds = datasets.load_dataset(kind, data_files=str(path), **extra)
-    else:
-        try:
-            ds = datasets.load_dataset(str(path) if path.is_dir() else cfg.name)
-        except Exception as e:
-            raise ConfigError(f"dataset '{cfg.name}' could not be loaded: {type(e).__name__}: {e}") from None
-    train = ds["train"]
-    columns = train.column_names
-    image = cfg.image_column in columns
+    try:
+        if path.is_dir():  # image folders: class sub-folders, optionally under train/ validation/ test/
+            ds = datasets.load_dataset("imagefolder", data_dir=str(path))
+        else:
+            ds = datasets.load_dataset(cfg.name)
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"dataset '{cfg.name}' could not be loaded: {type(e).__name__}: {e}") from None
+    splits = {_SPLIT_OF.get(k.lower(), k): v for k, v in ds.items()}
+    if "train" not in splits:
+        raise ConfigError(f"dataset '{cfg.name}' has splits {', '.join(ds)} but none named train (or training)")
+    return splits, {k: f"dataset '{cfg.name}' split '{k}'" for k in splits}
+
+
+def _user_data(cfg: DataConfig) -> RawSplits:
+    """Files, folders of split files, image folders and hub datasets through Hugging Face `datasets`.
+
+    Splits the data brings are kept; only missing ones are carved later. Every check runs here,
+    before any model is loaded, and names the file at fault.
+    """
+    splits, where = _load_splits(cfg)
+    image = cfg.image_column in splits["train"].column_names
     feature = cfg.image_column if image else cfg.text_column
-    for col in (feature, cfg.label_column):
-        if col not in columns:
-            raise ConfigError(f"dataset '{cfg.name}' has no column '{col}' (columns: {', '.join(columns)}); "
-                              "set data.text_column / data.image_column / data.label_column")
-    label_feature = train.features[cfg.label_column]
-    raw = [str(v) for v in train[cfg.label_column]]
-    names = list(label_feature.names) if hasattr(label_feature, "names") else sorted(set(raw))
+    for split, ds in splits.items():
+        for col in (feature, cfg.label_column):
+            if col not in ds.column_names:
+                raise ConfigError(f"{where[split]} has no column '{col}' (columns: {', '.join(ds.column_names)}); "
+                                  "set data.text_column / data.image_column / data.label_column")
+        if len(ds) == 0:
+            raise ConfigError(_no_rows(where[split]))
+    label_feature = splits["train"].features[cfg.label_column]
+    named = hasattr(label_feature, "names")
+    raw_labels = {k: [str(v) for v in ds[cfg.label_column]] for k, ds in splits.items()}
+    names = list(label_feature.names) if named else sorted(set(raw_labels["train"]))
+    for split, labels in raw_labels.items():
+        unseen = sorted(set(labels) - set(names)) if not named else []
+        if unseen:
+            count = sum(y in set(unseen) for y in labels)
+            shown = ", ".join(repr(u) for u in unseen[:10]) + (" ..." if len(unseen) > 10 else "")
+            raise ConfigError(f"{where[split]}: {count} rows have labels that the training data never shows "
+                              f"({shown}); add training examples of them, or remove those rows")
 
     def convert(split) -> dict:
-        labels = split[cfg.label_column]
-        if hasattr(label_feature, "names"):
-            y = np.asarray(labels, dtype=np.int64)
+        ds = splits[split]
+        if named:
+            y = np.asarray(ds[cfg.label_column], dtype=np.int64)
         else:
-            y = _encode([str(v) for v in labels], names)[0]
+            y = _encode(raw_labels[split], names)[0]
         if image:
             x = np.stack([np.asarray(im.convert("RGB") if hasattr(im, "convert") else im, dtype=np.uint8)
-                          for im in split[cfg.image_column]])
+                          for im in ds[cfg.image_column]])
             return {"image": x, "label": y}
-        return {"text": [str(t) for t in split[cfg.text_column]], "label": y}
+        return {"text": [str(t) for t in ds[cfg.text_column]], "label": y}
 
-    get = lambda key: convert(ds[key]) if key in ds else None  # noqa: E731
-    return RawSplits("image" if image else "text", names, convert(train), test=get("test"), validation=get("validation"))
+    get = lambda key: convert(key) if key in splits else None  # noqa: E731
+    return RawSplits("image" if image else "text", names, convert("train"), test=get("test"), validation=get("validation"))
+
+
+def _check_classes(train: dict, names: list[str], source: str) -> None:
+    present = np.unique(train["label"])
+    if len(present) < 2:
+        only = names[present[0]] if len(present) else "none"
+        raise ConfigError(f"dataset '{source}': the training data has a single class ({only!r}); a classifier needs "
+                          "at least two: check data.label_column and data.classes")
 
 
 # ----------------------------------------------------------------------------- splitting
@@ -310,10 +439,11 @@ def load_task(cfg: DataConfig, seed: int = 0) -> TaskData:
     """Load, filter, split and subset a dataset deterministically."""
     import datasets
 
-    info = _DATASETS.get(cfg.name)
+    info = _DATASETS.get(cfg.name) if cfg.name is not None else None
     raw = info.loader(cfg) if info else _user_data(cfg)
     if cfg.classes:
         raw = _filter_classes(raw, cfg.classes)
+    _check_classes(raw.train, raw.label_names, cfg.source)
     split_rng = np.random.default_rng(cfg.split_seed)
     train = raw.train
     test = raw.test
