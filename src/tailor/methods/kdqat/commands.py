@@ -9,9 +9,14 @@ DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog, and the dog does no
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("export", help="pack a qat_distill student (2-bit codes + scales) into a safetensors file")
-    e.add_argument("student", help="the student's artifact folder (<run>/seed-<s>/<NN>-qat_distill/model)")
-    e.add_argument("--out", required=True, help="folder for the packed artifact")
+    e = sub.add_parser("export", help="pack a qat_distill student (2-bit codes + scales) into a safetensors file, "
+                                      "or export any model artifact to ONNX (checked in onnxruntime)")
+    e.add_argument("student", help="the student's artifact folder (<run>/seed-<s>/<NN>-qat_distill/model); "
+                                   "with --format onnx any stage's model/ folder (student, peft adapter, ticket, hf)")
+    e.add_argument("--out", required=True, help="folder for the packed artifact / the ONNX folder")
+    e.add_argument("--format", choices=("packed", "onnx"), default="packed",
+                   help="packed: the kdqat safetensors format (default); onnx: model.onnx + tokenizer + report.json, "
+                        "checked against tailor's model on the run's test split")
     e.set_defaults(func=cmd_export)
 
     a = sub.add_parser("analyze", help="diagnostics of trained models")
@@ -40,6 +45,10 @@ def _artifact(folder: str):
 def cmd_export(args) -> None:
     from ...artifacts import Artifact
     from ...config import ConfigError
+    from ...deploy.card import write_card
+
+    if args.format == "onnx":
+        return _export_onnx(args)
     from .config import QuantConfig
     from .export import export_packed, size_report
     from .stages import PACKED_FORMAT, STUDENT_FORMAT, load_student
@@ -52,10 +61,26 @@ def cmd_export(args) -> None:
     folder = export_packed(student, Path(args.out), QuantConfig(**source.meta["quant"]))
     Artifact(folder, source.model_name, PACKED_FORMAT, dict(source.meta)).save()
     report = size_report(student, folder)
+    write_card(folder, Path(args.student), base_model=source.model_name, kind="ternary student (W2A8, packed)",
+               tags=["kdqat", "ternary"], pipeline_tag="text-classification", extra={"size": report["total"]})
     for name, row in report.items():
         print(f"{name:28s} fp32 {row['fp32_bytes']:>12,.0f} B   packed {row['packed_bytes']:>12,.0f} B   "
               f"{row['ratio']:6.2f}x")
     print(f"wrote {folder}")
+
+
+def _export_onnx(args) -> None:
+    from ...deploy.exports import export_onnx_folder
+
+    report = export_onnx_folder(Path(args.student), Path(args.out))
+    for name, f in report["files"].items():
+        check = f["check_on_test_split"]
+        print(f"{name}: {f['bytes'] / 1e6:.2f} MB, {f['ops'].get('MatMulInteger', 0)} MatMulInteger / "
+              f"{f['ops'].get('MatMul', 0)} MatMul nodes; onnxruntime vs tailor on {check['examples']} test examples: "
+              f"agreement {check['agreement_with_tailor']:.4f}, max |logit diff| {check['max_abs_logit_diff']:.2e}")
+    print(f"wrote {args.out} ({'check passed' if report['passed'] else 'CHECK FAILED: predictions differ'})")
+    if not report["passed"]:
+        raise SystemExit(1)
 
 
 def cmd_analyze_attention(args) -> None:

@@ -18,7 +18,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import QuantConfig
-from .quant import WeightSpec, weight_codes
+from .attention import PROJECTION_NAMES, self_attention_modules
+from .integer import Backend, IntegerLinear, kernel_for, resolve_backend, share_quantization
+from .quant import QuantLinear, WeightSpec, weight_codes
 from .student import component, freeze_quantized, quantize_model, quantized_parameters
 
 PACKED_FILE = "model.safetensors"
@@ -101,35 +103,72 @@ def _atomic(path: Path, write) -> None:
 
 def dequantized_state(folder: str | Path) -> dict[str, torch.Tensor]:
     """The packed file as a plain fp32 state dict (codes × scales)."""
-    folder = Path(folder)
+    return _dequantized(_stored(Path(folder)))
+
+
+def _dequantized(stored: dict[str, tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
+    return {name: codes if scale is None else codes.float() * scale for name, (codes, scale) in stored.items()}
+
+
+def _stored(folder: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """Each tensor of the packed file: ``(int8 codes, scale)`` for quantized ones, ``(fp32, None)`` for the rest."""
     meta = json.loads((folder / META_FILE).read_text())
     raw = load_file(folder / PACKED_FILE)
-    state = {k: v for k, v in raw.items() if not (k.endswith(CODES) or k.endswith(SCALE))}
+    state = {k: (v, None) for k, v in raw.items() if not (k.endswith(CODES) or k.endswith(SCALE))}
     for name, info in meta["packing"].items():
         codes = unpack_codes(raw[name + CODES], info["bits"], tuple(info["shape"]))
-        scale = raw[name + SCALE].view(info["scale_shape"])
-        state[name] = codes.float() * scale
+        state[name] = codes, raw[name + SCALE].view(info["scale_shape"])
     return state
 
 
-def load_packed(folder: str | Path, model_class: type[nn.Module] | None = None) -> nn.Module:
-    """Rebuild an inference model (quantized weights frozen, 8-bit activations) from a packed folder."""
+def load_packed(folder: str | Path, model_class: type[nn.Module] | None = None, *,
+                backend: Backend = "reference") -> nn.Module:
+    """Rebuild an inference model (quantized weights frozen, 8-bit activations) from a packed folder.
+
+    ``backend="reference"`` computes with the dequantized fp32 weights, exactly like the
+    fake-quant student; ``"int8"``/``"bf16"`` swap each activation-quantized Linear for an
+    :class:`~.integer.IntegerLinear` multiplying integer codes (``"bf16"`` is approximate);
+    ``"auto"`` picks from the hardware (:func:`~.integer.resolve_backend`). The chosen backend and
+    its reason are in ``model.kdqat_backend``.
+    """
     import transformers
     from transformers import AutoConfig
 
     folder = Path(folder)
     meta = json.loads((folder / META_FILE).read_text())
+    chosen, reason = resolve_backend(backend)
     config = AutoConfig.from_pretrained(folder)
     cls = model_class or getattr(transformers, meta["model_class"])
     model = quantize_model(cls(config), QuantConfig(**meta["quant"]))
     freeze_quantized(model)
-    missing, unexpected = model.load_state_dict(dequantized_state(folder), strict=False)
+    stored = _stored(folder)
+    missing, unexpected = model.load_state_dict(_dequantized(stored), strict=False)
     untied = [k for k in missing if k not in _tied_names(model)]
     if untied or unexpected:
         raise ValueError(f"{folder / PACKED_FILE} does not match {cls.__name__}: missing {untied}, "
                          f"unexpected {unexpected}")
     model.tie_weights()
+    if chosen != "reference":
+        _to_integer(model, stored, meta["packing"], chosen)
+    model.kdqat_backend = {"backend": chosen, "reason": reason}
     return model.eval()
+
+
+def _to_integer(model: nn.Module, stored: dict, packing: dict, backend: str) -> None:
+    """Swap every Linear with quantized activations and weights for an :class:`IntegerLinear`."""
+    attentions, swapped = self_attention_modules(model), {}
+    for name, module in list(model.named_modules()):
+        info = packing.get(f"{name}.weight")
+        if not isinstance(module, QuantLinear) or module.act_spec is None or info is None:
+            continue
+        codes, scale = stored[f"{name}.weight"]
+        new = IntegerLinear(codes, scale, module.bias, module.act_spec, info["bits"], kernel_for(backend, info["bits"]))
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, new)
+        swapped[name] = new
+    for path, attn in attentions.items():
+        projections = next(names for names in PROJECTION_NAMES if hasattr(attn, names[0]))
+        share_quantization([swapped[f"{path}.{p}"] for p in projections if f"{path}.{p}" in swapped])
 
 
 def _tied_names(model: nn.Module) -> set[str]:

@@ -106,18 +106,28 @@ def fake_quant_weight(w: torch.Tensor, spec: WeightSpec) -> torch.Tensor:
     return _straight_through(w.clamp(-spec.clip, spec.clip), (codes.to(w.dtype) * scale).to(w.dtype))
 
 
+@full_precision
+def act_codes(x: torch.Tensor, spec: ActSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer-valued activation codes ``round(clip(x)·s)`` (as floats) and ``s = qmax/max|clip(x)|``.
+
+    The one per-tensor activation quantizer: training fake-quantizes with it and the integer
+    backends (:mod:`.integer`) multiply its codes, so both see the same numbers. Computed in three
+    passes: ``max|clip(x)| = min(max|x|, clip)``, and clamping ``round(x·s)`` to ±qmax equals
+    rounding ``clip(x)·s`` (rounding is monotone, and ``round(clip·s) = qmax`` once anything is clipped).
+    """
+    x = x.detach()
+    qmax = 2 ** (spec.bits - 1) - 1
+    lo, hi = torch.aminmax(x)
+    scale = qmax / torch.maximum(-lo, hi).clamp(max=spec.clip).clamp_min(1e-8)
+    return torch.mul(x, scale).round_().clamp_(-qmax, qmax), scale
+
+
 def fake_quant_act(x: torch.Tensor, spec: ActSpec) -> torch.Tensor:
     """TernaryBERT activation quantizer: clip to ±clip, then ``round(x·s)/s`` with ``s = qmax/max|x|``."""
-    clipped = x.clamp(-spec.clip, spec.clip)
-    return _straight_through(clipped, _act_levels(clipped.detach(), spec.bits).to(x.dtype))
-
-
-@full_precision
-def _act_levels(clipped: torch.Tensor, bits: int) -> torch.Tensor:
-    """``round(x·s)/s`` with ``s = qmax/max|x|``: the dequantized 8-bit activation, in fp32."""
-    qmax = 2 ** (bits - 1) - 1
-    scale = qmax / clipped.abs().amax().clamp_min(1e-8)
-    return torch.round(clipped * scale) / scale
+    codes, scale = act_codes(x, spec)
+    if not (x.requires_grad and torch.is_grad_enabled()):  # inference: the STE term is an exact zero
+        return codes.div_(scale).to(x.dtype)
+    return _straight_through(x.clamp(-spec.clip, spec.clip), (codes / scale).to(x.dtype))
 
 
 class QuantLinear(nn.Linear):

@@ -20,6 +20,7 @@ def export_ticket(ticket: Path, out: Path) -> dict:
 
     from ...artifacts import Artifact, save_hf
     from ...config import ConfigError
+    from ...deploy.card import write_card
     from .stages import _stored_num_labels, load_ticket, ticket_masks
     from .structured import export_channel_pruned
 
@@ -38,8 +39,11 @@ def export_ticket(ticket: Path, out: Path) -> dict:
     if (ticket / "preprocessor_config.json").is_file():
         shutil.copy(ticket / "preprocessor_config.json", out / "preprocessor_config.json")
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    return {"params_ticket": count(model), "params_exported": count(small),
-            "inner_channels": small.config.inner_channels, "max_abs_logit_diff": diff}
+    result = {"params_ticket": count(model), "params_exported": count(small),
+              "inner_channels": small.config.inner_channels, "max_abs_logit_diff": diff}
+    write_card(out, ticket, base_model=art.model_name, kind="robust ticket, channels removed physically",
+               tags=["robust-ticket", "pruned"], pipeline_tag="image-classification", extra=result)
+    return result
 
 
 def cmd_export_ticket(args) -> None:
