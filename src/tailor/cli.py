@@ -134,7 +134,8 @@ def cmd_bench(args) -> None:
     _quiet_libraries()
     out = Path(args.out or f"runs/bench-{args.method}")
     out.mkdir(parents=True, exist_ok=True)
-    result = _method_module(args.method, "bench").run(out)
+    bench = importlib.import_module("tailor.serve.bench") if args.method == "serve" else _method_module(args.method, "bench")
+    result = bench.run(out)
     atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
     print(f"wrote {out / 'bench.json'}")
 
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_repro)
 
     b = sub.add_parser("bench", help="measure a method's costs side by side in one run")
-    b.add_argument("method")
+    b.add_argument("method", help="a method's name, or serve (a loopback load test of `tailor serve`)")
     b.add_argument("--out")
     b.set_defaults(func=cmd_bench)
 
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         commands.register(sub)
+    importlib.import_module("tailor.serve.commands").register(sub)
     return p
 
 
