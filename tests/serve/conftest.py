@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tailor.artifacts import Artifact, save_hf
+from tailor.artifacts import Artifact, load_model, save_hf
 from tailor.methods.vera.adapters import build_lora, build_vera, save_adapter
 from tailor.methods.vera.config import LoraFields, VeraFields
 from tailor.methods.vera.stages import base_record
@@ -18,7 +18,7 @@ LABELS = {"vera0": ["neg", "neu", "pos"], "vera1": ["a", "b", "c"], "lora0": ["x
 
 def save_random_adapter(base_art: Artifact, out: Path, kind: str, seed: int, labels: list[str], num_labels: int = 3):
     """An adapter with random trainable weights (as if trained) and its artifact.json; returns (model, folder)."""
-    model = zoo.load("tiny-bert", "classifier", num_labels=num_labels)
+    model = load_model(base_art, "classifier", num_labels)
     model = build_vera(model, VeraFields(r=16)) if kind == "vera" else build_lora(model, LoraFields(r=4))
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
