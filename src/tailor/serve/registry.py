@@ -243,9 +243,8 @@ class Registry:
             idx = self._within_limit(rows, idx, results)
             if not idx:
                 continue
-            enc = self.tokenizer([rows[i][1] for i in idx], truncation=True, max_length=self.max_length,
-                                 padding=True, return_tensors="pt").to(self.device)
-            probs = torch.softmax(self._forward(kind, [rows[i][0] for i in idx], enc).float(), -1).cpu()
+            enc = self.encode([rows[i][1] for i in idx])
+            probs = torch.softmax(self.forward(kind, [rows[i][0] for i in idx], enc).float(), -1).cpu()
             for i, p in zip(idx, probs.tolist()):
                 results[i] = self._answer(rows[i][0], p)
         return results
@@ -259,7 +258,13 @@ class Registry:
                 results[i] = TextTooLong(f"text of {n} tokens is over the limit of {self.max_length}")
         return [i for i, n in zip(idx, lengths) if n <= self.max_length]
 
-    def _forward(self, kind: str, names: list[str | None], enc):
+    def encode(self, texts: list[str]):
+        """Token ids padded to the longest text, truncated at ``max_length``, on the model's device."""
+        return self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
+                              return_tensors="pt").to(self.device)
+
+    def forward(self, kind: str, names: list[str | None], enc):
+        """Logits of one batch whose rows are all of ``kind`` (base, vera, lora), row i on ``names[i]``."""
         import torch
 
         from ..engine.precision import autocast
