@@ -29,6 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-inputs", type=int, default=256, help="texts per request")
     p.add_argument("--num-labels", type=int, help="head size when no adapter is given (default 2)")
     p.add_argument("--adapter-root", help="POST /v1/adapters may only load folders under this one")
+    p.add_argument("--threads", type=int, help="torch threads for the model (default: torch's own choice)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -84,6 +85,10 @@ def cmd_serve(args) -> None:
     from .app import create_app
 
     _quiet_libraries()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     registry = open_registry(args.base, args.adapters, args.precision, args.max_length, args.overlength,
                              args.num_labels)
     app = create_app(registry, args.max_batch, args.batch_window_ms, args.max_body_bytes, args.max_inputs,
