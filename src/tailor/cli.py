@@ -155,11 +155,15 @@ def cmd_repro(args) -> None:
     print(f"wrote {out}")
 
 
+_BENCHES_OUTSIDE_METHODS = {"engine": "tailor.engine.bench", "serve": "tailor.serve.bench"}
+
+
 def cmd_bench(args) -> None:
     _quiet_libraries()
     out = Path(args.out or f"runs/bench-{args.method}")
     out.mkdir(parents=True, exist_ok=True)
-    bench = importlib.import_module("tailor.engine.bench") if args.method == "engine" else _method_module(args.method, "bench")
+    module = _BENCHES_OUTSIDE_METHODS.get(args.method)
+    bench = importlib.import_module(module) if module else _method_module(args.method, "bench")
     result = bench.run(out)
     atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
     print(f"wrote {out / 'bench.json'}")
@@ -224,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_repro)
 
     b = sub.add_parser("bench", help="measure a method's costs side by side in one run")
-    b.add_argument("method")
+    b.add_argument("method", help="a method's name, engine (fp32 vs bf16 per stage) or serve (a loopback load test of `tailor serve`)")
     b.add_argument("--out")
     b.set_defaults(func=cmd_bench)
 
@@ -238,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         commands.register(sub)
+    importlib.import_module("tailor.serve.commands").register(sub)
     return p
 
 

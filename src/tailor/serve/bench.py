@@ -1,0 +1,221 @@
+"""`tailor bench serve`: a loopback load test of `tailor serve`, bounded in requests and time.
+
+Two servers run in subprocesses on 127.0.0.1 over the same 64 VeRA adapters (r=256, random vectors
+and heads, as trained ones would have): one batching (max batch 64, 5 ms window) and one with
+batching off (max batch 1). An async httpx client sends requests at concurrency 1, 8 and 64 for
+(a) the bare base (``"adapter": null``), (b) one adapter, (c) the 64 adapters round-robin, and
+(d) the 64 adapters on the unbatched server. Bursts of the four cases alternate, round after round,
+so load changes on a shared machine hit every case alike. Client and servers share this machine's
+cores, so the client's own cost is part of every figure.
+
+``flop_bound_over_base`` is counted, not assumed: ``torch.utils.flop_counter.FlopCounterMode`` on
+one forward of the bare base and one mixed forward over the 64 adapters, on the same tokens.
+Answers of the batching server are checked against `tailor predict` on the same rows.
+
+bench.json holds the four ratios at concurrency 64; every measured row is in details.json and
+table.md beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ADAPTERS, RANK, LABELS, MAX_LENGTH = 64, 256, 4, 128
+CONCURRENCY = (1, 8, 64)
+CASES = ("base", "single", "mixed64", "mixed64_unbatched")
+WORDS = ("the vote early polls debate great again stronger together economy jobs health care border "
+         "climate taxes rally speech tonight news media people country future plan win").split()
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    """Tweet-like texts of 6 to 30 words (content does not matter for speed; lengths vary like tweets)."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 30))) for _ in range(n)]
+
+
+def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
+    """Save ADAPTERS VeRA adapters of ``model_name`` (random vectors and heads) as the vera stage would;
+    also returns their FLOP bound (:func:`flop_bound`) from the model that made them."""
+    import copy
+
+    from ..methods.vera.multi_adapter import MixedVeraBatch
+
+    from ..artifacts import Artifact
+    from ..methods.vera.adapters import build_vera, save_adapter
+    from ..methods.vera.bench import _randomize
+    from ..methods.vera.config import VeraFields
+    from ..methods.vera.stages import base_record
+    from ..zoo import models as zoo
+
+    model = build_vera(zoo.load(model_name, "classifier", num_labels=LABELS),
+                       VeraFields(r=RANK, save_projection=False), adapter_name="a0")
+    for i in range(1, ADAPTERS):
+        model.add_adapter(f"a{i}", copy.deepcopy(model.peft_config["a0"]))
+    _randomize(model)
+    base = Artifact(zoo.resolve(model_name), model_name, "hf", {})
+    dirs = []
+    for i in range(ADAPTERS):
+        path = save_adapter(model, out / f"a{i}", adapter_name=f"a{i}")
+        Artifact(path, model_name, "peft", {"head": "classifier", "num_labels": LABELS,
+                                             "label_names": [f"user{i}-class{k}" for k in range(LABELS)],
+                                             "base": base_record(base, path, original=True)}).save()
+        dirs.append(str(path))
+    enc = zoo.tokenizer(model_name)(texts(ADAPTERS, seed=1), truncation=True, max_length=MAX_LENGTH,
+                                    padding=True, return_tensors="pt")
+    return dirs, flop_bound(model.eval(), MixedVeraBatch(model, [f"a{i}" for i in range(ADAPTERS)]), enc)
+
+
+def flop_bound(peft_model, mixed, enc) -> dict:
+    """Matmul FLOPs of one bare-base forward and one mixed forward over every adapter, same tokens."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rows = torch.arange(enc["input_ids"].shape[0]) % len(mixed.names)
+    with torch.no_grad(), FlopCounterMode(display=False) as base, peft_model.disable_adapter():
+        peft_model(**enc)
+    with FlopCounterMode(display=False) as adapted:
+        mixed(rows, **enc)
+    return {"base_flops": base.get_total_flops(), "mixed_flops": adapted.get_total_flops(),
+            "flop_bound_over_base": base.get_total_flops() / adapted.get_total_flops()}
+
+
+async def burst(url: str, adapters: list[str | None], concurrency: int, requests: int, seconds: float) -> dict:
+    """Send up to ``requests`` requests (or for ``seconds``) from ``concurrency`` workers."""
+    import httpx
+
+    pool = texts(256, seed=2)
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(client):
+        nonlocal sent, errors
+        while sent < requests and time.perf_counter() < deadline:
+            i = sent
+            sent += 1
+            body = {"adapter": adapters[i % len(adapters)], "text": pool[i % len(pool)]}
+            start = time.perf_counter()
+            r = await client.post("/v1/classify", json=body)
+            latencies.append(time.perf_counter() - start)
+            errors += r.status_code != 200
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {"requests": len(latencies), "seconds": elapsed, "errors": errors, "latencies": latencies}
+
+
+def _summary(bursts: list[dict]) -> dict:
+    latencies = sorted(x for b in bursts for x in b["latencies"])
+    done, seconds = len(latencies), sum(b["seconds"] for b in bursts)
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if done > 1 else latencies * 99
+    return {"requests": done, "errors": sum(b["errors"] for b in bursts), "throughput_rps": done / seconds,
+            "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
+
+
+def check_answers(url: str, dirs: list[str]) -> dict:
+    """The batching server's answers for one row per adapter against `tailor predict` on the same rows."""
+    import httpx
+
+    from ..methods.vera.commands import predict
+
+    rows = [{"adapter": str(i), "text": t} for i, t in enumerate(texts(ADAPTERS, seed=3))]
+    expected = predict(dirs, rows, batch_size=ADAPTERS, max_length=MAX_LENGTH)
+
+    async def ask():
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            return await asyncio.gather(*(client.post("/v1/classify", json={"adapter": f"a{r['adapter']}",
+                                                                             "text": r["text"]}) for r in rows))
+
+    answers = [r.json() for r in asyncio.run(ask())]
+    diff = max(abs(a - b) for got, want in zip(answers, expected)
+               for a, b in zip(got["probs"].values(), want["probs"]))
+    same = all(got["label"] == want["label"] for got, want in zip(answers, expected))
+    return {"rows": len(rows), "labels_equal": same, "max_abs_prob_diff": diff}
+
+
+def _model_name() -> str:
+    from ..zoo import models as zoo
+
+    info = zoo.get_info("minilm-l6")
+    return "minilm-l6" if info is not None and info.available() else "tiny-bert"
+
+
+def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, model: str | None = None) -> dict:
+    import logging
+
+    from .process import ServerProcess
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no log line per request
+    model = model or _model_name()
+    load_before = os.getloadavg()
+    print(f"tailor bench serve: {model}, {ADAPTERS} VeRA r={RANK} adapters, loopback, load average "
+          f"{load_before[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs, flops = make_adapters(model, Path(tmp))
+        common = ["--adapters", tmp, "--max-length", str(MAX_LENGTH), "--batch-window-ms", "5"]
+        with contextlib.ExitStack() as stack:
+            batched = ServerProcess([*common, "--max-batch", "64"])
+            unbatched = ServerProcess([*common, "--max-batch", "1"])
+            for server in (batched, unbatched):  # the two start side by side
+                server.start()
+                stack.callback(server.close)
+            batched.wait_ready(), unbatched.wait_ready()
+            answers = check_answers(batched.url, dirs)
+            names = [f"a{i}" for i in range(ADAPTERS)]
+            plan = {"base": (batched.url, [None]), "single": (batched.url, ["a0"]),
+                    "mixed64": (batched.url, names), "mixed64_unbatched": (unbatched.url, names)}
+            for url, adapters in plan.values():  # warm-up: first calls pay for lazy initialisation
+                asyncio.run(burst(url, adapters, 8, 32, seconds))
+            measured = {(case, c): [] for case in CASES for c in CONCURRENCY}
+            for r in range(rounds):
+                for c in CONCURRENCY:
+                    for case, (url, adapters) in plan.items():
+                        measured[case, c].append(asyncio.run(burst(url, adapters, c, requests, seconds)))
+                print(f"  round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", flush=True)
+    rows = {f"{case}@{c}": _summary(b) for (case, c), b in measured.items()}
+    at64 = {case: rows[f"{case}@64"]["throughput_rps"] for case in CASES}
+    result = {
+        "mixed64_over_base_throughput": at64["mixed64"] / at64["base"],
+        "mixed64_over_single_throughput": at64["mixed64"] / at64["single"],
+        "flop_bound_over_base": flops["flop_bound_over_base"],
+        "batched_over_unbatched_throughput": at64["mixed64"] / at64["mixed64_unbatched"],
+    }
+    details = {"model": model, "adapters": ADAPTERS, "rank": RANK, "max_length": MAX_LENGTH, "rounds": rounds,
+               "requests_per_burst": requests, "seconds_per_burst": seconds, "flops": flops, "answers": answers,
+               "load_average_before": load_before, "load_average_after": os.getloadavg(),
+               "cpu_count": os.cpu_count(), "wall_seconds": time.perf_counter() - started, "rows": rows,
+               "targets": {"mixed64_over_single_throughput >= 0.9": result["mixed64_over_single_throughput"] >= 0.9,
+                           "mixed64_over_base_throughput >= 0.85 * flop_bound_over_base":
+                               result["mixed64_over_base_throughput"] >= 0.85 * result["flop_bound_over_base"],
+                           "batched_over_unbatched_throughput >= 4": result["batched_over_unbatched_throughput"] >= 4,
+                           "answers equal tailor predict": answers["labels_equal"]
+                           and answers["max_abs_prob_diff"] < 1e-5}}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "details.json").write_text(json.dumps(details, indent=2))
+    (out / "table.md").write_text(table(details))
+    print(table(details))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def table(details: dict) -> str:
+    lines = ["| case | concurrency | requests | throughput (req/s) | p50 (ms) | p99 (ms) | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, row in details["rows"].items():
+        case, c = key.split("@")
+        lines.append(f"| {case} | {c} | {row['requests']} | {row['throughput_rps']:.1f} | {row['p50_ms']:.1f} | "
+                     f"{row['p99_ms']:.1f} | {row['errors']} |")
+    return "\n".join(lines) + "\n"

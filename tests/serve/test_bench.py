@@ -1,0 +1,30 @@
+"""`tailor bench serve` end to end on tiny-bert with tiny bounds: the bench.json contract, the
+answers check against `tailor predict`, and a counted FLOP bound below 1."""
+
+import json
+
+import pytest
+
+from tailor.cli import main
+from tailor.serve import bench
+
+pytestmark = pytest.mark.slow
+
+KEYS = {"mixed64_over_base_throughput", "mixed64_over_single_throughput", "flop_bound_over_base",
+        "batched_over_unbatched_throughput"}
+
+
+def test_bench_serve_writes_the_contract_keys(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "ADAPTERS", 8)  # the command line's own path, with tiny bounds
+    full_run = bench.run
+    monkeypatch.setattr(bench, "run", lambda out: full_run(out, rounds=1, requests=64, seconds=1.0, model="tiny-bert"))
+    assert main(["bench", "serve", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert set(result) == KEYS and all(v > 0 for v in result.values())
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert details["answers"]["labels_equal"] and details["answers"]["max_abs_prob_diff"] < 1e-5
+    assert 0 < details["flops"]["flop_bound_over_base"] < 1
+    assert {f"{case}@{c}" for case in bench.CASES for c in bench.CONCURRENCY} == set(details["rows"])
+    assert all(row["errors"] == 0 and row["requests"] > 0 for row in details["rows"].values())
+    assert "| mixed64_unbatched | 64 |" in (tmp_path / "table.md").read_text()
+
