@@ -258,7 +258,7 @@ def train(model: nn.Module, train_dataset, *, out_dir: Path, validation=None, **
     if keeper:
         kwargs["callbacks"] = [*kwargs.get("callbacks", ()), keeper]
     trainer = build_trainer(model, train_dataset, out_dir=out_dir, **kwargs)
-    choice = resolve_logged(kwargs["settings"].precision, f"training ({Path(out_dir).name})", trainer.args.device)
+    choice = resolve_logged(settings.precision, f"training ({Path(out_dir).name})", trainer.args.device)
     ckpt_dir = Path(trainer.args.output_dir)
     resume = last_complete_checkpoint(ckpt_dir, discard_damaged=True)
     if resume:
