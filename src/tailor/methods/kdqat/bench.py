@@ -4,9 +4,10 @@ Measured in one process, interleaved rep by rep so machine load hits both sides 
 1. one training step: FP fine-tuning (cross-entropy) vs QAT (fake-quantized student + teacher
    forward + TernaryBERT KD terms);
 2. size on disk: fp32 safetensors vs the packed file, with the per-component report;
-3. CPU inference latency: fp32 model vs the model rebuilt from the packed file.
-The packed model stores 2-bit codes but computes with dequantized fp32 weights and fake-quantized
-8-bit activations (no integer kernels), so its latency is not expected to beat fp32.
+3. CPU inference latency: fp32 model vs the model rebuilt from the packed file (reference backend:
+   dequantized fp32 weights and fake-quantized 8-bit activations);
+4. deployment (:mod:`.deploy_bench`): fp32, bf16, the integer backend and its ONNX export in
+   onnxruntime at batch 1, 8 and 64, giving the ``*_speedup`` keys of ``bench.json``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from ...artifacts import atomic_write_text
 from ...engine.losses import CrossEntropy, weighted_sum
 from ...engine.timing import interleaved
 from .config import DistillConfig, QuantConfig
+from .deploy_bench import deployment
+from .deploy_bench import markdown as deployment_markdown
 from .export import PACKED_FILE, export_packed, load_packed, size_report
 from .objective import KDQATObjective
 from .student import quantize_model
@@ -30,6 +33,10 @@ def _batch(tokenizer, size: int, length: int) -> dict[str, torch.Tensor]:
     text = "the quick brown fox jumps over the lazy dog " * 16
     enc = tokenizer([text] * size, truncation=True, max_length=length, padding="max_length", return_tensors="pt")
     return {**enc, "labels": torch.zeros(size, dtype=torch.long)}
+
+
+def _inputs(tokenizer, size: int, length: int) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in _batch(tokenizer, size, length).items() if k != "labels"}
 
 
 def _train_step(model, objective, batch, teacher=None):
@@ -60,6 +67,7 @@ def run(out: Path | str = "runs/bench-kdqat", model_name: str = "minilm-l6", bat
         packed_bytes = (folder / PACKED_FILE).stat().st_size
         sizes = size_report(student, folder)
         packed = load_packed(folder)
+        deploy = deployment(teacher, folder, lambda b: _inputs(tokenizer(model_name), b, length), reps, Path(tmp))
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     single = {k: v[:1] for k, v in inputs.items()}
 
@@ -81,6 +89,7 @@ def run(out: Path | str = "runs/bench-kdqat", model_name: str = "minilm-l6", bat
         "size_report": sizes,
         "latency_seconds": latency,
         "packed_over_fp32_latency": {k: latency[f"packed_{k}"] / latency[f"fp32_{k}"] for k in ("b1", f"b{batch_size}")},
+        **deploy,
     }
     atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
     atomic_write_text(out / "bench.md", markdown(result))
@@ -104,4 +113,5 @@ def markdown(r: dict) -> str:
              "| component | fp32 bytes | packed bytes | ratio |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['fp32_bytes']:,} | {v['packed_bytes']:,} | {v['ratio']:.2f}x |"
               for k, v in r["size_report"].items()]
+    lines += deployment_markdown(r)
     return "\n".join(lines) + "\n"

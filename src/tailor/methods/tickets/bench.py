@@ -5,6 +5,8 @@
 2. CPU inference of a resnet_cifar ticket with 50% of its block-internal channels pruned, exported
    as a physically smaller model, vs the dense model (and the masked-but-not-exported model, which
    is as slow as dense). Timings alternate between the compared models, median of repeats.
+3. CPU inference of a real BERT-style encoder (minilm-l6) with 50% of its attention heads and FFN
+   neurons removed (:mod:`.transformer_structured`, by weight magnitude) vs dense, batch 64 × 64 tokens.
 """
 from __future__ import annotations
 
@@ -70,11 +72,29 @@ def inference_costs(repeats: int = 20) -> tuple[dict[str, float], dict[str, int]
     return secs, params | {"max_abs_logit_diff_exported_vs_masked": diff}
 
 
+@torch.inference_mode()
+def transformer_costs(model_name: str = "minilm-l6", repeats: int = 5, length: int = 64) -> dict:
+    import copy
+
+    from ...zoo.models import load, tokenizer
+    from .transformer_structured import head_neuron_scores, keep_top, remove_heads_and_neurons
+
+    dense = load(model_name, "classifier", 2).eval()
+    small = remove_heads_and_neurons(copy.deepcopy(dense), keep_top(head_neuron_scores(dense), 0.5)).eval()
+    x = tokenizer(model_name)(["the quick brown fox jumps over the lazy dog " * 16] * BATCH, truncation=True,
+                              max_length=length, padding="max_length", return_tensors="pt")
+    secs = interleaved({"dense": lambda: dense(**x), "structured50": lambda: small(**x)}, repeats, warmup=1)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return {"model": model_name, "batch": BATCH, "length": length, "seconds": secs,
+            "params": {"dense": count(dense), "structured50": count(small)}}
+
+
 def run(out: Path = Path("runs/bench-tickets")) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = train_step_costs()
     infer, info = inference_costs()
+    bert = transformer_costs()
     result = {
         "setup": {"model": f"resnet_cifar widths={WIDTHS} depths={DEPTHS}", "batch": BATCH, "image": SIZE,
                   "torch_threads": torch.get_num_threads()},
@@ -83,11 +103,17 @@ def run(out: Path = Path("runs/bench-tickets")) -> dict:
         "inference_seconds": infer,
         "inference_speedup_vs_dense": {k: infer["dense"] / v for k, v in infer.items()},
         "model_info": info,
+        "channel50_speedup": infer["dense"] / infer["exported (50% channels)"],
+        "transformer_structured50": bert,
+        "transformer_structured50_speedup": bert["seconds"]["dense"] / bert["seconds"]["structured50"],
     }
     lines = ["| measurement | seconds (median) | ratio |", "|---|---|---|"]
     lines += [f"| train step, {k} | {v:.4f} | {result['train_step_ratio_vs_natural'][k]:.2f}x natural |" for k, v in steps.items()]
     lines += [f"| inference batch {BATCH}, {k} | {v:.4f} | {result['inference_speedup_vs_dense'][k]:.2f}x faster than dense |"
               for k, v in infer.items()]
+    lines += [f"| inference {bert['model']} batch {BATCH} x {bert['length']}, {k} | {v:.4f} | "
+              f"{bert['seconds']['dense'] / v:.2f}x faster than dense ({bert['params'][k]:,} params) |"
+              for k, v in bert["seconds"].items()]
     text = "\n".join(lines) + "\n"
     print(text)
     atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
