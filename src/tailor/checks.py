@@ -82,7 +82,7 @@ def _load_data(recipe: Recipe, seed: int):
     from .errors import describe
     from .zoo.data import load_task
 
-    name = recipe.data.name
+    name = recipe.data.source
     quiet = logging.getLogger("datasets")  # it logs its own traceback before raising; ours says it once
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
@@ -123,23 +123,23 @@ def check_recipe(recipe: Recipe, load_data: bool = True) -> Plan:
     datas = [("data", recipe.data)] + [(f"stages.{i}.{c.name}.data", c.config.data)
                                         for i, c in enumerate(recipe.calls) if getattr(c.config, "data", None)]
     for where, data in datas:
-        if _looks_local(data.name) and not Path(data.name).expanduser().exists():
-            problems.append(f"{where}.name: file or folder '{data.name}' does not exist")
+        named = {f"{where}.name": data.name} if data.files is None else {f"{where}.files.{k}": v for k, v in data.files.items()}
+        for key, path in named.items():
+            if _looks_local(str(path)) and not Path(path).expanduser().exists():
+                problems.append(f"{key}: file or folder '{path}' does not exist")
     if problems:
         raise ConfigError("recipe check failed:\n  - " + "\n  - ".join(problems))
-    config = _model_config(model)
-    modality = model_modality(model)
     plan = Plan()
-    if load_data:
+    modality = model_modality(model)
+    if load_data:  # data before the model: a bad file fails before any model is resolved
         task = plan.task = _load_data(recipe, recipe.seeds[0])
         if len(task.train) == 0:
-            problems.append(f"data '{recipe.data.name}': no training rows left (is the file empty or header-only, "
+            problems.append(f"data '{recipe.data.source}': no training rows left (is the file empty or header-only, "
                             "or train_size/per_class/classes too strict?)")
-        elif task.num_labels < 2:
-            problems.append(f"data '{recipe.data.name}': only one class ({task.label_names}); a classifier needs two or more")
         if modality and task.modality != modality:
-            problems.append(f"data '{recipe.data.name}' is {task.modality} but model '{model}' takes {modality} "
+            problems.append(f"data '{recipe.data.source}' is {task.modality} but model '{model}' takes {modality} "
                             f"input; use a {task.modality} model (`tailor models` lists each one's modality)")
+    config = _model_config(model)
     positions = (config or {}).get("max_position_embeddings") or (config or {}).get("n_positions")
     if modality == "text" and positions and recipe.data.max_length > positions:
         problems.append(f"data.max_length: {recipe.data.max_length} exceeds model '{model}''s {positions} positions; "

@@ -53,6 +53,13 @@ def data_fingerprint(name: str) -> str:
     return _hub_revision(name, "dataset")
 
 
+def data_config_fingerprint(cfg) -> str | dict[str, str]:
+    """The fingerprint of a `DataConfig`: of its dataset, or of each file it lists in `files`."""
+    if cfg.files is not None:
+        return {split: data_fingerprint(str(path)) for split, path in cfg.files.items()}
+    return data_fingerprint(cfg.name)
+
+
 def model_fingerprint(name: str) -> str:
     from .zoo.models import get_info
 

@@ -55,11 +55,11 @@ class Recipe(StrictModel):
     def fingerprints(self) -> dict:
         """Content fingerprints of the model and of every dataset the recipe reads (computed once)."""
         if self._fingerprints is None:
-            from .fingerprints import data_fingerprint, model_fingerprint
+            from .fingerprints import data_config_fingerprint, model_fingerprint
 
-            names = [self.data.name] + [c.config.data.name for c in self._calls if getattr(c.config, "data", None)]
+            datas = [self.data] + [c.config.data for c in self._calls if getattr(c.config, "data", None)]
             self._fingerprints = {"model": model_fingerprint(self.model),
-                                  "data": {n: data_fingerprint(n) for n in dict.fromkeys(names)}}
+                                  "data": {d.source: data_config_fingerprint(d) for d in datas}}
         return self._fingerprints
 
     def digest(self) -> str:

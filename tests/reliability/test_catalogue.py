@@ -55,7 +55,7 @@ CASES = {
     "header-only-csv": (_recipe(data={"name": "ROOT/header.csv"}), [], "ROOT/header.csv"),
     "latin1-csv": (_recipe(data={"name": "ROOT/latin1.csv"}), [], "UTF-8"),
     "csv-without-label-column": (_recipe(data={"name": "ROOT/nolabel.csv"}), [], "no column 'label'"),
-    "csv-one-class": (_recipe(data={"name": "ROOT/oneclass.csv"}), [], "only one class"),
+    "csv-one-class": (_recipe(data={"name": "ROOT/oneclass.csv"}), [], "single class"),
     "csv-unknown-class": (_recipe(data={"name": "ROOT/good.csv", "classes": ["maybe"]}), [], "unknown class 'maybe'"),
     "unsupported-data-suffix": (_recipe(data={"name": "ROOT/data.txt"}), [], "unsupported suffix"),
     "text-data-image-model": (_recipe(model="tiny-vit", data={"name": "ROOT/good.csv"}), [],

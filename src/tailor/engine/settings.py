@@ -60,7 +60,9 @@ class TrainSettings(StrictModel):
                                  "constant_with_warmup/linear/cosine)")
         elif self.milestones:
             raise ValueError(f"milestones are read by scheduler: multistep only (scheduler is {self.scheduler!r})")
-        asked_best = self.select == "best" and "select" in self.model_fields_set  # a stage's own default may be best
+        # A stage whose own default is best (kdqat) applies it only with eval_every; comparing with the
+        # default, not with the keys given, keeps a resolved config.yaml valid when it is read back.
+        asked_best = self.select == "best" != type(self).model_fields["select"].default
         if (asked_best or self.patience) and not self.eval_every:
             raise ValueError("select: best and patience need eval_every: N (score the validation split every N steps)")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
