@@ -3,6 +3,7 @@ import importlib.util
 import json
 
 import pytest
+import torch
 import yaml
 from transformers import ViTImageProcessor
 
@@ -58,3 +59,13 @@ def test_channel_ticket_exports_masked_and_smaller_model(tmp_path):
     assert report["passed"] and set(files) == {"model.onnx", "model-smaller.onnx"}
     assert files["model-smaller.onnx"]["bytes"] < files["model.onnx"]["bytes"]
     assert (tmp_path / "ticket" / "preprocessor_config.json").is_file()
+
+
+def test_export_leaves_the_model_in_eval_mode(tmp_path):
+    from tailor.deploy.onnx_export import export_onnx
+    from tailor.zoo import models
+
+    model = models.load("tiny-bert", head="classifier", num_labels=2).eval()
+    example = {"input_ids": torch.ones(2, 8, dtype=torch.long), "attention_mask": torch.ones(2, 8, dtype=torch.long)}
+    export_onnx(model, example, tmp_path / "onnx")
+    assert not any(m.training for m in model.modules())  # torch.onnx restores its root module's mode recursively

@@ -43,7 +43,9 @@ def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], folder: str 
     path = folder / ONNX_FILE
     tmp = path.with_name(f".{ONNX_FILE}.tmp")
     with torch.no_grad():
-        torch.onnx.export(_Logits(model.eval(), names), tuple(example[n] for n in names), str(tmp),
+        # The wrapper itself must be in eval mode: the exporter restores the wrapper's own mode
+        # afterwards, recursively, and a fresh module is in training mode (dropout on in `model`).
+        torch.onnx.export(_Logits(model, names).eval(), tuple(example[n] for n in names), str(tmp),
                           input_names=names, output_names=["logits"], dynamic_axes=_dynamic_axes(names),
                           opset_version=OPSET, dynamo=False)
     os.replace(tmp, path)
