@@ -44,11 +44,11 @@ def test_cpu_flags_are_read_from_the_kernel(monkeypatch, tmp_path):
     info.write_text("flags\t: fpu avx2 avx512f avx512_bf16\n")
     real_path = precision.Path
     monkeypatch.setattr(precision, "Path", lambda p: real_path(info) if p == "/proc/cpuinfo" else real_path(p))
-    precision.cpu_bf16_units.cache_clear()
+    precision.cpu_flags.cache_clear()
     try:
         assert precision.cpu_bf16_units() == "avx512_bf16"
     finally:
-        precision.cpu_bf16_units.cache_clear()
+        precision.cpu_flags.cache_clear()
 
 
 def test_full_precision_islands_run_in_fp32_inside_autocast():

@@ -49,19 +49,22 @@ class PrecisionChoice:
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_bf16_units() -> str | None:
-    """The CPU's fast bf16 feature (`amx_bf16` or `avx512_bf16`), or None when it has neither.
+def cpu_flags() -> frozenset[str]:
+    """The kernel's CPU feature flags (Linux `/proc/cpuinfo`); empty off Linux.
 
-    Read from the kernel's CPU flags on Linux; torch 2.13 exposes no public query for these
-    (its `get_cpu_capability()` tops out at "AVX512" and says nothing of bf16). Off Linux the
-    answer is None, so `auto` stays in fp32 there.
+    torch 2.13 exposes no public query for bf16 or int8 dot-product units (its
+    `get_cpu_capability()` tops out at "AVX512"), so the engine and the integer backends read these.
     """
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return None
-    words = set(flags.split())
-    return next((f for f in ("amx_bf16", "avx512_bf16") if f in words), None)
+        return frozenset()
+
+
+def cpu_bf16_units() -> str | None:
+    """The CPU's fast bf16 feature (`amx_bf16` or `avx512_bf16`), or None when it has neither
+    (then, and off Linux, `auto` stays in fp32)."""
+    return next((f for f in ("amx_bf16", "avx512_bf16") if f in cpu_flags()), None)
 
 
 def resolve(requested: str = "auto", device: torch.device | str | None = None) -> PrecisionChoice:

@@ -29,13 +29,13 @@ ternary weight codes; the GEMMs themselves are oneDNN's / torch's.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...engine.precision import cpu_flags
 from .quant import ActSpec, act_codes
 
 Backend = Literal["reference", "int8", "bf16", "auto"]
@@ -46,11 +46,7 @@ ZERO_POINT = 128
 @functools.lru_cache(maxsize=None)
 def cpu_int8_units() -> tuple[str, ...]:
     """The CPU's int8 dot-product features (``amx_int8``, ``avx512_vnni``, ``avx_vnni``) and ``avx2``."""
-    try:
-        words = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return ()
-    return tuple(f for f in ("amx_int8", "avx512_vnni", "avx_vnni", "avx2") if f in words)
+    return tuple(f for f in ("amx_int8", "avx512_vnni", "avx_vnni", "avx2") if f in cpu_flags())
 
 
 def has_onednn_int8() -> bool:
