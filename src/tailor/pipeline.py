@@ -22,7 +22,7 @@ import platform
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -30,55 +30,13 @@ import numpy as np
 import yaml
 
 from . import scorecard
-from .artifacts import Artifact, atomic_write_text, load_model
+from .artifacts import Artifact, atomic_write_text
 from .dist import is_main_process, on_main_process
 from .integrity import folder_hashes, mismatches
 from .recipe import Recipe
-from .stages import get_stage
+from .stages import StageContext, StageResult, get_stage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StageResult:
-    artifact: Artifact | None
-    metrics: dict = field(default_factory=dict)
-
-
-@dataclass
-class StageContext:
-    recipe: Recipe
-    seed: int
-    stage_dir: Path
-    previous: Artifact | None
-    history: dict[str, Artifact]
-    _shared: dict = field(default_factory=dict)  # task data and inputs, shared by a seed's stages
-
-    def base(self) -> Artifact:
-        """The recipe's original pretrained model (self-distillation restarts students from it)."""
-        from .zoo.models import resolve
-
-        return Artifact(resolve(self.recipe.model), self.recipe.model, "hf")
-
-    def source(self) -> Artifact:
-        return self.previous or self.base()
-
-    def task(self):
-        if "task" not in self._shared:
-            from .zoo.data import load_task
-
-            self._shared["task"] = load_task(self.recipe.data, self.seed)
-        return self._shared["task"]
-
-    def inputs(self):
-        if "inputs" not in self._shared:
-            from .engine.inputs import prepare
-
-            self._shared["inputs"] = prepare(self.task(), self.recipe.model, self.recipe.data)
-        return self._shared["inputs"]
-
-    def load(self, artifact: Artifact, head: str = "base", num_labels: int | None = None):
-        return load_model(artifact, head, num_labels)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from peft import PeftModel
 from tailor.artifacts import Artifact, load_model, register_format, save_hf
 from tailor.methods.vera.config import VeraConfig
 from tailor.methods.vera.stages import run_vera
-from tailor.pipeline import StageContext
+from tailor.stages import StageContext
 from tailor.recipe import parse_recipe
 from tailor.zoo import models as zoo
 

@@ -5,7 +5,7 @@ from ...artifacts import save_hf
 from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
-from ...pipeline import StageContext, StageResult
+from ...stages import StageContext, StageResult
 from ...zoo.models import HEAD_PARAM_PATTERN
 from ..selfdistill.regularizers import regularize
 from .config import FinetuneConfig

@@ -15,7 +15,7 @@ from ...artifacts import Artifact, save_hf
 from ...dist import on_main_process
 from ...engine.metrics import evaluate, predict
 from ...engine.trainer import train
-from ...pipeline import StageContext, StageResult
+from ...stages import StageContext, StageResult
 from .config import ExportConfig, QatDistillConfig, QuantConfig
 from .export import export_packed, load_packed, size_report
 from .objective import KDQATObjective

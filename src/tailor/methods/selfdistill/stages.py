@@ -28,7 +28,7 @@ from torch import nn
 from ...artifacts import Artifact, load_model, save_hf
 from ...engine.settings import TrainSettings
 from ...engine.trainer import train
-from ...pipeline import StageContext, StageResult
+from ...stages import StageContext, StageResult
 from .config import FurtherPretrainConfig, MaskedAutoEncodingSettings, SelfDistillConfig
 from .mae import FORMAT as VITMAE_FORMAT
 from .mim import has_decoder, load_masked_patch_model

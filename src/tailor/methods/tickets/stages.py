@@ -18,7 +18,7 @@ from ...dist import on_main_process
 from ...engine.inputs import ImageCollator, ModelInputs, prepare
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
-from ...pipeline import StageContext, StageResult
+from ...stages import StageContext, StageResult
 from ...zoo.data import DataConfig, load_task
 from ...zoo.models import HEAD_PARAM_PATTERN, load_folder
 from .attacks import PixelSpace, robust_accuracy

@@ -17,7 +17,7 @@ from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
 from ...integrity import weights_fingerprint
-from ...pipeline import StageContext, StageResult
+from ...stages import StageContext, StageResult
 from ...zoo.models import resolve
 from .adapters import HEAD_PARAM_PATTERN, adapter_bytes, build_lora, build_vera, check_base, count_parameters, \
     load_adapter, save_adapter
