@@ -8,10 +8,11 @@ format loader, so any later stage can load any earlier stage's output.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+from .files import atomic_write_text
 
 if TYPE_CHECKING:  # method packages register formats at import time, which must not pull in torch
     from torch import nn
@@ -83,12 +84,6 @@ def _load_hf(artifact: Artifact, head: str, num_labels: int | None) -> "nn.Modul
     from .zoo.models import load_folder
 
     return load_folder(artifact.path, head, num_labels)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 register_format("hf", _load_hf)

@@ -21,7 +21,7 @@ import logging
 
 import numpy as np
 
-from .artifacts import atomic_write_text
+from .files import atomic_write_text
 from .engine.metrics import classification_metrics
 from .zoo.cache import cache_root
 

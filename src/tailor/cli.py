@@ -10,7 +10,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from .artifacts import atomic_write_text
+from .files import atomic_write_text
 from .config import ConfigError
 
 REPORT_METRICS = ("test/accuracy", "test/macro_f1", "test/micro_f1", "test/mcc",

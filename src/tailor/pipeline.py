@@ -30,7 +30,8 @@ import numpy as np
 import yaml
 
 from . import scorecard
-from .artifacts import Artifact, atomic_write_text
+from .artifacts import Artifact
+from .files import atomic_write_text
 from .dist import is_main_process, on_main_process
 from .integrity import folder_hashes, mismatches
 from .recipe import Recipe

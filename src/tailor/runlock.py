@@ -18,7 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .artifacts import atomic_write_text
+from .files import atomic_write_text
 from .config import ConfigError
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from ..artifacts import atomic_write_text
+from ..files import atomic_write_text
 
 
 def run_of(artifact_dir: Path) -> Path | None:

@@ -15,7 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..artifacts import Artifact, atomic_write_text, load_model
+from ..artifacts import Artifact, load_model
+from ..files import atomic_write_text
 from ..config import ConfigError
 from .card import run_of, write_card
 from .onnx_export import ONNX_FILE, check_onnx, export_onnx, op_counts
@@ -86,7 +87,7 @@ def export_onnx_folder(source: Path, out: Path, batch_size: int = 64) -> dict:
         for name, model in ((ONNX_FILE, exported), ("model-smaller.onnx", smaller)):
             if model is None:
                 continue
-            path = export_onnx(model, example, out) if name == ONNX_FILE else _export_as(model, example, out, name)
+            path = export_onnx(model, example, out, name)
             report["files"][name] = {"bytes": path.stat().st_size, "ops": op_counts(path),
                                      "check_on_test_split": check_onnx(path, reference, data.test, data.collator, batch_size)}
     if any(k in example for k in ("input_ids",)):
@@ -100,10 +101,3 @@ def export_onnx_folder(source: Path, out: Path, batch_size: int = 64) -> dict:
                extra={n: f["check_on_test_split"] for n, f in report["files"].items()})
     return report
 
-
-def _export_as(model, example, out: Path, name: str) -> Path:
-    path = export_onnx(model, example, out / f".{name}.d")
-    final = out / name
-    path.replace(final)
-    shutil.rmtree(path.parent)
-    return final

@@ -8,12 +8,13 @@ transformers below the 5.x line this project runs on.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..files import atomic_path
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -35,20 +36,19 @@ def _dynamic_axes(names: list[str]) -> dict[str, dict[int, str]]:
     return {**axes, "logits": {0: "batch"}}
 
 
-def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], folder: str | Path) -> Path:
-    """Write ``folder/model.onnx`` for a classifier taking ``example``'s inputs (dynamic batch/sequence)."""
+def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], folder: str | Path,
+                file_name: str = ONNX_FILE) -> Path:
+    """Write ``folder/file_name`` for a classifier taking ``example``'s inputs (dynamic batch/sequence)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     names = list(example)
-    path = folder / ONNX_FILE
-    tmp = path.with_name(f".{ONNX_FILE}.tmp")
-    with torch.no_grad():
+    path = folder / file_name
+    with torch.no_grad(), atomic_path(path) as tmp:
         # The wrapper itself must be in eval mode: the exporter restores the wrapper's own mode
         # afterwards, recursively, and a fresh module is in training mode (dropout on in `model`).
         torch.onnx.export(_Logits(model, names).eval(), tuple(example[n] for n in names), str(tmp),
                           input_names=names, output_names=["logits"], dynamic_axes=_dynamic_axes(names),
                           opset_version=OPSET, dynamo=False)
-    os.replace(tmp, path)
     return path
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..artifacts import atomic_write_text
+from ..files import atomic_write_text
 from ..zoo import models as zoo
 from ..zoo.data import DataConfig, load_task
 from .inputs import prepare

@@ -11,15 +11,14 @@ own `control.should_training_stop`. The record survives a resume.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 from safetensors.torch import load_model, save_model
 from transformers import TrainerCallback
 
-from ..artifacts import atomic_write_text
 from ..dist import on_main_process
+from ..files import atomic_path, atomic_write_text
 from .metrics import classification_metrics, predict
 
 
@@ -54,9 +53,8 @@ class KeepBestOnValidation(TrainerCallback):
 
     def _write(self, improved: bool) -> None:
         if improved:
-            tmp = self.weights.with_name(f".{self.weights.name}.tmp")
-            save_model(self.model, str(tmp))
-            os.replace(tmp, self.weights)
+            with atomic_path(self.weights) as tmp:
+                save_model(self.model, str(tmp))
         atomic_write_text(self.record, json.dumps({"score": self.best_score, "step": self.best_step,
                                                    "history": self.history}))
 

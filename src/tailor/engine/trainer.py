@@ -24,7 +24,7 @@ from torch import nn
 from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
-from ..artifacts import atomic_write_text
+from ..files import atomic_write_text
 from ..config import ConfigError
 from ..integrity import folder_hashes, mismatches
 from .guards import NonFiniteError, NonFiniteGuard, non_finite_message

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ...artifacts import atomic_write_text
+from ...files import atomic_write_text
 from ...engine.losses import CrossEntropy, weighted_sum
 from ...engine.timing import interleaved
 from .config import DistillConfig, QuantConfig

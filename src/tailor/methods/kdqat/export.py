@@ -9,14 +9,13 @@ config) and ``kdqat.json`` (quantization settings, packed shapes, which head cla
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
+from ...files import atomic_save_safetensors, atomic_write_text
 from .config import QuantConfig
 from .attention import PROJECTION_NAMES, self_attention_modules
 from .integer import Backend, IntegerLinear, kernel_for, resolve_backend, share_quantization
@@ -82,23 +81,12 @@ def export_packed(model: nn.Module, out_dir: str | Path, quant: QuantConfig, hea
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors, packing = packed_state(model)
-    _atomic(out / PACKED_FILE, lambda p: save_file(tensors, p, metadata={"format": "pt", "kdqat": "packed"}))
+    atomic_save_safetensors(tensors, out / PACKED_FILE, metadata={"format": "pt", "kdqat": "packed"})
     model.config.save_pretrained(out)
     meta = {"quant": quant.model_dump(), "packing": packing, "head": head,
             "model_class": type(model).__name__, **(extra_meta or {})}
-    _atomic(out / META_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+    atomic_write_text(out / META_FILE, json.dumps(meta, indent=2))
     return out
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def dequantized_state(folder: str | Path) -> dict[str, torch.Tensor]:

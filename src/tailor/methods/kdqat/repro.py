@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...artifacts import atomic_write_text
+from ...files import atomic_write_text
 from ...pipeline import run_dir_for, run_recipe
 from ...recipe import parse_recipe
 from ...report import markdown_table

@@ -14,8 +14,10 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
+
+from ...files import atomic_save_safetensors, atomic_write_text
 
 from .losses import masked_patch_loss, normalise_patches
 from .masking import mask_patches, patchify
@@ -100,12 +102,8 @@ class MaskedPatchModel(nn.Module):
         folder = Path(folder)
         tensors = {f"decoder.{k}": v for k, v in self.decoder.state_dict().items()}
         tensors["mask_token"] = self.encoder.embeddings.mask_token
-        tmp = folder / (DECODER_WEIGHTS + ".tmp")
-        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp))
-        tmp.replace(folder / DECODER_WEIGHTS)
-        tmp_cfg = folder / (DECODER_CONFIG + ".tmp")
-        tmp_cfg.write_text(json.dumps(self.decoder_settings(), indent=2))
-        tmp_cfg.replace(folder / DECODER_CONFIG)
+        atomic_save_safetensors({k: v.detach() for k, v in tensors.items()}, folder / DECODER_WEIGHTS)
+        atomic_write_text(folder / DECODER_CONFIG, json.dumps(self.decoder_settings(), indent=2))
 
 
 def ensure_mask_token(encoder: nn.Module) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...artifacts import atomic_write_text
+from ...files import atomic_write_text
 from ...engine.timing import interleaved
 from ...zoo.architectures.resnet import ResNetCifarConfig, ResNetCifarForImageClassification
 from .attacks import PixelSpace, pgd

@@ -16,8 +16,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
+
+from ...files import atomic_save_safetensors
 
 from .config import MaskSpec
 
@@ -202,11 +204,8 @@ class MaskEnforcer:
 # ----------------------------------------------------------------------------- I/O and reports
 def save_masks(masks: Mapping[str, torch.Tensor], path: Path, meta: Mapping[str, object] | None = None) -> None:
     """Write masks as bool safetensors (atomically); ``meta`` goes into the header as JSON strings."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file({k: v.to(torch.bool).contiguous() for k, v in masks.items()}, str(tmp),
-              metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
-    tmp.replace(path)
+    atomic_save_safetensors({k: v.to(torch.bool) for k, v in masks.items()}, path,
+                            metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
 
 
 def load_masks(path: Path) -> Masks:

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, ViTImageProcessor
 
-from ...artifacts import Artifact, atomic_write_text, save_hf
+from ...artifacts import Artifact, save_hf
+from ...files import atomic_write_text
 from ...dist import on_main_process
 from ...engine.inputs import ImageCollator, ModelInputs, prepare
 from ...engine.metrics import evaluate

@@ -8,8 +8,6 @@ per-layer projections), the paper's parameter accounting (head excluded), and on
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -19,6 +17,7 @@ from peft.tuners.vera.layer import VeraLayer
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ...files import atomic_folder
 from .presets import head_modules_for, target_modules_for
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -171,20 +170,16 @@ def save_adapter(peft_model: PeftModel, out_dir: str | Path, adapter_name: str |
     """
     out_dir = Path(out_dir)
     adapter_name = adapter_name or peft_model.active_adapter
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    peft_model.save_pretrained(tmp, selected_adapters=[adapter_name])
-    if adapter_name != "default":
-        nested = tmp / adapter_name
-        for item in nested.iterdir():
-            os.replace(item, tmp / item.name)
-        nested.rmdir()
-    unique = _unique_projections(peft_model)
-    if unique:
-        save_file(unique, str(tmp / UNIQUE_PROJECTIONS_FILE))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    with atomic_folder(out_dir) as tmp:
+        peft_model.save_pretrained(tmp, selected_adapters=[adapter_name])
+        if adapter_name != "default":
+            nested = tmp / adapter_name
+            for item in nested.iterdir():
+                item.rename(tmp / item.name)
+            nested.rmdir()
+        unique = _unique_projections(peft_model)
+        if unique:
+            save_file(unique, str(tmp / UNIQUE_PROJECTIONS_FILE))
     return out_dir
 
 

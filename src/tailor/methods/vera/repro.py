@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...artifacts import Artifact, atomic_write_text
+from ...artifacts import Artifact
+from ...files import atomic_write_text
 from ...config import ConfigError
 from ...pipeline import environment, run_dir_for, run_recipe
 from ...recipe import parse_recipe
