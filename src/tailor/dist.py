@@ -1,8 +1,12 @@
-"""Which process writes: under torchrun/accelerate every rank runs every stage, only rank 0 writes."""
+"""Which process writes (under torchrun/accelerate every rank runs every stage, only rank 0 writes),
+and the user's model inside the data-parallel wrapper."""
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def is_main_process() -> bool:
@@ -25,3 +29,12 @@ def on_main_process(write: Callable[[], object]) -> None:
     if is_main_process():
         write()
     barrier()
+
+
+def unwrap(model: "nn.Module") -> "nn.Module":
+    """The user's module inside DDP/accelerate wrappers, so module paths stay the same."""
+    from torch import nn
+
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):
+        model = model.module
+    return model

@@ -6,12 +6,7 @@ from typing import Iterator, Mapping, Sequence
 
 from torch import Tensor, nn
 
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The user's module inside DDP/accelerate wrappers, so module paths stay the same."""
-    while hasattr(model, "module") and isinstance(model.module, nn.Module):
-        model = model.module
-    return model
+from ..dist import unwrap
 
 
 @contextmanager

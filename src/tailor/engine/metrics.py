@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score, matthews_corrcoef
 from torch import nn
 
-from .hooks import unwrap
+from ..dist import unwrap
 from .losses import model_inputs
 from .precision import autocast, resolve, resolve_logged
 

@@ -33,3 +33,10 @@ class StageProgress(ProgressCallback):
         self._since = (now, steps)
         self.training_bar.set_postfix({"loss": f"{logs['loss']:.4g}", "lr": f"{logs.get('learning_rate', 0.0):.3g}",
                                        "samples/s": f"{rate:.1f}"})
+
+
+def quiet_libraries() -> None:
+    """Silence transformers' info and warning logs on the console (tailor logs what was newly initialised)."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()

@@ -81,10 +81,10 @@ def open_registry(base: str | None, adapters: list[str], precision: str = "auto"
 def cmd_serve(args) -> None:
     import uvicorn
 
-    from ..cli import _quiet_libraries
+    from ..engine.progress import quiet_libraries
     from .app import create_app
 
-    _quiet_libraries()
+    quiet_libraries()
     if args.threads:
         import torch
 

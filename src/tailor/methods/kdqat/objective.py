@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...engine.hooks import capture, unwrap
+from ...dist import unwrap
+from ...engine.hooks import capture
 from ...engine.losses import model_inputs
 from .attention import ensure_kdqat_attention, layer_paths
 from .config import DistillConfig
