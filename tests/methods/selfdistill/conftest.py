@@ -4,8 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, Dinov2Config, Dinov2Model, ViTMAEConfig, ViTMAEForPreTraining
 
-VOCAB = 50
-SPECIALS = {"pad": 0, "cls": 1, "sep": 2, "mask": 3}
+from ...conftest import SPECIALS, VOCAB  # noqa: F401  (test_objectives takes them from here)
 
 
 @pytest.fixture
@@ -14,17 +13,6 @@ def tiny_bert_mlm():
     cfg = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=32, max_position_embeddings=32, pad_token_id=0)
     return BertForMaskedLM(cfg)
-
-
-@pytest.fixture
-def text_batch():
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(4, VOCAB, (4, 12), generator=g)
-    ids[:, 0], ids[:, -1] = SPECIALS["cls"], SPECIALS["sep"]
-    attention = torch.ones_like(ids)
-    ids[0, 8:], attention[0, 8:] = 0, 0  # one padded example
-    ids[0, 7] = SPECIALS["sep"]
-    return {"input_ids": ids, "attention_mask": attention, "labels": torch.tensor([0, 1, 0, 1])}
 
 
 @pytest.fixture

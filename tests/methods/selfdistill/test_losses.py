@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from tailor.methods.selfdistill.losses import (distill_loss, masked_lm_loss, masked_lm_loss_at, masked_patch_loss, mars_norm,
-                                               prediction_kl, weight_l2, weight_mars)
+from tailor.methods.selfdistill.losses import (distill_loss, masked_lm_loss, masked_lm_loss_at, masked_patch_loss,
+                                               prediction_kl)
 
 
 def test_distill_loss_golden_sum_over_features_mean_over_examples():
@@ -60,14 +60,6 @@ def test_prediction_kl_golden():
     valid = torch.tensor([[True, False]])
     expected = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
     assert prediction_kl(student, teacher, valid).item() == pytest.approx(expected, rel=1e-5)
-
-
-def test_weight_distances_golden():
-    ref = {"w": torch.zeros(2, 2), "b": torch.zeros(2)}
-    params = [("w", torch.tensor([[1.0, -2.0], [0.5, 0.5]])), ("b", torch.tensor([3.0, 0.0]))]
-    assert weight_l2(params, ref).item() == pytest.approx(1 + 4 + 0.25 + 0.25 + 9)
-    assert mars_norm(params[0][1]).item() == pytest.approx(3.0)  # rows: |1|+|-2| = 3, 0.5+0.5 = 1
-    assert weight_mars(params, ref).item() == pytest.approx(3.0)  # the 1-D bias is not a weight matrix
 
 
 def test_masked_positions_only_loss_equals_full_loss():

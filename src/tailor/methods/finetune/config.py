@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
+from ...config import StrictModel
 from ...engine.settings import TrainSettings
-from ..selfdistill.config import FinetuneRegularizer
+
+
+class FinetuneRegularizer(StrictModel):
+    """A regulariser of fine-tuning (the self-distillation paper's baselines, Tables 1-2)."""
+
+    kind: Literal["none", "l2_to_pretrained", "mars", "r3f"] = "none"
+    coef: float = Field(0.01, ge=0, description="l2_to_pretrained: weight on Σ||θ-θ_init||²; r3f: λ on the symmetric KL")
+    radius: float = Field(1.0, gt=0, description="mars: radius of the MARS-norm ball around each pre-trained weight")
+    eps: float = Field(1e-5, ge=0, description="r3f: noise scale on the input embeddings")
+    noise: Literal["uniform", "normal"] = "uniform"
 
 
 class FinetuneConfig(TrainSettings):

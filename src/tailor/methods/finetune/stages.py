@@ -7,7 +7,7 @@ from ...engine.metrics import evaluate
 from ...engine.trainer import train
 from ...stages import StageContext, StageResult
 from ...zoo.models import HEAD_PARAM_PATTERN
-from ..selfdistill.regularizers import regularize
+from .regularizers import regularize
 from .config import FinetuneConfig
 
 

@@ -59,13 +59,3 @@ class SelfDistillConfig(MaskedAutoEncodingSettings):
         "representation", description="the paper's method, or a Table 3 ablation of the distillation term")
     mae_weight: float = Field(1.0, ge=0, description="λ on L_MAE (Table 6); 0 = the 'w/o L_MAE' ablation")
     distill_weight: float = Field(1.0, gt=0)
-
-
-class FinetuneRegularizer(StrictModel):
-    """The paper's fine-tuning baselines (Tables 1-2), an option of the ``finetune`` stage."""
-
-    kind: Literal["none", "l2_to_pretrained", "mars", "r3f"] = "none"
-    coef: float = Field(0.01, ge=0, description="l2_to_pretrained: weight on Σ||θ-θ_init||²; r3f: λ on the symmetric KL")
-    radius: float = Field(1.0, gt=0, description="mars: radius of the MARS-norm ball around each pre-trained weight")
-    eps: float = Field(1e-5, ge=0, description="r3f: noise scale on the input embeddings")
-    noise: Literal["uniform", "normal"] = "uniform"

@@ -5,15 +5,12 @@
 * ``distill_loss``: L_Distill (Eq. 3), the squared L2 distance **summed** over feature dimensions
   and **averaged** over examples, teacher under stop-gradient.
 * ``prediction_kl`` / ``prediction_mse``: the Prediction-Matching ablation (Table 3).
-* ``weight_l2`` / ``weight_mars``: the Weight-Matching ablations (Table 3).
 
 Each runs in fp32 also under bf16/fp16 autocast (``full_precision``); ViT-MAE's own loss inside
 transformers is fp32 already (bf16 logits minus an fp32 target promote to fp32).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -94,33 +91,3 @@ def prediction_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, va
 def prediction_mse(student_pred: torch.Tensor, teacher_pred: torch.Tensor) -> torch.Tensor:
     """Prediction-Matching (images): ||g_φ∘f_θ(x̂) − g_φ0∘f_θ0(x̂)||²₂ summed over patches and pixels, mean over examples."""
     return distill_loss(student_pred, teacher_pred)
-
-
-def _pairs(student: Iterable[tuple[str, torch.Tensor]], reference: dict[str, torch.Tensor]):
-    for name, param in student:
-        if name in reference:
-            yield name, param, reference[name].to(param.device, param.dtype)
-
-
-def weight_l2(named_params: Iterable[tuple[str, torch.Tensor]], reference: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Weight-Matching (ℓ2): Σ ||θ − θ_ref||²₂ over the parameters that ``reference`` names."""
-    terms = [(p - r).pow(2).sum() for _, p, r in _pairs(named_params, reference)]
-    if not terms:
-        raise ValueError("weight_l2: no parameter name is shared with the reference weights")
-    return torch.stack(terms).sum()
-
-
-def mars_norm(delta: torch.Tensor) -> torch.Tensor:
-    """Maximum absolute row sum max_j Σ_i |Δ_{j,i}| of a weight (output dim first; conv kernels flattened)."""
-    return delta.flatten(1).abs().sum(dim=1).max()
-
-
-def weight_mars(named_params: Iterable[tuple[str, torch.Tensor]], reference: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Weight-Matching (MARS): Σ over weight matrices of the MARS norm of θ − θ_ref (Gouk et al., 2021).
-
-    Only parameters with ≥ 2 dimensions count (linear and conv weights; Gouk et al. constrain those).
-    """
-    terms = [mars_norm(p - r) for _, p, r in _pairs(named_params, reference) if p.dim() >= 2]
-    if not terms:
-        raise ValueError("weight_mars: no weight matrix is shared with the reference weights")
-    return torch.stack(terms).sum()

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .losses import distill_loss, masked_lm_loss, masked_lm_loss_at, prediction_kl, prediction_mse, weight_l2, weight_mars
+from ...engine.losses import weight_l2, weight_mars
+from .losses import distill_loss, masked_lm_loss, masked_lm_loss_at, prediction_kl, prediction_mse
 from .masking import mask_tokens
 
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")

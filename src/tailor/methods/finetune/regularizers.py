@@ -1,4 +1,4 @@
-"""The paper's fine-tuning baselines (Table 1/2) as engine pieces that wrap the ``finetune`` stage.
+"""Fine-tuning regularisers (the self-distillation paper's baselines, Tables 1-2) that wrap the ``finetune`` stage.
 
 * ``L2ToPretrained``: an Objective wrapper adding coef·Σ||θ − θ_init||² over the encoder (the penalty
   RecAdam optimises, Chen et al. 2020). RecAdam additionally decouples this pull from Adam and anneals
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import TrainerCallback
 
-from .losses import mars_norm, weight_l2
+from ...engine.losses import mars_norm, weight_l2
 
 
 def pretrained_reference(model: nn.Module, min_dim: int = 1) -> dict[str, torch.Tensor]:

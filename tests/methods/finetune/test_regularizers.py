@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from transformers import BertConfig, BertForSequenceClassification
 
-from tailor.methods.selfdistill.losses import mars_norm
-from tailor.methods.selfdistill.regularizers import (L2ToPretrained, MarsProjection, R3F, mars_project_,
-                                                     pretrained_reference, symmetric_kl)
+from tailor.engine.losses import mars_norm
+from tailor.methods.finetune.regularizers import (L2ToPretrained, MarsProjection, R3F, mars_project_,
+                                                  pretrained_reference, symmetric_kl)
 
 
 class _CE:
