@@ -2,23 +2,21 @@
 
 An artifact is a folder plus `artifact.json` saying which format loader rebuilds the model and
 which original pretrained model it descends from (that decides tokenizer and image preprocessing).
-Methods with their own on-disk form (packed ternary weights, pruning masks, adapters) register a
-format loader, so any later stage can load any earlier stage's output.
+Methods with their own on-disk form (packed ternary weights, pruning masks, adapters) declare a
+format loader (`tailor.plugins.declare_method`), so any later stage can load any earlier stage's output.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .files import atomic_write_text
 
-if TYPE_CHECKING:  # method packages register formats at import time, which must not pull in torch
+if TYPE_CHECKING:  # artifacts are read by the CLI before torch is imported
     from torch import nn
 
-FormatLoader = Callable[["Artifact", str, "int | None"], "nn.Module"]
-_FORMATS: dict[str, FormatLoader] = {}
 
 
 @dataclass
@@ -56,34 +54,29 @@ class Artifact:
         verify(self.path, self.files, "model folder")
 
 
-def register_format(name: str, loader: FormatLoader) -> None:
-    _FORMATS[name] = loader
-
-
 def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = None) -> "nn.Module":
     """Rebuild the model an artifact holds, with the requested head, after checking its files' sha256."""
+    from .plugins import format_loader, known_formats
+
     artifact.verify()
-    if artifact.format not in _FORMATS:
-        import tailor.methods  # noqa: F401  (method packages register their formats)
-    if artifact.format not in _FORMATS:
-        raise ValueError(f"artifact {artifact.path}: unknown format '{artifact.format}' (known: {', '.join(_FORMATS)})")
-    return _FORMATS[artifact.format](artifact, head, num_labels)
+    loader = format_loader(artifact.format)
+    if loader is None:
+        raise ValueError(f"artifact {artifact.path}: unknown format '{artifact.format}' "
+                         f"(known: {', '.join(known_formats())})")
+    return loader(artifact, head, num_labels)
 
 
 def save_hf(model: "nn.Module", path: Path, model_name: str, meta: dict | None = None, format: str = "hf") -> Artifact:
     """Save a transformers model with `save_pretrained` (safetensors) as an artifact; `format` names the
     loader for methods that keep extra files beside the weights (masks, quantizer settings)."""
-    from .dist import on_main_process
-    from .engine.hooks import unwrap
+    from .dist import on_main_process, unwrap
 
     on_main_process(lambda: unwrap(model).save_pretrained(path))
     return Artifact(Path(path), model_name, format, meta or {}).save()
 
 
-def _load_hf(artifact: Artifact, head: str, num_labels: int | None) -> "nn.Module":
+def load_hf(artifact: Artifact, head: str, num_labels: int | None) -> "nn.Module":
+    """The loader of format "hf": a `save_pretrained` folder, with the zoo's head classes."""
     from .zoo.models import load_folder
 
     return load_folder(artifact.path, head, num_labels)
-
-
-register_format("hf", _load_hf)

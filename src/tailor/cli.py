@@ -6,23 +6,17 @@ import argparse
 import importlib
 import json
 import logging
-import pkgutil
 import sys
 from pathlib import Path
 
-from .files import atomic_write_text
 from .config import ConfigError
+from .files import atomic_write_text
+from .plugins import all_methods, get_method
 
 REPORT_METRICS = ("test/accuracy", "test/macro_f1", "test/micro_f1", "test/mcc",
                   "baselines/majority/accuracy", "baselines/linear/accuracy", "baselines/linear/mcc")
 REPORT_HEADER = ["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100",
                  "majority acc %", "linear acc %", "linear MCC ×100"]
-
-
-def _quiet_libraries() -> None:
-    import transformers
-
-    transformers.logging.set_verbosity_error()  # tailor logs what was newly initialised itself
 
 
 def _print_summary(result) -> None:
@@ -63,7 +57,9 @@ def _check(recipe, runs: str) -> None:
 
 
 def _run(recipe, args) -> None:
-    _quiet_libraries()
+    from .engine.progress import quiet_libraries
+
+    quiet_libraries()
     from .pipeline import run_recipe
 
     _print_summary(run_recipe(recipe, args.runs, args.seeds))
@@ -100,8 +96,15 @@ def cmd_datasets(args) -> None:
         print(f"{d.name:<16} {d.modality:<8} {status:<10} {d.description}")
 
 
+def cmd_methods(args) -> None:
+    for name, method in all_methods().items():
+        stages = ", ".join(s.name for s in method.stages)
+        extras = " ".join(f"[{k}]" for k in method.parts)
+        print(f"{name:<12} {method.summary}\n{'':<12} stages: {stages} {extras}".rstrip())
+
+
 def cmd_stages(args) -> None:
-    from .stages import all_stages
+    from .plugins import all_stages
 
     for name, spec in all_stages().items():
         print(f"{name:<18} {spec.description}")
@@ -133,25 +136,13 @@ def cmd_report(args) -> None:
     print(f"wrote {out / 'table.md'}, {out / 'test_accuracy.png'}, {out / 'loss_curves.png'}")
 
 
-def _method_module(method: str, module: str):
-    import tailor.methods as methods
-
-    names = [m.name for m in pkgutil.iter_modules(methods.__path__)]
-    if method not in names:
-        raise ConfigError(f"unknown method '{method}' (methods: {', '.join(names)})")
-    try:
-        return importlib.import_module(f"tailor.methods.{method}.{module}")
-    except ModuleNotFoundError as e:
-        if e.name == f"tailor.methods.{method}.{module}":
-            raise ConfigError(f"method '{method}' has no `tailor {module}`") from None
-        raise
-
-
 def cmd_repro(args) -> None:
-    _quiet_libraries()
+    from .engine.progress import quiet_libraries
+
+    quiet_libraries()
     seeds = args.seeds
     out = Path(args.out or f"runs/repro-{args.method}-{args.profile}")
-    _method_module(args.method, "repro").run(args.profile, out, seeds)
+    get_method(args.method).part("repro").run(args.profile, out, seeds)
     print(f"wrote {out}")
 
 
@@ -159,14 +150,22 @@ _BENCHES_OUTSIDE_METHODS = {"engine": "tailor.engine.bench", "serve": "tailor.se
 
 
 def cmd_bench(args) -> None:
-    _quiet_libraries()
+    from .engine.progress import quiet_libraries
+
+    quiet_libraries()
     out = Path(args.out or f"runs/bench-{args.method}")
     out.mkdir(parents=True, exist_ok=True)
     module = _BENCHES_OUTSIDE_METHODS.get(args.method)
-    bench = importlib.import_module(module) if module else _method_module(args.method, "bench")
+    bench = importlib.import_module(module) if module else get_method(args.method).part("bench")
     result = bench.run(out)
     atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
-    print(f"wrote {out / 'bench.json'}")
+    written = [out / "bench.json"]
+    if hasattr(bench, "markdown"):  # the bench's own table
+        table = bench.markdown(result)
+        print(table)
+        atomic_write_text(out / "bench.md", table)
+        written.append(out / "bench.md")
+    print("wrote " + ", ".join(map(str, written)))
 
 
 def seed_list(text: str) -> list[int]:
@@ -211,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list zoo models and whether each is available here").set_defaults(func=cmd_models)
     sub.add_parser("datasets", help="list zoo datasets and whether each is available here").set_defaults(func=cmd_datasets)
+    sub.add_parser("methods", help="list the methods: their stages, repro, bench and commands").set_defaults(
+        func=cmd_methods)
     s = sub.add_parser("stages", help="list registered stages (-v: with their settings)")
     s.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     s.set_defaults(func=cmd_stages)
@@ -232,16 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out")
     b.set_defaults(func=cmd_bench)
 
-    import tailor.methods as methods
-
-    for info in pkgutil.iter_modules(methods.__path__):
-        try:
-            commands = importlib.import_module(f"tailor.methods.{info.name}.commands")
-        except ModuleNotFoundError as e:
-            if e.name != f"tailor.methods.{info.name}.commands":
-                raise
-            continue
-        commands.register(sub)
+    for method in all_methods().values():
+        if "commands" in method.parts:
+            method.part("commands").register(sub)
     importlib.import_module("tailor.serve.commands").register(sub)
     return p
 

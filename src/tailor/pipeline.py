@@ -35,7 +35,8 @@ from .files import atomic_write_text
 from .dist import is_main_process, on_main_process
 from .integrity import folder_hashes, mismatches
 from .recipe import Recipe
-from .stages import StageContext, StageResult, get_stage
+from .plugins import get_stage
+from .stages import StageContext, StageResult
 
 log = logging.getLogger(__name__)
 

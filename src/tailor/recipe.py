@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
 from .config import ConfigError, StrictModel, explain
-from .stages import get_stage
+from .plugins import get_stage
 from .zoo import data as data_zoo
 from .zoo import models as model_zoo
 from .zoo.data import DataConfig

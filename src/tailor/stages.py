@@ -1,18 +1,15 @@
-"""The stage contract and registry: what a stage receives and returns, and where its runner lives.
+"""The stage contract: a stage runner is ``runner(config, ctx: StageContext) -> StageResult``.
 
-A stage name maps to its config class and a lazily imported runner `runner(config, ctx) -> StageResult`.
-Methods import this module, never the pipeline that drives them. Registration imports no torch, so
-the CLI can validate a whole recipe in well under a second.
+Methods import this module, never the pipeline that drives them; stages are declared with
+`tailor.plugins.declare_method` and looked up with `tailor.plugins.get_stage`.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from .artifacts import Artifact, load_model
-from .config import ConfigError, StrictModel
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -62,37 +59,3 @@ class StageContext:
 
     def load(self, artifact: Artifact, head: str = "base", num_labels: int | None = None):
         return load_model(artifact, head, num_labels)
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    name: str
-    config: type[StrictModel]
-    runner: str  # "package.module:function"
-    description: str
-
-    def load_runner(self) -> Callable[..., Any]:
-        module, func = self.runner.split(":")
-        return getattr(importlib.import_module(module), func)
-
-
-_STAGES: dict[str, StageSpec] = {}
-
-
-def register_stage(name: str, config: type[StrictModel], runner: str, description: str) -> None:
-    if name in _STAGES and _STAGES[name].runner != runner:
-        raise ValueError(f"stage '{name}' is already registered by {_STAGES[name].runner}")
-    _STAGES[name] = StageSpec(name, config, runner, description)
-
-
-def all_stages() -> dict[str, StageSpec]:
-    import tailor.methods  # noqa: F401  (registers every method's stages)
-
-    return dict(sorted(_STAGES.items()))
-
-
-def get_stage(name: str) -> StageSpec:
-    stages = all_stages()
-    if name not in stages:
-        raise ConfigError(f"unknown stage '{name}' (valid stages: {', '.join(stages)})")
-    return stages[name]

@@ -10,9 +10,10 @@ import pytest
 import torch
 from peft import PeftModel
 
-from tailor.artifacts import Artifact, load_model, register_format, save_hf
+from tailor.artifacts import Artifact, load_model, save_hf
 from tailor.methods.vera.config import VeraConfig
 from tailor.methods.vera.stages import run_vera
+from tailor.plugins import register_format
 from tailor.stages import StageContext
 from tailor.recipe import parse_recipe
 from tailor.zoo import models as zoo
@@ -34,7 +35,7 @@ def _load_pruned(artifact, head, num_labels):
     return _prune(zoo.load_folder(artifact.path, head, num_labels))
 
 
-register_format("test-pruned", _load_pruned)
+register_format("test-pruned", f"{__name__}:_load_pruned")
 
 
 def _zeros_kept(model) -> bool:

@@ -1,6 +1,9 @@
 """The fine-tuning baseline: a task head on any zoo model, trained with cross-entropy."""
-from ...stages import register_stage
+from ...plugins import declare_method
 from .config import FinetuneConfig
 
-register_stage("finetune", FinetuneConfig, "tailor.methods.finetune.stages:run_finetune",
-               "fine-tune the model with a new classification head (text or images)")
+declare_method(
+    "finetune", __name__, "the baseline every method is compared with",
+    stages=[("finetune", FinetuneConfig, ".stages:run_finetune",
+             "fine-tune the model with a new classification head (text or images)")],
+)

@@ -2,24 +2,17 @@
 
 Import-light: configs only; the torch-heavy runners and loaders are imported when used.
 """
-from ...artifacts import register_format
-from ...stages import register_stage
+from ...plugins import declare_method
 from .config import ExportConfig, QatDistillConfig
 
-
-def _load_student(artifact, head, num_labels):
-    from .stages import load_student
-    return load_student(artifact, head, num_labels)
-
-
-def _load_packed(artifact, head, num_labels):
-    from .stages import load_packed_artifact
-    return load_packed_artifact(artifact, head, num_labels)
-
-
-register_stage("qat_distill", QatDistillConfig, "tailor.methods.kdqat.stages:run_qat_distill",
-               "ternary/k-bit QAT student initialised from and distilled from the fine-tuned FP model")
-register_stage("export", ExportConfig, "tailor.methods.kdqat.stages:run_export",
-               "pack the quantized student (2-bit codes + scales, safetensors uint8) and verify the reload")
-register_format("kdqat_student", _load_student)
-register_format("kdqat", _load_packed)
+declare_method(
+    "kdqat", __name__, "ternary/k-bit encoders trained with attention distillation from the FP teacher",
+    stages=[
+        ("qat_distill", QatDistillConfig, ".stages:run_qat_distill",
+         "ternary/k-bit QAT student initialised from and distilled from the fine-tuned FP model"),
+        ("export", ExportConfig, ".stages:run_export",
+         "pack the quantized student (2-bit codes + scales, safetensors uint8) and verify the reload"),
+    ],
+    formats={"kdqat_student": ".stages:load_student", "kdqat": ".stages:load_packed_artifact"},
+    repro=".repro", bench=".bench", commands=".commands",
+)

@@ -12,13 +12,11 @@ Measured in one process, interleaved rep by rep so machine load hits both sides 
 from __future__ import annotations
 
 import copy
-import json
 import tempfile
 from pathlib import Path
 
 import torch
 
-from ...files import atomic_write_text
 from ...engine.losses import CrossEntropy, weighted_sum
 from ...engine.timing import interleaved
 from .config import DistillConfig, QuantConfig
@@ -46,12 +44,10 @@ def _train_step(model, objective, batch, teacher=None):
     return step
 
 
-def run(out: Path | str = "runs/bench-kdqat", model_name: str = "minilm-l6", batch_size: int = 16,
-        length: int = 64, reps: int = 5) -> dict:
+def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, length: int = 64, reps: int = 5) -> dict:
+    """Measure training, sizes and inference side by side; the CLI writes bench.json and `markdown`'s table."""
     from ...zoo.models import load, tokenizer
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     teacher = load(model_name, "classifier", 2).eval()
     fp = copy.deepcopy(teacher).train()
     student = quantize_model(copy.deepcopy(teacher), QuantConfig()).train()
@@ -91,9 +87,6 @@ def run(out: Path | str = "runs/bench-kdqat", model_name: str = "minilm-l6", bat
         "packed_over_fp32_latency": {k: latency[f"packed_{k}"] / latency[f"fp32_{k}"] for k in ("b1", f"b{batch_size}")},
         **deploy,
     }
-    atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
-    atomic_write_text(out / "bench.md", markdown(result))
-    print(markdown(result))
     return result
 
 

@@ -158,7 +158,7 @@ def _write(results: Results, profile_name: str, profile: Profile, out: Path, don
     return payload
 
 
-def run(profile: str = "quick", out: Path | str = "runs/repro-kdqat", seeds: list[int] | None = None) -> dict:
+def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     import time
 
     if profile not in PROFILES:

@@ -1,19 +1,15 @@
-"""Self-distillation for further pre-training (Lee et al., ICLR 2023): stage registration only."""
-
-from ...artifacts import register_format
-from ...stages import register_stage
+"""Self-distillation for further pre-training (Lee et al., ICLR 2023): its declaration only."""
+from ...plugins import declare_method
 from .config import FurtherPretrainConfig, SelfDistillConfig
 
-
-def _load_vitmae(artifact, head, num_labels):
-    from .mae import load_vitmae
-
-    return load_vitmae(artifact, head, num_labels)
-
-
-register_format("selfdistill_vitmae", _load_vitmae)
-
-register_stage("further_pretrain", FurtherPretrainConfig, "tailor.methods.selfdistill.stages:run_further_pretrain",
-               "Masked auto-encoding on the task's unlabeled inputs (MLM / MAE / masked patches); the teacher")
-register_stage("self_distill", SelfDistillConfig, "tailor.methods.selfdistill.stages:run_self_distill",
-               "Student from the original weights: masked auto-encoding + squared-L2 distillation to the teacher")
+declare_method(
+    "selfdistill", __name__, "further pre-training, then self-distillation into a student from the original weights",
+    stages=[
+        ("further_pretrain", FurtherPretrainConfig, ".stages:run_further_pretrain",
+         "Masked auto-encoding on the task's unlabeled inputs (MLM / MAE / masked patches); the teacher"),
+        ("self_distill", SelfDistillConfig, ".stages:run_self_distill",
+         "Student from the original weights: masked auto-encoding + squared-L2 distillation to the teacher"),
+    ],
+    formats={"selfdistill_vitmae": ".mae:load_vitmae"},
+    repro=".repro", bench=".bench",
+)

@@ -97,15 +97,17 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_leng
         "expected_ratio_from_pass_count": PASSES_EXPECTED,
         "expected_ratio_from_timed_passes_and_update": predicted,
     }
-    lines = [f"self_distill vs further_pretrain, {model_name}, batch {batch_size}x{result['batch']['tokens']} tokens, "
-             f"{torch.get_num_threads()} threads, median of {repeats} interleaved steps",
-             f"{'step / pass':<26}{'seconds':>10}"]
-    lines += [f"{k:<26}{v:>10.3f}" for k, v in med.items()]
-    lines += [f"measured SD/FPT step ratio: {result['measured_ratio']:.2f}",
-              f"expected from pass count, passes only (7/3): {PASSES_EXPECTED:.2f}; "
-              f"from the timed passes + update: {predicted:.2f}"]
-    text = "\n".join(lines)
-    print(text)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "bench.md").write_text("```\n" + text + "\n```\n")
     return result
+
+
+def markdown(result: dict) -> str:
+    """The step-time table (the CLI prints it and writes it to bench.md)."""
+    lines = [f"self_distill vs further_pretrain, {result['model']}, batch {result['batch']['size']}x"
+             f"{result['batch']['tokens']} tokens, {result['threads']} threads, "
+             f"median of {result['repeats']} interleaved steps", "",
+             f"{'step / pass':<26}{'seconds':>10}"]
+    lines += [f"{k:<26}{v:>10.3f}" for k, v in result["median_seconds"].items()]
+    lines += [f"measured SD/FPT step ratio: {result['measured_ratio']:.2f}",
+              f"expected from pass count, passes only (7/3): {result['expected_ratio_from_pass_count']:.2f}; "
+              f"from the timed passes + update: {result['expected_ratio_from_timed_passes_and_update']:.2f}"]
+    return "```\n" + "\n".join(lines) + "\n```\n"

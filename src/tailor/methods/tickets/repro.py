@@ -124,7 +124,7 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
     return stages, labels
 
 
-def run(profile: str = "quick", out: Path = Path("runs/repro-tickets"), seeds: list[int] | None = None) -> dict:
+def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile '{profile}' (valid: {', '.join(PROFILES)})")
     p = PROFILES[profile]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...artifacts import Artifact, load_model, register_format
+from ...artifacts import Artifact, load_model
 from ...dist import on_main_process
 from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
