@@ -246,18 +246,29 @@ def build_trainer(
     return trainer
 
 
-def train(model: nn.Module, train_dataset, *, out_dir: Path, validation=None, **kwargs) -> TrainReport:
+def train(
+    model: nn.Module,
+    train_dataset,
+    *,
+    settings: TrainSettings,
+    out_dir: Path,
+    objective: Objective,
+    collator,
+    teacher: nn.Module | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    lr_overrides: Mapping[str, float] | None = None,
+    seed: int = 0,
+    validation=None,
+) -> TrainReport:
     """Train `model` in place on `train_dataset`; resumes from `out_dir/checkpoints` if a checkpoint exists.
 
-    Keyword arguments are those of `build_trainer` (settings, objective, collator, teacher, callbacks,
-    lr_overrides, seed). `validation` (ModelInputs with a `validation` split) is what `eval_every`,
-    `select: best` and `patience` score.
+    The arguments before `validation` are `build_trainer`'s. `validation` (ModelInputs with a
+    `validation` split) is what `eval_every`, `select: best` and `patience` score.
     """
-    settings = kwargs["settings"]
     keeper = _validation_callback(model, validation, settings, Path(out_dir))
-    if keeper:
-        kwargs["callbacks"] = [*kwargs.get("callbacks", ()), keeper]
-    trainer = build_trainer(model, train_dataset, out_dir=out_dir, **kwargs)
+    trainer = build_trainer(model, train_dataset, settings=settings, out_dir=out_dir, objective=objective,
+                            collator=collator, teacher=teacher, callbacks=[*callbacks, *([keeper] if keeper else [])],
+                            lr_overrides=lr_overrides, seed=seed)
     choice = resolve_logged(settings.precision, f"training ({Path(out_dir).name})", trainer.args.device)
     ckpt_dir = Path(trainer.args.output_dir)
     resume = last_complete_checkpoint(ckpt_dir, discard_damaged=True)
