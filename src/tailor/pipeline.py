@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 from . import scorecard
-from .artifacts import Artifact
+from .artifacts import Artifact, ArtifactVersionError
 from .files import atomic_write_text
 from .dist import is_main_process, on_main_process
 from .integrity import folder_hashes, mismatches
@@ -116,6 +116,13 @@ def _finished_record(done: Path, stale: bool) -> dict | None:
     if stale or not done.is_file():
         return None
     record = json.loads(done.read_text())
+    if record.get("artifact"):
+        try:
+            Artifact.load(done.parent / record["artifact"])
+        except ArtifactVersionError as e:
+            log.warning("%s: finished by another version of tailor (%s): running it again, and every later stage",
+                        done.parent, e)
+            return None
     if record.get("artifact") and "files" in record:
         bad = mismatches(done.parent / record["artifact"], record["files"])
         if bad:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 from .config import ConfigError, StrictModel
 
@@ -105,18 +105,24 @@ class Method:
 _METHODS: dict[str, Method] = {}
 _STAGES: dict[str, StageSpec] = {}
 _FORMATS: dict[str, str] = {"hf": "tailor.artifacts:load_hf"}  # a save_pretrained folder
+_FORMAT_SETTINGS: dict[str, type[StrictModel]] = {}
 _discovered = False
 
 
+FormatDecl = Union[str, tuple[str, type[StrictModel]]]  # a loader, or a loader and its settings model
+
+
 def declare_method(name: str, package: str, summary: str, *, stages: Sequence[tuple[str, type[StrictModel], str, str]] = (),
-                   formats: Mapping[str, str] | None = None, repro: str | None = None, bench: str | None = None,
+                   formats: Mapping[str, FormatDecl] | None = None, repro: str | None = None, bench: str | None = None,
                    commands: str | None = None) -> Method:
     """Register a method: ``stages`` as ``(name, config class, runner, description)``, ``formats`` as
-    ``{format: loader}``, and optional module names. Call it once, from the method's ``__init__.py``."""
+    ``{format: loader}`` or ``{format: (loader, settings model)}`` (the pydantic model its artifacts'
+    ``meta`` must satisfy), and optional module names. Call it once, from the method's ``__init__.py``."""
+    formats = {f: decl if isinstance(decl, tuple) else (decl, None) for f, decl in (formats or {}).items()}
     method = Method(
         name=name, package=package, summary=summary,
         stages=tuple(StageSpec(s, config, _resolve(runner, package), doc) for s, config, runner, doc in stages),
-        formats={f: _resolve(loader, package) for f, loader in (formats or {}).items()},
+        formats={f: _resolve(loader, package) for f, (loader, _) in formats.items()},
         parts={k: _resolve(v, package) for k, v in (("repro", repro), ("bench", bench), ("commands", commands)) if v})
     if name in _METHODS and _METHODS[name].package != package:
         raise ValueError(f"method '{name}' is already declared by {_METHODS[name].package}")
@@ -124,17 +130,20 @@ def declare_method(name: str, package: str, summary: str, *, stages: Sequence[tu
         if spec.name in _STAGES and _STAGES[spec.name].runner != spec.runner:
             raise ValueError(f"stage '{spec.name}' is already registered by {_STAGES[spec.name].runner}")
     for fmt, loader in method.formats.items():
-        register_format(fmt, loader)
+        register_format(fmt, loader, formats[fmt][1])
     _METHODS[name] = method
     _STAGES.update({s.name: s for s in method.stages})
     return method
 
 
-def register_format(name: str, loader: str) -> None:
-    """Name the loader ``"module:function"`` of an artifact format (methods do it in `declare_method`)."""
+def register_format(name: str, loader: str, settings: type[StrictModel] | None = None) -> None:
+    """Name the loader ``"module:function"`` of an artifact format and the model of its settings
+    (methods do it in `declare_method`)."""
     if name in _FORMATS and _FORMATS[name] != loader:
         raise ValueError(f"artifact format '{name}' is already registered by {_FORMATS[name]}")
     _FORMATS[name] = loader
+    if settings is not None:
+        _FORMAT_SETTINGS[name] = settings
 
 
 def discover() -> None:
@@ -186,6 +195,12 @@ def format_loader(name: str) -> Callable[..., Any] | None:
     """The loader ``(artifact, head, num_labels) -> nn.Module`` of an artifact format, or None if unknown."""
     discover()
     return _import(_FORMATS[name]) if name in _FORMATS else None
+
+
+def format_settings(name: str) -> type[StrictModel] | None:
+    """The pydantic model an artifact format's ``meta`` must satisfy, if it declares one."""
+    discover()
+    return _FORMAT_SETTINGS.get(name)
 
 
 def known_formats() -> list[str]:

@@ -126,7 +126,7 @@ def test_adapter_refuses_a_different_base_naming_both(tmp_path):
     shutil.copytree(resolve("tiny-bert"), base)
     adapter_dir = tmp_path / "run/seed-0/02-vera/model"
     adapter_dir.mkdir(parents=True)
-    adapter = Artifact(adapter_dir, "tiny-bert", "peft", {"base": base_record(Artifact(base, "tiny-bert"), adapter_dir, False)})
+    adapter = Artifact(adapter_dir, "tiny-bert", "peft", base=base_record(Artifact(base, "tiny-bert"), adapter_dir, False))
     check_base(adapter, base_artifact(adapter))  # the same base: accepted
     weights = {k: v + 1 for k, v in load_file(str(base / "model.safetensors")).items()}
     save_file(weights, str(base / "model.safetensors"))  # a copied run folder with another base in place

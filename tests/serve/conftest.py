@@ -26,8 +26,7 @@ def save_random_adapter(base_art: Artifact, out: Path, kind: str, seed: int, lab
             if param.requires_grad:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
     path = save_adapter(model, out)
-    Artifact(path, "tiny-bert", "peft", {"head": "classifier", "num_labels": num_labels, "label_names": labels,
-                                          "base": base_record(base_art, path, original=False)}).save()
+    Artifact(path, "tiny-bert", "peft", "classifier", labels, base=base_record(base_art, path, original=False)).save()
     return model.eval(), path
 
 

@@ -42,14 +42,12 @@ def task_inputs(source: Path):
 def _models(art: Artifact, num_labels: int, tmp: Path):
     """``(model to export, model it must agree with, kind, tags, smaller model or None)``."""
     if art.format in ("kdqat_student", "kdqat"):
-        from ..methods.kdqat.config import QuantConfig
-        from ..methods.kdqat.export import export_packed, load_packed
-        from ..methods.kdqat.stages import load_student
+        from ..methods.kdqat.export import load_packed
+        from ..methods.kdqat.stages import pack_student
 
         folder = art.path
         if art.format == "kdqat_student":
-            folder = export_packed(load_student(art, "classifier", num_labels).eval(), tmp / "packed",
-                                   QuantConfig(**art.meta["quant"]))
+            folder = pack_student(art, tmp / "packed", num_labels)[0].path
         return (load_packed(folder, backend="int8"), load_packed(folder), "ternary student (W2A8, integer MatMuls)",
                 ["kdqat", "ternary", "int8"], None)
     model = load_model(art, "classifier", num_labels).eval()

@@ -60,13 +60,12 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
     for i in range(1, ADAPTERS):
         model.add_adapter(f"a{i}", copy.deepcopy(model.peft_config["a0"]))
     _randomize(model)
-    base = Artifact(zoo.resolve(model_name), model_name, "hf", {})
+    base = Artifact(zoo.resolve(model_name), model_name, "hf")
     dirs = []
     for i in range(ADAPTERS):
         path = save_adapter(model, out / f"a{i}", adapter_name=f"a{i}")
-        Artifact(path, model_name, "peft", {"head": "classifier", "num_labels": LABELS,
-                                             "label_names": [f"user{i}-class{k}" for k in range(LABELS)],
-                                             "base": base_record(base, path, original=True)}).save()
+        Artifact(path, model_name, "peft", "classifier", [f"user{i}-class{k}" for k in range(LABELS)],
+                 base=base_record(base, path, original=True)).save()
         dirs.append(str(path))
     enc = zoo.tokenizer(model_name)(texts(ADAPTERS, seed=1), truncation=True, max_length=MAX_LENGTH,
                                     padding=True, return_tensors="pt")

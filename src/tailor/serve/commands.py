@@ -65,13 +65,13 @@ def open_registry(base: str | None, adapters: list[str], precision: str = "auto"
     first = Artifact.load(Path(pairs[0][1])) if pairs else None
     if base is not None:
         base_art = base_from_arg(base)
-    elif first is not None and "base" in first.meta:
+    elif first is not None and first.base is not None:
         from ..methods.vera.stages import base_artifact
 
         base_art = base_artifact(first)
     else:
         raise ConfigError("tailor serve: give --base, or --adapters saved by the vera or lora stage")
-    labels = num_labels or (first.meta.get("num_labels") if first is not None else None) or 2
+    labels = num_labels or (first.num_labels if first is not None else None) or 2
     registry = Registry(base_art, labels, precision, max_length, overlength)
     for name, folder in pairs:
         registry.load(folder, name)

@@ -69,7 +69,7 @@ def base_from_arg(value: str) -> Artifact:
                           "output folder (e.g. runs/<run>/seed-0/02-qat_distill/model)")
     from ..zoo.models import resolve
 
-    return Artifact(resolve(value), value, "hf", {})
+    return Artifact(resolve(value), value, "hf")
 
 
 def base_mismatch(adapter: Artifact, base: Artifact) -> str | None:
@@ -160,13 +160,13 @@ class Registry:
         if not (path / "artifact.json").is_file():
             raise AdapterRefused(f"{path}: no artifact.json; not an adapter folder saved by the vera or lora stage")
         art = Artifact.load(path)
-        if art.format != "peft" or "base" not in art.meta:
+        if art.format != "peft" or art.base is None:
             raise AdapterRefused(f"{path}: format {art.format!r} is not an adapter saved by the vera or lora stage")
         reason = base_mismatch(art, self.base)
         if reason:
             raise AdapterRefused(f"{path}: refused, {reason}")
-        if art.meta.get("head") != "classifier" or art.meta.get("num_labels") != self.num_labels:
-            raise AdapterRefused(f"{path}: a {art.meta.get('head')!r} adapter with {art.meta.get('num_labels')} "
+        if art.head != "classifier" or art.num_labels != self.num_labels:
+            raise AdapterRefused(f"{path}: a {art.head!r} adapter with {art.num_labels} "
                                  f"labels; this server classifies into {self.num_labels} labels")
         kind = KINDS.get(str(PeftConfig.from_pretrained(path).peft_type).rsplit(".", 1)[-1])
         if kind is None:
@@ -194,7 +194,7 @@ class Registry:
                 raise AdapterRefused(f"{path}: refused, it cannot share a batch with the loaded VeRA adapters: {err}")
             self._mixed_vera = mixed
         self._peft[kind] = peft_model
-        names = art.meta.get("label_names") or [str(i) for i in range(self.num_labels)]
+        names = art.label_names or [str(i) for i in range(self.num_labels)]
         self.adapters[name] = AdapterInfo(name, str(art.path), kind, list(names))
         return self.adapters[name]
 

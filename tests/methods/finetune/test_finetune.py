@@ -22,7 +22,7 @@ def test_image_finetune_saves_a_loadable_classifier(tmp_path):
     losses = [r["loss"] for r in log if "loss" in r]
     assert losses[-1] < losses[0]
     art = Artifact.load(run.path / "seed-0" / "01-finetune" / "model")
-    assert art.meta["label_names"][:3] == ["0", "1", "2"]
+    assert art.label_names[:3] == ["0", "1", "2"]
     model = load_model(art, "classifier", num_labels=10)
     assert type(model).__name__ == "ViTForImageClassification"
 

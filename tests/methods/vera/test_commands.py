@@ -23,8 +23,8 @@ def _adapters(tmp_path, n=3):
         model = build_vera(zoo.load("tiny-bert", "classifier", num_labels=3), VeraFields(r=16))
         randomize_adapter(model, "default", seed=i)
         path = save_adapter(model, tmp_path / f"user{i}")
-        Artifact(path, "tiny-bert", "peft", {"head": "classifier", "num_labels": 3, "label_names": ["x", "y", "z"],
-                                              "base": base_record(base_art, path, original=False)}).save()
+        Artifact(path, "tiny-bert", "peft", "classifier", ["x", "y", "z"],
+                 base=base_record(base_art, path, original=False)).save()
         dirs.append(str(path))
         models.append(model.eval())
     return dirs, models

@@ -46,14 +46,14 @@ def _zeros_kept(model) -> bool:
 
 def test_vera_on_a_pruned_base_keeps_the_mask_and_reloads_unmerged(tmp_path):
     saved = save_hf(zoo.load("tiny-bert", "classifier", num_labels=2), tmp_path / "pruned", "tiny-bert")
-    source = Artifact(saved.path, "tiny-bert", "test-pruned", {}).save()
+    source = Artifact(saved.path, "tiny-bert", "test-pruned").save()
     recipe = parse_recipe({"name": "c", "model": "tiny-bert", "seeds": [0], "stages": [{"vera": {}}],
                            "data": {"name": "tweets2016", "max_length": 24, "train_size": 64, "test_size": 48}})
     ctx = StageContext(recipe, 0, tmp_path / "stage", source, {})
     cfg = VeraConfig(r=32, steps=3, batch_size=16, lr=5e-2, head_lr=1e-2)
     result = run_vera(cfg, ctx)
 
-    assert result.artifact.meta["base"]["format"] == "test-pruned"
+    assert result.artifact.base["format"] == "test-pruned"
     model = load_model(result.artifact)
     assert isinstance(model, PeftModel)  # not merged: the sparse base stays as it is
     assert _zeros_kept(model)
@@ -80,7 +80,7 @@ def test_vera_on_the_kdqat_ternary_student(tmp_path):
     assert metrics["params"]["adapter_params"] == 4 * (32 + 32)
     stage = result.path / "seed-0" / "03-vera"
     artifact = Artifact.load(stage / "model")
-    assert artifact.meta["base"]["format"] == "kdqat_student"
+    assert artifact.base["format"] == "kdqat_student"
     model = load_model(artifact)
     query = model.base_model.model.bert.encoder.layer[0].attention.self.query
     assert isinstance(model, PeftModel) and isinstance(query.base_layer, QuantLinear)  # ternary base kept

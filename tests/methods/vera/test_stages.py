@@ -46,7 +46,7 @@ def test_vera_stage_adapter_loads_in_plain_peft_with_the_recorded_scores(tmp_pat
 
     artifact = _artifact(result, "01-vera")
     assert artifact.format == "peft" and (artifact.path / "adapter_config.json").exists()
-    assert "path" not in artifact.meta["base"]  # the original model is found again by its zoo name
+    assert "path" not in artifact.base  # the original model is found again by its zoo name
     base = AutoModelForSequenceClassification.from_pretrained(resolve("tiny-bert"), num_labels=2)
     plain = PeftModel.from_pretrained(base, artifact.path).eval()  # nothing from tailor involved
     inputs = prepare(load_task(recipe.data, 0), recipe.model, recipe.data)

@@ -21,6 +21,6 @@ def run_finetune(cfg: FinetuneConfig, ctx: StageContext) -> StageResult:
         collator=data.collator, validation=data, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed,
     )
     metrics = evaluate(model, data, cfg.eval_batch_size, precision=cfg.precision)
-    artifact = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, {"head": "classifier",
-                                                                         "label_names": ctx.task().label_names})
+    artifact = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, head="classifier",
+                       label_names=ctx.task().label_names)
     return StageResult(artifact, {**metrics, "train": report.as_dict()})

@@ -43,30 +43,27 @@ def _artifact(folder: str):
 
 
 def cmd_export(args) -> None:
-    from ...artifacts import Artifact
-    from ...config import ConfigError
-    from ...deploy.card import write_card
-
     if args.format == "onnx":
         return _export_onnx(args)
-    from .config import QuantConfig
-    from .export import export_packed, size_report
-    from .stages import PACKED_FORMAT, STUDENT_FORMAT, load_student
+    from ...deploy.card import run_of, write_card
+    from ...deploy.exports import task_inputs
+    from .export import load_packed, size_report
+    from .stages import agreement_with_student, pack_student
 
     source = _artifact(args.student)
-    if source.format != STUDENT_FORMAT:
-        raise ConfigError(f"'{args.student}' has format '{source.format}', expected '{STUDENT_FORMAT}' "
-                          "(the model folder of a qat_distill stage)")
-    student = load_student(source, "classifier", None).eval()
-    folder = export_packed(student, Path(args.out), QuantConfig(**source.meta["quant"]))
-    Artifact(folder, source.model_name, PACKED_FORMAT, dict(source.meta)).save()
-    report = size_report(student, folder)
-    write_card(folder, Path(args.student), base_model=source.model_name, kind="ternary student (W2A8, packed)",
-               tags=["kdqat", "ternary"], pipeline_tag="text-classification", extra={"size": report["total"]})
+    artifact, student = pack_student(source, Path(args.out))
+    report = size_report(student, artifact.path)
+    extra = {"size": report["total"]}
+    if run_of(Path(args.student)) is not None:  # the export's check, on the task's own test split
+        extra["check_on_test_split"] = agreement_with_student(student, load_packed(artifact.path),
+                                                              task_inputs(Path(args.student))[1], 64)
+        print(f"check on the test split: {extra['check_on_test_split']}")
+    write_card(artifact.path, Path(args.student), base_model=source.model_name, kind="ternary student (W2A8, packed)",
+               tags=["kdqat", "ternary"], pipeline_tag="text-classification", extra=extra)
     for name, row in report.items():
         print(f"{name:28s} fp32 {row['fp32_bytes']:>12,.0f} B   packed {row['packed_bytes']:>12,.0f} B   "
               f"{row['ratio']:6.2f}x")
-    print(f"wrote {folder}")
+    print(f"wrote {artifact.path}")
 
 
 def _export_onnx(args) -> None:
@@ -94,7 +91,7 @@ def cmd_analyze_attention(args) -> None:
     from .attention import ensure_kdqat_attention, layer_paths
 
     teacher_art, student_art = _artifact(args.teacher), _artifact(args.student)
-    num_labels = len(teacher_art.meta.get("label_names", [])) or None
+    num_labels = teacher_art.num_labels
     models = {role: ensure_kdqat_attention(load_model(art, "classifier", num_labels).eval())
               for role, art in (("teacher", teacher_art), ("student", student_art))}
     n_layers = len(layer_paths(models["teacher"]))

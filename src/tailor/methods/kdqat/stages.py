@@ -1,22 +1,26 @@
 """Stages ``qat_distill`` (finetuned FP teacher → ternary student) and ``export`` (packed file).
 
 Artifacts: ``qat_distill`` saves the student's latent full-precision weights with ``save_pretrained``
-as format ``kdqat_student`` (loading re-applies the quantizers from ``meta["quant"]``, so training
-can continue); ``export`` writes the packed file as format ``kdqat`` (an inference model with frozen
-quantized weights). Both loaders are registered in the package ``__init__``.
+as format ``kdqat_student`` (loading re-applies the quantizers of its settings, a `QuantConfig`, so
+training can continue); ``export`` writes the packed file as format ``kdqat`` (an inference model
+with frozen quantized weights) through `pack_student`, the one packing path (`tailor export` and the
+ONNX export use it too). Both formats are declared in the package ``__init__``.
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from ...artifacts import Artifact, save_hf
+from ...config import ConfigError
 from ...dist import on_main_process
 from ...engine.metrics import evaluate, predict
 from ...engine.trainer import train
 from ...stages import StageContext, StageResult
-from .config import ExportConfig, QatDistillConfig, QuantConfig
+from .config import ExportConfig, QatDistillConfig
 from .export import export_packed, load_packed, size_report
 from .objective import KDQATObjective
 from .student import quantize_model
@@ -35,9 +39,8 @@ def run_qat_distill(cfg: QatDistillConfig, ctx: StageContext) -> StageResult:
                    collator=data.collator, teacher=teacher, validation=data, seed=ctx.seed)
     selection = report.selection or {}
     metrics = evaluate(student, data, cfg.eval_batch_size, precision=cfg.precision)
-    artifact = save_hf(student, ctx.stage_dir / "model", ctx.recipe.model, {
-        "head": "classifier", "label_names": ctx.task().label_names, "quant": cfg.quant.model_dump()},
-        format=STUDENT_FORMAT)
+    artifact = save_hf(student, ctx.stage_dir / "model", ctx.recipe.model, head="classifier",
+                       label_names=ctx.task().label_names, meta=cfg.quant.model_dump(), format=STUDENT_FORMAT)
     return StageResult(artifact, {**metrics, "train": {k: v for k, v in report.as_dict().items() if k != "selection"},
                                   "selection": selection,
                                   "loss_weights": objective.weights})
@@ -57,27 +60,40 @@ def run_export(cfg: ExportConfig, ctx: StageContext) -> StageResult:
         raise ValueError(f"export packs a quantized student: put it after 'qat_distill' (previous artifact "
                          f"format is {getattr(ctx.previous, 'format', None)!r}, expected {STUDENT_FORMAT!r})")
     data = ctx.inputs()
-    student = load_student(ctx.previous, "classifier", data.num_labels).eval()
-    quant = QuantConfig(**ctx.previous.meta["quant"])
-    folder = ctx.stage_dir / "model"
-    on_main_process(lambda: export_packed(student, folder, quant, head="classifier"))
-    artifact = Artifact(folder, ctx.recipe.model, PACKED_FORMAT, {**ctx.previous.meta}).save()
-    packed = load_packed(folder)
+    artifact, student = pack_student(ctx.previous, ctx.stage_dir / "model", data.num_labels)
+    packed = load_packed(artifact.path)
     metrics = evaluate(packed, data, cfg.eval_batch_size)
-    student_logits, _ = predict(student, data.test, data.collator, cfg.eval_batch_size)
-    packed_logits, _ = predict(packed, data.test, data.collator, cfg.eval_batch_size)
-    metrics["test"]["agreement_with_student"] = float((student_logits.argmax(-1) == packed_logits.argmax(-1)).mean())
-    metrics["test"]["max_abs_logit_diff"] = float(np.abs(student_logits - packed_logits).max())
-    metrics["size"] = size_report(student, folder)
+    metrics["test"].update(agreement_with_student(student, packed, data, cfg.eval_batch_size))
+    metrics["size"] = size_report(student, artifact.path)
     return StageResult(artifact, metrics)
+
+
+def pack_student(source: Artifact, folder: Path, num_labels: int | None = None) -> tuple[Artifact, nn.Module]:
+    """Pack a ``kdqat_student`` artifact into a ``kdqat`` one in ``folder``; also returns the student."""
+    if source.format != STUDENT_FORMAT:
+        raise ConfigError(f"'{source.path}' has format '{source.format}', expected '{STUDENT_FORMAT}' "
+                          "(the model folder of a qat_distill stage)")
+    student = load_student(source, "classifier", num_labels).eval()
+    on_main_process(lambda: export_packed(student, folder, source.settings(), head="classifier"))
+    artifact = Artifact(folder, source.model_name, PACKED_FORMAT, source.head, source.label_names,
+                        meta=dict(source.meta)).save()
+    return artifact, student
+
+
+def agreement_with_student(student: nn.Module, packed: nn.Module, data, batch_size: int) -> dict:
+    """How closely the packed model reproduces the student on the test split (the export's check)."""
+    student_logits, _ = predict(student, data.test, data.collator, batch_size)
+    packed_logits, _ = predict(packed, data.test, data.collator, batch_size)
+    return {"agreement_with_student": float((student_logits.argmax(-1) == packed_logits.argmax(-1)).mean()),
+            "max_abs_logit_diff": float(np.abs(student_logits - packed_logits).max())}
 
 
 def load_student(artifact: Artifact, head: str, num_labels: int | None):
     """Format ``kdqat_student``: the HF folder of latent weights, re-quantized as in training."""
     from ...zoo.models import load_folder
 
-    model = load_folder(artifact.path, head, num_labels or len(artifact.meta.get("label_names", [])) or None)
-    return quantize_model(model, QuantConfig(**artifact.meta["quant"]))
+    model = load_folder(artifact.path, head, num_labels or artifact.num_labels)
+    return quantize_model(model, artifact.settings())
 
 
 def load_packed_artifact(artifact: Artifact, head: str, num_labels: int | None):

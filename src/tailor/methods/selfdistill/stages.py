@@ -172,11 +172,11 @@ def _encoder_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict) -> Artifact:
     """An "hf" artifact of the whole MLM/MAE model, or of the ViT encoder plus the MIM decoder sidecar."""
     if hasattr(model, "save_decoder"):
-        artifact = save_hf(model.encoder, folder, ctx.recipe.model, meta)
+        artifact = save_hf(model.encoder, folder, ctx.recipe.model, head="mae", meta=meta)
         model.save_decoder(folder)
         return artifact
     # a ViT-MAE needs our own loader: finetune builds a ViT classifier from its encoder
-    return save_hf(model, folder, ctx.recipe.model, meta,
+    return save_hf(model, folder, ctx.recipe.model, head="mae", meta=meta,
                    format=VITMAE_FORMAT if model.config.model_type == "vit_mae" else "hf")
 
 
@@ -195,7 +195,7 @@ def run_further_pretrain(cfg: FurtherPretrainConfig, ctx: StageContext) -> Stage
     start = _encoder_state(model)
     report = _train_mae(model, MaskedAutoEncodingObjective(backend), cfg, ctx, ctx.stage_dir)
     metrics = {"train": report, "distance_to_init": distance_to(model, start)}
-    meta = {"head": "mae", "stage": "further_pretrain"}
+    meta = {"stage": "further_pretrain"}
     if warmup:
         metrics["head_warmup"] = warmup
         meta["initial_head_key"] = _warmup_key(cfg, ctx, source)
@@ -243,5 +243,5 @@ def run_self_distill(cfg: SelfDistillConfig, ctx: StageContext) -> StageResult:
         teacher = student if needs_head else student.base_model  # θ0 ← θt
     metrics.update({k: v for k, v in metrics["rounds"][-1].items() if k != "head_warmup"})
     artifact = save_mae_model(student, ctx.stage_dir / "model", ctx,
-                              {"head": "mae", "stage": "self_distill", "rounds": cfg.rounds})
+                              {"stage": "self_distill", "rounds": cfg.rounds})
     return StageResult(artifact, metrics)

@@ -35,7 +35,8 @@ def export_ticket(ticket: Path, out: Path) -> dict:
     x = torch.rand(4, small.config.num_channels, 32, 32)
     with torch.no_grad():
         diff = float((small(pixel_values=x).logits - model(pixel_values=x).logits).abs().max())
-    save_hf(small, out, art.model_name, {**art.meta, "exported_from": str(ticket)})
+    save_hf(small, out, art.model_name, head=art.head, label_names=art.label_names,
+            meta={**art.meta, "exported_from": str(ticket)})
     if (ticket / "preprocessor_config.json").is_file():
         shutil.copy(ticket / "preprocessor_config.json", out / "preprocessor_config.json")
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

@@ -113,8 +113,8 @@ def load_ticket(artifact: Artifact, head: str, num_labels: int | None) -> torch.
 def save_ticket(model: torch.nn.Module, masks: Masks, folder: Path, ctx: StageContext, inputs: ModelInputs,
                 meta: dict) -> tuple[Artifact, dict]:
     report = sparsity_report(masks)
-    art = save_hf(model, folder, ctx.recipe.model, {**meta, "head": "classifier", "sparsity": report["sparsity"]},
-                  format="ticket")
+    art = save_hf(model, folder, ctx.recipe.model, head="classifier", label_names=ctx.task().label_names,
+                  meta={**meta, "sparsity": report["sparsity"]}, format="ticket")
 
     def write_ticket_files() -> None:
         save_masks(masks, folder / MASKS_FILE, meta)
@@ -138,8 +138,8 @@ def run_robust_pretrain(cfg: RobustPretrainConfig, ctx: StageContext) -> StageRe
     report = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(cfg.attack, inputs, ctx.seed),
                    collator=inputs.collator, validation=_normalized(inputs), seed=ctx.seed)
     metrics = _scores(model, inputs, cfg.eval_batch_size, cfg.eval_attack, cfg.robust_eval_size, ctx.seed, cfg.precision)
-    art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model,
-                  {"head": "classifier", "attack": cfg.attack.model_dump() if cfg.attack else None})
+    art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, head="classifier",
+                  label_names=ctx.task().label_names, meta={"attack": cfg.attack.model_dump() if cfg.attack else None})
     on_main_process(lambda: _save_preprocessor(art.path, inputs))
     return StageResult(art, {**metrics, "train": report.as_dict()})
 
@@ -228,7 +228,8 @@ def run_transfer(cfg: TransferConfig, ctx: StageContext) -> StageResult:
         art, report_sp = save_ticket(model, masks, ctx.stage_dir / "model", ctx, inputs, meta)
         metrics["sparsity"] = report_sp["sparsity"]
     else:
-        art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, {**meta, "head": "classifier"})
+        art = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, head="classifier",
+                      label_names=ctx.task().label_names, meta=meta)
         _save_preprocessor(art.path, inputs)
         metrics["sparsity"] = 0.0
     return StageResult(art, {**metrics, "train": report.as_dict()})

@@ -204,12 +204,12 @@ def check_base(adapter, base) -> None:
     from ...config import ConfigError
     from ...integrity import weights_fingerprint
 
-    expected = adapter.meta.get("base", {}).get("weights_sha256")
+    expected = (adapter.base or {}).get("weights_sha256")
     if expected is None:
         return
     found = weights_fingerprint(base.path)
     if found != expected:
-        raise ConfigError(f"adapter '{adapter.path}' was trained on base '{adapter.meta['base'].get('model_name')}' "
+        raise ConfigError(f"adapter '{adapter.path}' was trained on base '{adapter.base.get('model_name')}' "
                           f"(weights sha256 {expected[:12]}), but the base found at '{base.path}' has weights sha256 "
                           f"{found[:12]}: a different model. Put the original base back (or re-train the adapter "
                           "on this one)")

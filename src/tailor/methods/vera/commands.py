@@ -80,10 +80,10 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
     artifacts = [Artifact.load(Path(d)) for d in adapter_dirs]
     base_art = _shared_base(adapter_dirs, artifacts)
     first = artifacts[0]
-    if first.meta.get("head") != "classifier":
+    if first.head != "classifier":
         raise ConfigError(f"{adapter_dirs[0]}: predict serves classification adapters; this one has head "
-                         f"{first.meta.get('head')!r}")
-    base = load_model(base_art, "classifier", first.meta["num_labels"])
+                          f"{first.head!r}")
+    base = load_model(base_art, "classifier", first.num_labels)
     server = MixedVeraBatch.from_pretrained(base, [a.path for a in artifacts],
                                             names=[f"adapter{i}" for i in range(len(artifacts))], precision=precision)
     lookup = _adapter_lookup(adapter_dirs)
@@ -100,7 +100,7 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
         probs = torch.softmax(server(ids, **enc).logits.float(), -1).cpu()
         for i, (r, p) in enumerate(zip(chunk, probs)):
             label_id = int(p.argmax())
-            names = artifacts[ids[i]].meta.get("label_names") or []
+            names = artifacts[ids[i]].label_names
             out.append({**r, "label_id": label_id, "label": names[label_id] if label_id < len(names) else label_id,
                         "probs": [round(float(x), 6) for x in p]})
     return out
@@ -112,7 +112,7 @@ def _shared_base(dirs: list[str], artifacts):
     from .stages import base_artifact
 
     for d, a in zip(dirs, artifacts):
-        if a.format != "peft" or "base" not in a.meta:
+        if a.format != "peft" or a.base is None:
             raise ConfigError(f"{d}: not an adapter saved by the vera stage (format {a.format!r})")
     bases = [base_artifact(a) for a in artifacts]
     for a, b in zip(artifacts, bases):

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ...artifacts import Artifact, load_model
+from ...config import ConfigError
 from ...dist import on_main_process
 from ...engine.losses import CrossEntropy
 from ...engine.metrics import evaluate
@@ -40,14 +41,13 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
     if cfg.task == "classify":
         data = ctx.inputs()
         base = ctx.load(source, head="classifier", num_labels=data.num_labels)
-        objective, meta = CrossEntropy(), {"head": "classifier", "num_labels": data.num_labels,
-                                           "label_names": ctx.task().label_names}
+        objective, head, labels = CrossEntropy(), "classifier", ctx.task().label_names
     else:
         if "lm_inputs" not in ctx._shared:  # tokenized once per seed, like ctx.inputs()
             ctx._shared["lm_inputs"] = prepare_lm(ctx.task(), ctx.recipe.model, ctx.recipe.data.max_length)
         data = ctx._shared["lm_inputs"]
         base = ctx.load(source, head="causal_lm")
-        objective, meta = NextTokenLoss(), {"head": "causal_lm"}
+        objective, head, labels = NextTokenLoss(), "causal_lm", []
     model = build(base, cfg)
     counts = count_parameters(model)
     report = train(model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
@@ -62,15 +62,15 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
     on_main_process(lambda: save_adapter(model, adapter_dir))
     sizes = adapter_bytes(adapter_dir)
     base = base_record(source, adapter_dir, original=ctx.previous is None)
-    artifact = Artifact(adapter_dir, ctx.recipe.model, FORMAT, {**meta, "base": base}).save()
+    artifact = Artifact(adapter_dir, ctx.recipe.model, FORMAT, head, labels, base=base).save()
     return StageResult(artifact, {**metrics, "params": counts, "bytes": sizes, "train": report.as_dict()})
 
 
 def base_record(source: Artifact, adapter_dir: Path, original: bool) -> dict:
     """How to find the base again, wherever the run folder is moved: the original pretrained model
     by its zoo name or hub id, an earlier stage's output by its path relative to the adapter."""
-    record = {"format": source.format, "model_name": source.model_name, "meta": source.meta,
-              "weights_sha256": weights_fingerprint(source.path)}
+    record = {"format": source.format, "model_name": source.model_name, "head": source.head,
+              "label_names": source.label_names, "meta": source.meta, "weights_sha256": weights_fingerprint(source.path)}
     if not original:
         record["path"] = os.path.relpath(Path(source.path).resolve(), Path(adapter_dir).resolve())
     return record
@@ -78,9 +78,12 @@ def base_record(source: Artifact, adapter_dir: Path, original: bool) -> dict:
 
 def base_artifact(adapter: Artifact) -> Artifact:
     """The base model an adapter artifact was trained on."""
-    record = adapter.meta["base"]
+    record = adapter.base
+    if record is None:
+        raise ConfigError(f"{adapter.path}: format {adapter.format!r} is not an adapter saved by the vera or lora stage")
     path = (adapter.path / record["path"]).resolve() if "path" in record else resolve(record["model_name"])
-    return Artifact(Path(path), record["model_name"], record["format"], record["meta"])
+    return Artifact(Path(path), record["model_name"], record["format"], record["head"], record["label_names"],
+                    meta=record["meta"])
 
 
 def load_peft_artifact(artifact: Artifact, head: str, num_labels: int | None):
@@ -89,8 +92,7 @@ def load_peft_artifact(artifact: Artifact, head: str, num_labels: int | None):
     structure if the dense delta W were folded into it)."""
     base_art = base_artifact(artifact)
     check_base(artifact, base_art)
-    head = artifact.meta.get("head", head)
-    base = load_model(base_art, head, artifact.meta.get("num_labels", num_labels))
+    base = load_model(base_art, artifact.head or head, artifact.num_labels or num_labels)
     model = load_adapter(base, artifact.path)
     return model.merge_and_unload() if base_art.format == "hf" else model
 
