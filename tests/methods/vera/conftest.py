@@ -9,6 +9,8 @@ from peft.utils.other import ModulesToSaveWrapper
 from transformers import (BertConfig, BertForSequenceClassification, Dinov2Config, Dinov2ForImageClassification,
                           GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM)
 
+from ...conftest import needs  # noqa: F401  (the vera tests take it from here)
+
 
 def tiny_bert(num_labels: int = 3, seed: int = 0) -> BertForSequenceClassification:
     torch.manual_seed(seed)
@@ -60,11 +62,3 @@ def token_batch(rows: int, length: int = 7, seed: int = 0) -> dict[str, torch.Te
 @pytest.fixture(autouse=True)
 def _quiet_threads():
     torch.set_num_threads(1)
-
-
-def needs(*modules: str):
-    """Skip cleanly when a zoo asset package is not installed."""
-    import importlib.util
-
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    return pytest.mark.skipif(bool(missing), reason=f"zoo asset not installed: {', '.join(missing)}")
