@@ -59,3 +59,11 @@ class SelfDistillConfig(MaskedAutoEncodingSettings):
         "representation", description="the paper's method, or a Table 3 ablation of the distillation term")
     mae_weight: float = Field(1.0, ge=0, description="λ on L_MAE (Table 6); 0 = the 'w/o L_MAE' ablation")
     distill_weight: float = Field(1.0, gt=0)
+
+
+class PretrainedModelSettings(StrictModel):
+    """What a further_pretrain / self_distill artifact records beside its weights (its ``meta``)."""
+
+    stage: Literal["further_pretrain", "self_distill"]
+    rounds: int | None = Field(None, ge=1, description="self_distill: the rounds T' it ran")
+    initial_head_key: str | None = Field(None, description="further_pretrain: which warmed-up head it started from")
