@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     for method in all_methods().values():
         if "commands" in method.parts:
             method.part("commands").register(sub)
+    importlib.import_module("tailor.export").register(sub)
     importlib.import_module("tailor.serve.commands").register(sub)
     return p
 

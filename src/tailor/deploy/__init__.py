@@ -1,1 +1,1 @@
-"""Deployment outputs: ONNX exports checked in onnxruntime, and Hub model cards for export folders."""
+"""Deployment building blocks: ONNX export checked in onnxruntime, and Hub model cards (`tailor export` uses them)."""

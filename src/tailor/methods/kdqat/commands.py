@@ -1,4 +1,4 @@
-"""CLI subcommands: ``tailor export`` (pack a QAT student) and ``tailor analyze attention``."""
+"""CLI subcommand ``tailor analyze attention``: teacher vs student attention maps and per-head diagnostics."""
 from __future__ import annotations
 
 import argparse
@@ -9,16 +9,6 @@ DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog, and the dog does no
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("export", help="pack a qat_distill student (2-bit codes + scales) into a safetensors file, "
-                                      "or export any model artifact to ONNX (checked in onnxruntime)")
-    e.add_argument("student", help="the student's artifact folder (<run>/seed-<s>/<NN>-qat_distill/model); "
-                                   "with --format onnx any stage's model/ folder (student, peft adapter, ticket, hf)")
-    e.add_argument("--out", required=True, help="folder for the packed artifact / the ONNX folder")
-    e.add_argument("--format", choices=("packed", "onnx"), default="packed",
-                   help="packed: the kdqat safetensors format (default); onnx: model.onnx + tokenizer + report.json, "
-                        "checked against tailor's model on the run's test split")
-    e.set_defaults(func=cmd_export)
-
     a = sub.add_parser("analyze", help="diagnostics of trained models")
     what = a.add_subparsers(dest="analysis", required=True)
     att = what.add_parser("attention", help="teacher vs student attention maps (PNG) and per-head "
@@ -40,44 +30,6 @@ def _artifact(folder: str):
     if not (Path(folder) / "artifact.json").is_file():
         raise ConfigError(f"'{folder}' is not an artifact folder (no artifact.json); give a stage's model/ folder")
     return Artifact.load(Path(folder))
-
-
-def cmd_export(args) -> None:
-    if args.format == "onnx":
-        return _export_onnx(args)
-    from ...deploy.card import run_of, write_card
-    from ...deploy.exports import task_inputs
-    from .export import load_packed, size_report
-    from .stages import agreement_with_student, pack_student
-
-    source = _artifact(args.student)
-    artifact, student = pack_student(source, Path(args.out))
-    report = size_report(student, artifact.path)
-    extra = {"size": report["total"]}
-    if run_of(Path(args.student)) is not None:  # the export's check, on the task's own test split
-        extra["check_on_test_split"] = agreement_with_student(student, load_packed(artifact.path),
-                                                              task_inputs(Path(args.student))[1], 64)
-        print(f"check on the test split: {extra['check_on_test_split']}")
-    write_card(artifact.path, Path(args.student), base_model=source.model_name, kind="ternary student (W2A8, packed)",
-               tags=["kdqat", "ternary"], pipeline_tag="text-classification", extra=extra)
-    for name, row in report.items():
-        print(f"{name:28s} fp32 {row['fp32_bytes']:>12,.0f} B   packed {row['packed_bytes']:>12,.0f} B   "
-              f"{row['ratio']:6.2f}x")
-    print(f"wrote {artifact.path}")
-
-
-def _export_onnx(args) -> None:
-    from ...deploy.exports import export_onnx_folder
-
-    report = export_onnx_folder(Path(args.student), Path(args.out))
-    for name, f in report["files"].items():
-        check = f["check_on_test_split"]
-        print(f"{name}: {f['bytes'] / 1e6:.2f} MB, {f['ops'].get('MatMulInteger', 0)} MatMulInteger / "
-              f"{f['ops'].get('MatMul', 0)} MatMul nodes; onnxruntime vs tailor on {check['examples']} test examples: "
-              f"agreement {check['agreement_with_tailor']:.4f}, max |logit diff| {check['max_abs_logit_diff']:.2e}")
-    print(f"wrote {args.out} ({'check passed' if report['passed'] else 'CHECK FAILED: predictions differ'})")
-    if not report["passed"]:
-        raise SystemExit(1)
 
 
 def cmd_analyze_attention(args) -> None:
