@@ -118,4 +118,4 @@ def stream_inputs(corpus, inputs: ModelInputs, max_length: int, seed: int = 0):
     if inputs.modality == "text":
         return ds.map(lambda batch: tokenize(inputs.tokenizer, batch, max_length), batched=True,
                       batch_size=STREAM_BATCH, remove_columns=["text"])
-    return ds.map(lambda row: {"image": np.asarray(row["image"].convert("RGB"), dtype=np.uint8)})
+    return ds.map(lambda row: {"image": np.array(row["image"].convert("RGB"), dtype=np.uint8)})
