@@ -140,6 +140,7 @@ def test_bad_corpora_fail_the_dry_pass_naming_the_path_and_the_fix(tmp_path):
         str(tmp_path / "notes.doc"): ["notes.doc", "unsupported suffix '.doc'"],
         str(mixed): ["mixed", "mixes csv and text files"],
         str(pics): ["pics", "is image but the model takes text input"],
+        "someorg/somecorpus": ["someorg/somecorpus", "hub is not reachable", "check the dataset name"],  # offline
     }
     for name, expected in cases.items():
         with pytest.raises(ConfigError) as err:

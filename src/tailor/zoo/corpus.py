@@ -135,7 +135,8 @@ def check(cfg: CorpusConfig, modality: str | None, where: str = "unlabeled") -> 
         first = next(iter(ds), None)
     except Exception as e:  # noqa: BLE001  (datasets/pyarrow/PIL raise many types for a bad file or an offline hub)
         detail = describe(e) or f"{type(e).__name__}: {e}".splitlines()[0][:300]
-        return [f"{where}: corpus '{cfg.name}' could not be read ({detail}); check the file's format"]
+        fix = "check the file's format" if kind else "check the dataset name, config and split"
+        return [f"{where}: corpus '{cfg.name}' could not be read ({detail}); {fix}"]
     if first is None:
         return [f"{where}: corpus '{cfg.name}' has no examples; add some, or remove unlabeled to use the task's "
                 "training inputs"]
