@@ -61,7 +61,7 @@ class Recipe(StrictModel):
             self._fingerprints = {"model": model_fingerprint(self.model),
                                   "data": {d.source: data_config_fingerprint(d) for d in datas}}
             corpora = [c.config.unlabeled for c in self._calls if getattr(c.config, "unlabeled", None) is not None]
-            if corpora:  # only then: the digest of every recipe without one stays as it was
+            if corpora:  # only then: a recipe without one keeps the fingerprints it had
                 self._fingerprints["unlabeled"] = {c.name: corpus_fingerprint(c) for c in corpora}
         return self._fingerprints
 

@@ -144,7 +144,7 @@ class _ObjectiveTrainer(Trainer):
         from torch.utils.data import DataLoader
 
         loader = DataLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
-                            num_workers=self.args.dataloader_num_workers)
+                            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory)
         return prepare_data_loader(loader, self.args.device, num_processes=1, process_index=0, put_on_device=True,
                                    dispatch_batches=False)
 
