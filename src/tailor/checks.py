@@ -3,7 +3,8 @@
 `check_recipe` verifies the stage graph (which stage feeds which, that a `source` names an earlier
 stage, that `export` follows `qat_distill`, that `transfer` has a ticket unless `dense: true`), that
 local paths exist, that the data loads and is usable (rows, at least two classes, its modality
-matches the model's), and that `max_length` fits the model's positions. Every problem found is
+matches the model's), that an `unlabeled` corpus exists and yields a first example in the right
+column, and that `max_length` fits the model's positions. Every problem found is
 reported at once, in one ConfigError. `tailor run --check RECIPE` runs only this pass.
 """
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from .config import ConfigError
 from .recipe import Recipe
+from .zoo.corpus import check as check_corpus
+from .zoo.corpus import corpus_files
 from .zoo.models import model_modality
 
 _FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
@@ -114,6 +117,12 @@ def _damaged_images(folder: Path) -> list[str]:
     return bad
 
 
+def _corpora(recipe: Recipe) -> list[tuple[str, object]]:
+    """(key, CorpusConfig) of every stage that streams an `unlabeled` corpus."""
+    return [(f"stages.{i}.{c.name}.unlabeled", c.config.unlabeled) for i, c in enumerate(recipe.calls)
+            if getattr(c.config, "unlabeled", None) is not None]
+
+
 def check_recipe(recipe: Recipe, load_data: bool = True) -> Plan:
     """Run every check; raise one ConfigError listing all problems, else return the plan."""
     problems = stage_graph_problems(recipe)
@@ -127,6 +136,12 @@ def check_recipe(recipe: Recipe, load_data: bool = True) -> Plan:
         for key, path in named.items():
             if _looks_local(str(path)) and not Path(path).expanduser().exists():
                 problems.append(f"{key}: file or folder '{path}' does not exist")
+    corpora = _corpora(recipe)
+    for where, corpus in corpora:
+        try:
+            corpus_files(corpus, where)
+        except ConfigError as e:
+            problems.append(str(e))
     if problems:
         raise ConfigError("recipe check failed:\n  - " + "\n  - ".join(problems))
     plan = Plan()
@@ -139,6 +154,8 @@ def check_recipe(recipe: Recipe, load_data: bool = True) -> Plan:
         if modality and task.modality != modality:
             problems.append(f"data '{recipe.data.source}' is {task.modality} but model '{model}' takes {modality} "
                             f"input; use a {task.modality} model (`tailor models` lists each one's modality)")
+        for where, corpus in corpora:
+            problems.extend(check_corpus(corpus, modality or task.modality, where))
     config = _model_config(model)
     positions = (config or {}).get("max_position_embeddings") or (config or {}).get("n_positions")
     if modality == "text" and positions and recipe.data.max_length > positions:

@@ -109,8 +109,20 @@ def cmd_stages(args) -> None:
     for name, spec in all_stages().items():
         print(f"{name:<18} {spec.description}")
         if args.verbose:
-            for field, info in spec.config.model_fields.items():
-                print(f"    {field:<18} default={info.default!r}  {info.description or ''}")
+            _print_fields(spec.config)
+
+
+def _print_fields(config, prefix: str = "") -> None:
+    """One line per setting; a nested settings block (e.g. `unlabeled`) lists its own keys under it."""
+    from pydantic import BaseModel
+
+    for field, info in config.model_fields.items():
+        default = "(required)" if info.is_required() else f"default={info.get_default(call_default_factory=True)!r}"
+        print(f"    {prefix + field:<18} {default}  {info.description or ''}")
+        nested = [a for a in (info.annotation, *getattr(info.annotation, "__args__", ()))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested and not prefix:
+            _print_fields(nested[0], f"{field}.")
 
 
 def cmd_report(args) -> None:

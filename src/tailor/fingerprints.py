@@ -4,7 +4,8 @@ The run folder is named by a hash of the resolved recipe, so these fingerprints 
 the CSV a recipe points at (or replace the weights in a local model folder) and the next run gets a
 new folder instead of the old results. Local files and folders are hashed by content; zoo entries
 by the version of the registry package that ships them; hub datasets and models by the revision
-the local Hugging Face cache resolved (or "unresolved" when it has none).
+the local Hugging Face cache resolved (or "unresolved" when it has none). An unlabeled corpus is
+hashed over the files it streams (every file of a corpus folder that tailor reads).
 """
 from __future__ import annotations
 
@@ -58,6 +59,19 @@ def data_config_fingerprint(cfg) -> str | dict[str, str]:
     if cfg.files is not None:
         return {split: data_fingerprint(str(path)) for split, path in cfg.files.items()}
     return data_fingerprint(cfg.name)
+
+
+def corpus_fingerprint(cfg) -> str:
+    """The fingerprint of an unlabeled corpus (`CorpusConfig`): its files' content, or the hub revision
+    with the configuration and split streamed."""
+    from .zoo.corpus import corpus_files
+
+    path = Path(cfg.name).expanduser()
+    if path.exists():
+        found = corpus_files(cfg)
+        return "sha256:" + _combined({f.relative_to(path).as_posix() if path.is_dir() else f.name: sha256_file(f)
+                                      for f in found[1]})
+    return f"{_hub_revision(cfg.name, 'dataset')}:{cfg.config or 'default'}:{cfg.split}"
 
 
 def model_fingerprint(name: str) -> str:

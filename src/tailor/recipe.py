@@ -55,11 +55,14 @@ class Recipe(StrictModel):
     def fingerprints(self) -> dict:
         """Content fingerprints of the model and of every dataset the recipe reads (computed once)."""
         if self._fingerprints is None:
-            from .fingerprints import data_config_fingerprint, model_fingerprint
+            from .fingerprints import corpus_fingerprint, data_config_fingerprint, model_fingerprint
 
             datas = [self.data] + [c.config.data for c in self._calls if getattr(c.config, "data", None)]
             self._fingerprints = {"model": model_fingerprint(self.model),
                                   "data": {d.source: data_config_fingerprint(d) for d in datas}}
+            corpora = [c.config.unlabeled for c in self._calls if getattr(c.config, "unlabeled", None) is not None]
+            if corpora:  # only then: a recipe without one keeps the fingerprints it had
+                self._fingerprints["unlabeled"] = {c.name: corpus_fingerprint(c) for c in corpora}
         return self._fingerprints
 
     def digest(self) -> str:

@@ -80,3 +80,30 @@ def test_self_distillation_stages_under_two_processes_match_one_process(tmp_path
         assert len(two) == len(losses) == 4 if "warmup" not in curve else len(two) == len(losses), curve
         assert all(abs(a - b) <= 0.2 * abs(b) for a, b in zip(two, losses)), (curve, two, losses)
         assert sum(two) / len(two) == pytest.approx(sum(losses) / len(losses), rel=0.07), curve
+
+
+@pytest.mark.slow
+def test_two_ranks_stream_distinct_parts_of_an_unlabeled_corpus(tmp_path):
+    """further_pretrain and self_distill with `unlabeled:` under two ranks: each rank reads whole files of its
+    own (4 files, 2 ranks: split_dataset_by_node assigns files), so no example is trained on by both."""
+    import json
+
+    from tailor.engine.inputs import tokenize
+    from tests.zoo.test_corpus import labeled_csv, write_text_corpus
+
+    corpus = write_text_corpus(tmp_path / "corpus", files=4, lines=40)
+    _torchrun("ddp_corpus_worker.py", tmp_path, "tiny-bert",
+              extra=[str(corpus), str(labeled_csv(tmp_path / "labeled.csv"))])
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world"] == ranks[1]["world"] == 2
+    tok = models.tokenizer("tiny-bert")
+    file_of = {tuple(ids): i for i, f in enumerate(sorted(corpus.glob("*.txt")))
+               for ids in tokenize(tok, {"text": f.read_text().splitlines()}, 16)["input_ids"]}
+    for stage in ("01-further_pretrain", "round-1"):
+        rows = [[tuple(ids) for ids in rank["rows"][stage]] for rank in ranks]
+        assert [len(r) for r in rows] == [16, 16]  # (3 steps + 1 read ahead by accelerate's loader) x batch 4
+        assert all(len(set(r)) == len(r) for r in rows)  # no example twice within a rank
+        assert all(ids in file_of for r in rows for ids in r)  # every example is a corpus line
+        assert set(rows[0]).isdisjoint(rows[1]), stage  # and no line reached both ranks
+        files = [{file_of[ids] for ids in r} for r in rows]
+        assert files[0].isdisjoint(files[1]), (stage, files)  # whole files per rank

@@ -51,17 +51,25 @@ class Normalize(nn.Module):
 
 
 class ImageCollator:
-    """Batches uint8 images into `pixel_values` (normalised unless normalize=False) and `labels`."""
+    """Batches uint8 images into `pixel_values` (normalised unless normalize=False) and `labels` (when the
+    rows have them: an unlabeled corpus has none). Images of different sizes are resized one by one."""
 
     def __init__(self, spec: ImageSpec, normalize: bool = True):
         self.spec = spec
         self.norm = Normalize(spec.mean, spec.std) if normalize else None
 
     def __call__(self, rows: list[dict]) -> dict[str, Tensor]:
-        x = to_pixels(np.stack([np.asarray(r["image"], dtype=np.uint8) for r in rows]), self.spec.size)
+        images = [np.asarray(r["image"], dtype=np.uint8) for r in rows]
+        if len({im.shape for im in images}) == 1:
+            x = to_pixels(np.stack(images), self.spec.size)
+        else:  # a corpus folder of photos of any size
+            x = torch.cat([to_pixels(im[None], self.spec.size) for im in images])
         if self.norm is not None:
             x = self.norm(x)
-        return {"pixel_values": x, "labels": torch.tensor([int(r["label"]) for r in rows])}
+        out = {"pixel_values": x}
+        if "label" in rows[0]:
+            out["labels"] = torch.tensor([int(r["label"]) for r in rows])
+        return out
 
 
 def prepare(task: TaskData, model_name: str, cfg: DataConfig, *, normalize: bool = True) -> ModelInputs:
@@ -84,10 +92,30 @@ def prepare(task: TaskData, model_name: str, cfg: DataConfig, *, normalize: bool
         tok.pad_token = tok.eos_token
 
     def encode(batch):
-        out = tok(batch["text"], truncation=True, max_length=cfg.max_length)
+        out = tokenize(tok, batch, cfg.max_length)
         out["labels"] = batch["label"]
         return out
 
     splits = [s.map(encode, batched=True, remove_columns=s.column_names, desc="tokenize") for s in
               (task.train, task.validation, task.test)]
     return ModelInputs(*splits, DataCollatorWithPadding(tok, return_tensors="pt"), task.num_labels, "text", tokenizer=tok)
+
+
+def tokenize(tok, batch: dict, max_length: int) -> dict:
+    """The one text encoding of every split and corpus: truncated to max_length, padded per batch later."""
+    return tok(batch["text"], truncation=True, max_length=max_length)
+
+
+STREAM_BATCH = 64  # examples tokenized per call on the stream: what is held beside the shuffle buffer
+
+
+def stream_inputs(corpus, inputs: ModelInputs, max_length: int, seed: int = 0):
+    """An unlabeled corpus (`tailor.zoo.corpus.CorpusConfig`) streamed as the model eats it: tokenized
+    like the task's splits (text), or as uint8 RGB arrays for `inputs.collator` (images), on the fly."""
+    from ..zoo.corpus import stream
+
+    ds = stream(corpus, inputs.modality, seed=seed)
+    if inputs.modality == "text":
+        return ds.map(lambda batch: tokenize(inputs.tokenizer, batch, max_length), batched=True,
+                      batch_size=STREAM_BATCH, remove_columns=["text"])
+    return ds.map(lambda row: {"image": np.array(row["image"].convert("RGB"), dtype=np.uint8)})

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations import TensorBoardCallback
+from transformers.trainer_utils import has_length
 
 from ..files import atomic_write_text
 from ..config import ConfigError
@@ -132,11 +133,27 @@ class _ObjectiveTrainer(Trainer):
                                         self.settings, eps=self.args.adam_epsilon)
         return self.optimizer
 
+    def get_train_dataloader(self):
+        """A stream (an IterableDataset) is read by each rank as given: it is already split across ranks
+        (`datasets.distributed.split_dataset_by_node`, see `tailor.zoo.corpus`). accelerate would
+        otherwise have rank 0 read every batch and dispatch it (which also fails on batches padded to
+        different lengths) or shard the stream a second time, dropping examples (accelerate#3547)."""
+        if not isinstance(self.train_dataset, torch.utils.data.IterableDataset):
+            return super().get_train_dataloader()
+        from accelerate.data_loader import prepare_data_loader
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
+                            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory)
+        return prepare_data_loader(loader, self.args.device, num_processes=1, process_index=0, put_on_device=True,
+                                   dispatch_batches=False)
+
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         """transformers' schedules by name; `multistep` is torch's MultiStepLR."""
         if self.lr_scheduler is None and self.settings.scheduler == "multistep":
-            loader = len(self.get_train_dataloader())
-            steps_per_epoch = max(1, math.ceil(loader / self.args.gradient_accumulation_steps))
+            loader = self.get_train_dataloader()  # a stream has no length: its milestones are in steps
+            batches = len(loader) if has_length(loader) else 1
+            steps_per_epoch = max(1, math.ceil(batches / self.args.gradient_accumulation_steps))
             self.lr_scheduler = multistep_scheduler(optimizer or self.optimizer, self.settings, steps_per_epoch)
         return super().create_scheduler(num_training_steps, optimizer)
 

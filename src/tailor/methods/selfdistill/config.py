@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from ...config import StrictModel
 from ...engine.settings import TrainSettings
+from ...zoo.corpus import CorpusConfig
 
 
 class MaskedAutoEncodingSettings(TrainSettings):
@@ -35,6 +36,9 @@ class MaskedAutoEncodingSettings(TrainSettings):
     head_warmup_steps: int = Field(
         100, ge=0, description="steps that train only a newly initialised MLM head / pixel decoder before the stage")
     head_warmup_lr: float = Field(1e-3, gt=0)
+    unlabeled: CorpusConfig | None = Field(
+        None, description="D_u: an unlabeled corpus streamed instead of the task's training inputs (a file, a folder "
+                          "of files or a hub dataset; name or {name, config, split, column, shuffle_buffer}); needs steps")
 
     @model_validator(mode="after")
     def _replacement_probs(self) -> "MaskedAutoEncodingSettings":
@@ -44,9 +48,19 @@ class MaskedAutoEncodingSettings(TrainSettings):
                 f"{self.mask_replace_prob} + {self.random_replace_prob}")
         return self
 
+    @model_validator(mode="after")
+    def _stream_needs_steps(self) -> "MaskedAutoEncodingSettings":
+        if self.unlabeled is not None and self.steps is None:
+            raise ValueError(f"unlabeled streams '{self.unlabeled.name}', whose length is not known, so the stage is "
+                             f"bounded by steps, not epochs (epochs: {self.epochs:g}): set steps: N")
+        if self.unlabeled is not None and self.scheduler == "multistep" and self.milestones_in == "epochs":
+            raise ValueError("unlabeled streams a corpus with no epochs to count: give the multistep milestones in "
+                             "steps (milestones_in: steps)")
+        return self
+
 
 class FurtherPretrainConfig(MaskedAutoEncodingSettings):
-    """Algorithm 2: continue L_MAE on the task's unlabeled text/images (D_u = train split without labels)."""
+    """Algorithm 2: continue L_MAE on D_u: the task's train split without labels, or the `unlabeled` corpus."""
 
 
 class SelfDistillConfig(MaskedAutoEncodingSettings):

@@ -1,7 +1,7 @@
 """Stages ``further_pretrain`` (Algorithm 2) and ``self_distill`` (Algorithm 1).
 
-``further_pretrain`` continues the masked auto-encoding objective on D_u (the task's training inputs;
-their labels are never read) and saves the whole model, encoder + MLM head / decoder: the teacher.
+``further_pretrain`` continues the masked auto-encoding objective on D_u (the task's training inputs,
+their labels never read; or an ``unlabeled`` corpus streamed through ``datasets``, split across ranks) and saves the whole model, encoder + MLM head / decoder: the teacher.
 ``self_distill`` loads its teacher from ``ctx.previous`` and restarts the student from the ORIGINAL
 weights (``ctx.base()``), training it with λ·L_MAE + L_Distill; with ``rounds: T`` the student of
 each round teaches the next, and every student restarts from the original weights. ``finetune`` then
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ...artifacts import Artifact, load_model, save_hf
+from ...engine.inputs import stream_inputs
 from ...engine.settings import TrainSettings
 from ...engine.trainer import train
 from ...stages import StageContext, StageResult
@@ -112,7 +113,7 @@ def warm_up_new_head(model: nn.Module, backend, new: list[str], cfg: MaskedAutoE
     settings = TrainSettings(steps=cfg.head_warmup_steps, lr=cfg.head_warmup_lr, batch_size=cfg.batch_size,
                              weight_decay=0.0, log_every=cfg.log_every, save_every=cfg.save_every)
     try:
-        report = train(model, ctx.inputs().train, settings=settings, out_dir=out_dir,
+        report = train(model, unlabeled_data(cfg, ctx), settings=settings, out_dir=out_dir,
                        objective=MaskedAutoEncodingObjective(backend), collator=ctx.inputs().collator, seed=ctx.seed)
     finally:
         for n, p in model.named_parameters():
@@ -128,7 +129,8 @@ def _warmup_key(cfg: MaskedAutoEncodingSettings, ctx: StageContext, source: Arti
     fields = ("head_warmup_steps", "head_warmup_lr", "batch_size", "mask_prob", "mask_replace_prob",
               "random_replace_prob", "mask_ratio", "patch_mask", "norm_pix_loss", "decoder_depth", "objective")
     return {**{f: getattr(cfg, f) for f in fields}, "seed": ctx.seed, "source": str(Path(source.path).resolve()),
-            "data": ctx.recipe.data.model_dump(mode="json")}
+            "data": ctx.recipe.data.model_dump(mode="json"),
+            **({"unlabeled": cfg.unlabeled.model_dump(mode="json")} if cfg.unlabeled else {})}
 
 
 def _head_tensors(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
@@ -180,8 +182,15 @@ def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict
                    format=VITMAE_FORMAT if model.config.model_type == "vit_mae" else "hf")
 
 
+def unlabeled_data(cfg: MaskedAutoEncodingSettings, ctx: StageContext):
+    """D_u: the task's training inputs (their labels are never read), or the `unlabeled` corpus, streamed."""
+    if cfg.unlabeled is None:
+        return ctx.inputs().train
+    return stream_inputs(cfg.unlabeled, ctx.inputs(), ctx.recipe.data.max_length, seed=ctx.seed)
+
+
 def _train_mae(model, objective, cfg, ctx, out_dir: Path, teacher=None) -> dict:
-    report = train(model, ctx.inputs().train, settings=cfg, out_dir=out_dir, objective=objective,
+    report = train(model, unlabeled_data(cfg, ctx), settings=cfg, out_dir=out_dir, objective=objective,
                    collator=ctx.inputs().collator, teacher=teacher, seed=ctx.seed)
     return report.as_dict()
 
