@@ -5,7 +5,8 @@
   (Eq. 1); rounds keep (1-s)^(r/R) of the weights; optional rewinding to theta_pre.
 - LMP: real-valued scores on frozen theta_pre, a top-k mask in the forward pass and a
   straight-through estimator (dL/ds = dL/dm) in the backward pass (Ramanujan et al. 2020 style).
-Training is injected as a callable so these run with the engine or with a plain loop in tests.
+Training is injected as a callable so these run with the engine or with a plain loop in tests;
+``strategies.py`` binds them to a stage's config behind one interface.
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .config import MaskSpec
-from .masks import Masks, apply_masks, draw_masks, sparsity_report, spec_weights
+from .masks import Mask, apply_masks, draw_masks, spec_weights
 
 
-def omp(model: nn.Module, spec: MaskSpec) -> Masks:
+def omp(model: nn.Module, spec: MaskSpec) -> Mask:
     """One-shot magnitude masks of the model's current weights (the model is not modified)."""
     return draw_masks(model, {k: w.abs() for k, w in spec_weights(model, spec).items()}, spec)
 
@@ -36,8 +37,8 @@ def aimp_schedule(sparsity: float, rounds: int, rate: float | None = None) -> li
 
 
 def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
-         train_round: Callable[[nn.Module, Masks | None, int], None], masks: Masks | None = None,
-         rate: float | None = None) -> Masks:
+         train_round: Callable[[nn.Module, Mask | None, int], None], masks: Mask | None = None,
+         rate: float | None = None) -> Mask:
     """Adversarial IMP: for each round, ``train_round(model, masks, r)`` (adversarially, masks held
     fixed), prune the smallest trained magnitudes among survivors to the round's sparsity, and rewind
     survivors to the starting weights if ``rewind``. Leaves ``model`` as the masked ticket.
@@ -50,7 +51,7 @@ def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
     if spec.pattern == "nm":
         schedule = [spec.sparsity]
     else:
-        kept = 1 - (sparsity_report(masks)["sparsity"] if masks else 0.0)
+        kept = 1 - (Mask(masks).sparsity if masks else 0.0)
         if 1 - spec.sparsity > kept:
             raise ValueError(f"A-IMP target sparsity {spec.sparsity} is below the incoming ticket's {1 - kept:.4f}")
         schedule = [1 - kept * (1 - s) for s in aimp_schedule(1 - (1 - spec.sparsity) / kept, rounds, rate)]
@@ -101,10 +102,10 @@ class LmpHandle:
         for k, (_, p) in self.scored.items():
             p.mask.copy_(masks[k])
 
-    def masks(self) -> Masks:
+    def masks(self) -> Mask:
         return draw_masks(self.model, {k: p.scores for k, (_, p) in self.scored.items()}, self.spec)
 
-    def detach(self) -> Masks:
+    def detach(self) -> Mask:
         """Remove the parametrizations (weights back to theta_pre, unmasked) and return the final masks."""
         masks = self.masks()
         self.hook.remove()
@@ -129,7 +130,7 @@ def attach_scores(model: nn.Module, spec: MaskSpec, init: str = "magnitude") -> 
     return LmpHandle(model, spec, scored)
 
 
-def lmp(model: nn.Module, spec: MaskSpec, init: str, train: Callable[[nn.Module], None]) -> Masks:
+def lmp(model: nn.Module, spec: MaskSpec, init: str, train: Callable[[nn.Module], None]) -> Mask:
     """Learn a mask on frozen weights with ``train(model)`` (scores and head trainable), then apply it."""
     handle = attach_scores(model, spec, init)
     train(model)

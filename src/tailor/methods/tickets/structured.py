@@ -13,7 +13,7 @@ import copy
 import torch
 from torch import nn
 
-from .masks import Masks, apply_masks
+from .masks import Mask, apply_masks
 
 
 def _slice_bn(bn: nn.BatchNorm2d, keep: torch.Tensor) -> None:
@@ -29,7 +29,7 @@ def _bn_output_of_zero(bn: nn.BatchNorm2d) -> torch.Tensor:
 
 
 @torch.no_grad()
-def export_channel_pruned(model: nn.Module, masks: Masks) -> nn.Module:
+def export_channel_pruned(model: nn.Module, masks: Mask) -> nn.Module:
     """A smaller copy of a masked resnet_cifar model with its dead internal channels removed."""
     if getattr(getattr(model, "config", None), "model_type", None) != "resnet_cifar":
         raise ValueError("physical channel removal is implemented for resnet_cifar models only; "
