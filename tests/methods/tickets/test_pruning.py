@@ -5,6 +5,7 @@ from torch import nn
 from transformers import BertConfig, BertForSequenceClassification, ViTConfig, ViTForImageClassification
 
 from tailor.methods.tickets.config import MaskSpec
+from tailor.methods.tickets.masks import Mask
 from tailor.methods.tickets.pruning import aimp, aimp_schedule, attach_scores, lmp, omp
 
 
@@ -190,3 +191,69 @@ def test_strategies_prune_through_one_interface(make_resnet):
         else:
             assert calls == [(None, False, 0.5, None)] and strategy.new_head
             assert all(p.requires_grad for p in model.parameters())
+
+
+def test_aimp_at_20_percent_per_round_hand_computed():
+    """|w| = 1..10, rate 0.2 to sparsity 0.36: round 1 keeps 8 (drops |1|, |2|), round 2 keeps round(6.4) = 6."""
+    from tailor.methods.tickets.config import DrawTicketConfig
+    from tailor.methods.tickets.strategies import get_strategy
+
+    def model():
+        layer = nn.Linear(10, 1, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor([[1.0, -2, 3, -4, 5, -6, 7, -8, 9, -10]]))
+        return nn.Sequential(layer)
+
+    kept = []
+
+    def fit(m, mask=None, *, round=None, adversarial=False, head_lr=None):
+        kept.append(None if mask is None else mask["0.weight"].int().tolist())
+        return {}
+
+    cfg = DrawTicketConfig(sparsity=0.36, rate=0.2, exclude=[])
+    mask = get_strategy("aimp").prune(model(), None, cfg, fit)
+    assert kept == [None, [[0, 0, 1, 1, 1, 1, 1, 1, 1, 1]]]
+    assert mask["0.weight"].int().tolist() == [[0, 0, 0, 0, 1, 1, 1, 1, 1, 1]]
+    # continuing from that 8-weight ticket to 0.488: survivors 8 -> round(6.4) = 6 -> round(5.12) = 5
+    start = Mask({"0.weight": torch.tensor([[0, 0, 1, 1, 1, 1, 1, 1, 1, 1]])})
+    kept.clear()
+    mask = get_strategy("aimp").prune(model(), start, cfg.model_copy(update={"sparsity": 0.488}), fit)
+    assert [int(torch.tensor(k).sum()) for k in kept] == [8, 6]
+    assert mask["0.weight"].int().tolist() == [[0, 0, 0, 0, 0, 1, 1, 1, 1, 1]]
+
+
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 1, bias=False), nn.Linear(4, 1, bias=False)
+        with torch.no_grad():
+            self.a.weight.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
+            self.b.weight.fill_(1.0)
+
+    def forward(self, x):
+        return self.a(x) + self.b(x)
+
+
+@pytest.mark.parametrize("rank,scope,a_mask,b_mask", [
+    ("abs", "layerwise", [1, 0, 1, 0], [0, 0, 1, 1]),  # edge-popup: per layer, top-2 |s|: a: |-5|, |2|; b: 3, 4
+    ("signed", "global", [0, 1, 1, 0], [0, 0, 1, 1]),  # top-4 signed of all 8: 4, 3, 2, 1
+    ("signed", "layerwise", [0, 1, 1, 0], [0, 0, 1, 1]),
+    ("abs", "global", [1, 0, 1, 0], [0, 0, 1, 1]),  # top-4 |s| of all 8: 5, 4, 3, 2
+])
+def test_lmp_ranking_and_ste_gradient_hand_computed(rank, scope, a_mask, b_mask):
+    model = TwoLayers()
+    handle = attach_scores(model, MaskSpec(sparsity=0.5, scope=scope, exclude=[]), rank=rank)
+    scores = {"a": torch.tensor([[-5.0, 1.0, 2.0, -0.5]]), "b": torch.tensor([[0.1, -0.2, 3.0, 4.0]])}
+    with torch.no_grad():
+        for name, s in scores.items():
+            getattr(model, name).parametrizations.weight[0].scores.copy_(s)
+    y = model(torch.ones(1, 4)).sum()
+    masks = handle.masks()
+    assert masks["a.weight"].int().tolist() == [a_mask] and masks["b.weight"].int().tolist() == [b_mask]
+    assert y.item() == pytest.approx(sum(w * m for w, m in zip([1, 2, 3, 4], a_mask)) + sum(b_mask))
+    y.backward()
+    grad = {n: getattr(model, n).parametrizations.weight[0].scores.grad.tolist() for n in scores}
+    if rank == "abs":  # dy/ds = w * x * sign(s) for every score (edge-popup's gradient through |s|)
+        assert grad == {"a": [[-1.0, 2.0, 3.0, -4.0]], "b": [[1.0, -1.0, 1.0, 1.0]]}
+    else:  # dy/ds = w * x
+        assert grad == {"a": [[1.0, 2.0, 3.0, 4.0]], "b": [[1.0, 1.0, 1.0, 1.0]]}

@@ -100,13 +100,17 @@ class DrawTicketConfig(MaskSpec, TrainSettings, FromStage):
                                                      "LMP: the downstream task the mask is learned for")
     rounds: int = Field(3, gt=0, description="A-IMP: prune rounds; round r keeps (1-sparsity)^(r/rounds)")
     rate: float | None = Field(None, gt=0, lt=1, description="A-IMP: fraction of the survivors pruned per round "
-                                                              "(e.g. 0.2, as in IMP); overrides rounds")
+                                                              "(0.2 is IMP's usual rate); overrides rounds, "
+                                                              "the last round stops at sparsity")
     rewind: bool = Field(True, description="A-IMP: rewind surviving weights to the stage's input weights "
                                            "after each round (the ticket is then m * theta_pre)")
     attack: AttackConfig | None = Field(default_factory=AttackConfig,
                                         description="A-IMP: PGD of Eq. 1 (null gives natural IMP)")
     score_init: Literal["magnitude", "kaiming"] = Field(
         "magnitude", description="LMP: initial scores |theta_pre| (mask starts at OMP) or kaiming-uniform")
+    score_rank: Literal["signed", "abs"] = Field(
+        "signed", description="LMP: rank the raw signed scores (default) or |score| as edge-popup does; "
+                              "edge-popup's per-layer ranking is score_rank: abs with scope: layerwise")
     head_lr: float | None = Field(None, gt=0, description="LMP: learning rate of the new head (default: lr)")
 
 

@@ -103,7 +103,7 @@ class LearnableMask(PruningStrategy):
             for h in hooks:
                 h.remove()
 
-        mask = lmp(model, config, config.score_init, train)
+        mask = lmp(model, config, config.score_init, train, config.score_rank)
         model.requires_grad_(True)
         return mask
 
