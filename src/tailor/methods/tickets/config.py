@@ -59,8 +59,11 @@ class RobustPretrainConfig(TrainSettings):
 class MaskSpec(StrictModel):
     """Which weights are pruned and in what pattern (shared by every scheme)."""
 
-    sparsity: float = Field(0.7, gt=0, lt=1, description="fraction of prunable weights removed")
-    pattern: Literal["unstructured", "channel", "nm"] = "unstructured"
+    sparsity: float = Field(0.7, gt=0, lt=1, description="fraction of prunable weights removed (heads / heads_ffn: "
+                                                          "of the heads and of the FFN neurons)")
+    pattern: Literal["unstructured", "channel", "nm", "heads", "heads_ffn"] = Field(
+        "unstructured", description="heads / heads_ffn: whole attention heads (and FFN neurons) of a BERT, RoBERTa "
+                                    "or ViT encoder, removable physically by tailor export-ticket")
     scope: Literal["global", "layerwise"] = Field(
         "global", description="rank magnitudes across all prunable layers (global) or within each layer")
     n: int = Field(2, gt=0, description="N of N:M (keep N of every M along the input dimension)")

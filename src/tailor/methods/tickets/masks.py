@@ -26,9 +26,6 @@ from ...files import atomic_save_safetensors
 from .config import MaskSpec
 
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
-# resnet_cifar: only the block-internal channels can be removed physically (the others are added
-# to the residual stream), so they are the default for the channel pattern on that model.
-_RESNET_INNER = r"blocks\.\d+\.conv1\.weight$"
 
 
 class Mask(dict):
@@ -109,21 +106,6 @@ def prunable_weights(model: nn.Module, include: Iterable[str] | None, exclude: I
     return out
 
 
-def default_include(model: nn.Module, pattern: str) -> list[str] | None:
-    if pattern == "channel" and getattr(getattr(model, "config", None), "model_type", None) == "resnet_cifar":
-        return [_RESNET_INNER]
-    return None
-
-
-def spec_weights(model: nn.Module, spec: MaskSpec) -> dict[str, nn.Parameter]:
-    """The weights ``spec`` prunes; for N:M, layers whose input dimension is not a multiple of M stay dense."""
-    include = spec.include if spec.include is not None else default_include(model, spec.pattern)
-    weights = prunable_weights(model, include, spec.exclude)
-    if spec.pattern == "nm":
-        weights = {k: w for k, w in weights.items() if w.shape[1] % spec.m == 0}
-    return weights
-
-
 # ----------------------------------------------------------------------------- scores -> masks
 def _keep_top(flat: torch.Tensor, keep: int) -> torch.Tensor:
     mask = torch.zeros_like(flat, dtype=torch.bool)
@@ -131,8 +113,8 @@ def _keep_top(flat: torch.Tensor, keep: int) -> torch.Tensor:
     return mask
 
 
-def _rank(units: Mapping[str, torch.Tensor], keep_frac: float, scope: str, min_keep: int = 0) -> dict[str, torch.Tensor]:
-    """Keep the top ``keep_frac`` of units (weights or channels) by score, globally or per tensor."""
+def keep_top_fraction(units: Mapping[str, torch.Tensor], keep_frac: float, scope: str, min_keep: int = 0) -> dict[str, torch.Tensor]:
+    """Keep the top ``keep_frac`` of units (weights, channels, heads) by score, globally or per tensor."""
     if scope == "layerwise":
         return {k: _keep_top(s.flatten(), max(min_keep, round(keep_frac * s.numel()))).view_as(s)
                 for k, s in units.items()}
@@ -163,10 +145,10 @@ def masks_from_scores(scores: Mapping[str, torch.Tensor], spec: MaskSpec) -> Mas
     """Weight masks (shape of each weight) keeping the top (1 - sparsity) by score in ``spec.pattern``."""
     scores = {k: s.detach().float() for k, s in scores.items()}
     if spec.pattern == "unstructured":
-        return Mask(_rank(scores, 1 - spec.sparsity, spec.scope))
+        return Mask(keep_top_fraction(scores, 1 - spec.sparsity, spec.scope))
     if spec.pattern == "nm":
         return Mask({k: nm_mask(s, spec.n, spec.m) for k, s in scores.items()})
-    channels = _rank({k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope, min_keep=1)
+    channels = keep_top_fraction({k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope, min_keep=1)
     return Mask({k: c.view(-1, *([1] * (scores[k].dim() - 1))).expand_as(scores[k]).clone() for k, c in channels.items()})
 
 
@@ -198,11 +180,6 @@ def with_channel_followers(model: nn.Module, masks: Mask) -> Mask:
         for f in followers.get(name, []):
             out[f] = alive.clone()
     return out
-
-
-def draw_masks(model: nn.Module, scores: Mapping[str, torch.Tensor], spec: MaskSpec) -> Mask:
-    masks = masks_from_scores(scores, spec)
-    return with_channel_followers(model, masks) if spec.pattern == "channel" else masks
 
 
 # ----------------------------------------------------------------------------- applying, holding fixed

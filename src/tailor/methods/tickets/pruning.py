@@ -22,7 +22,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .config import MaskSpec
-from .masks import Mask, apply_masks, draw_masks, spec_weights
+from .masks import Mask, apply_masks
+from .patterns import draw_masks, spec_weights
 
 
 def omp(model: nn.Module, spec: MaskSpec) -> Mask:

@@ -1,4 +1,5 @@
-"""Export a channel-pruned resnet_cifar ticket as a physically smaller model.
+"""Export a channel-pruned resnet_cifar ticket as a physically smaller model (and dispatch a
+transformer ticket to ``transformer_structured``: :func:`export_smaller`).
 
 Only block-internal channels (conv1 -> bn1 -> conv2 of a BasicBlock) can be removed: the other
 channels are summed into the residual stream. A pruned internal channel has zero conv1 filter and
@@ -52,3 +53,13 @@ def export_channel_pruned(model: nn.Module, masks: Mask) -> nn.Module:
     if hasattr(small, "resnet"):
         small.resnet.config = small.config
     return small
+
+
+def export_smaller(model: nn.Module, masks: Mask) -> nn.Module:
+    """The ticket physically smaller: a resnet_cifar's pruned inner channels, or a transformer
+    encoder's pruned heads and FFN neurons, removed. ValueError when neither applies."""
+    from .transformer_structured import export_heads_and_neurons
+
+    if getattr(getattr(model, "config", None), "model_type", None) == "resnet_cifar":
+        return export_channel_pruned(model, masks)
+    return export_heads_and_neurons(model, masks)
