@@ -1,4 +1,5 @@
-"""Binary weight masks: which weights are prunable, masks from scores in three sparsity patterns,
+"""Binary weight masks: the Mask type, which weights are prunable, masks from scores in the
+unstructured, channel and N:M patterns (``patterns.py`` dispatches, heads patterns included),
 holding masks fixed through training, safetensors I/O and per-layer sparsity reports.
 
 Hand-written (torch.nn.utils.prune keeps masks as forward hooks and cannot rank globally across

@@ -127,8 +127,8 @@ class LmpHandle:
 
 def attach_scores(model: nn.Module, spec: MaskSpec, init: str = "magnitude", rank: str = "signed") -> LmpHandle:
     """Freeze every prunable weight and give it learnable scores (the only trainable part besides
-    whatever the caller unfreezes, e.g. a new head). Channel-pattern follower masks (BN) are applied
-    only when the ticket is finalised."""
+    whatever the caller unfreezes, e.g. a new head). Follower masks (the channel pattern's BatchNorm,
+    the heads patterns' biases and output-projection columns) are applied only when the ticket is finalised."""
     weights = spec_weights(model, spec)
     modules = dict(model.named_modules())
     scored = {}
