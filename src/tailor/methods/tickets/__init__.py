@@ -27,7 +27,8 @@ register_format("ticket", _load_ticket)
 
 def _load_sliced(artifact, head, num_labels):
     if head != "classifier":
-        raise ValueError(f"{artifact.path}: an exported (sliced) ticket loads with its classifier head only, not '{head}'")
+        raise ValueError(f"{artifact.path}: an exported (sliced) ticket loads with its classifier head only, "
+                         f"not '{head}'")
     from .transformer_structured import load_sliced
 
     return load_sliced(artifact.path, num_labels)

@@ -89,8 +89,8 @@ def transformer_costs(model_name: str = "minilm-l6", repeats: int = 5, length: i
     del masked
     secs = interleaved({"dense": lambda: dense(**x), "structured50": lambda: small(**x)}, repeats, warmup=1)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    return {"model": model_name, "batch": BATCH, "length": length, "seconds": secs, "ticket": "omp heads_ffn 0.5 layerwise",
-            "max_abs_logit_diff_exported_vs_masked": diff, "structure": small.config.pruned_structure, "params": {"dense": count(dense), "structured50": count(small)}}
+    return {"model": model_name, "batch": BATCH, "length": length, "seconds": secs,
+            "ticket": "omp heads_ffn 0.5 layerwise", "max_abs_logit_diff_exported_vs_masked": diff, "structure": small.config.pruned_structure, "params": {"dense": count(dense), "structured50": count(small)}}
 
 
 def run(out: Path = Path("runs/bench-tickets")) -> dict:

@@ -77,7 +77,8 @@ def export_ticket(ticket: Path, out: Path) -> dict:
     image = "pixel_values" in x
     write_card(out, ticket, base_model=art.model_name,
                kind="robust ticket, " + ("heads and FFN neurons" if sliced else "channels") + " removed physically",
-               tags=["robust-ticket", "pruned"], pipeline_tag="image-classification" if image else "text-classification",
+               tags=["robust-ticket", "pruned"],
+               pipeline_tag="image-classification" if image else "text-classification",
                extra=result)
     return result
 

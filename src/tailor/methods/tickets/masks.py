@@ -114,7 +114,8 @@ def _keep_top(flat: torch.Tensor, keep: int) -> torch.Tensor:
     return mask
 
 
-def keep_top_fraction(units: Mapping[str, torch.Tensor], keep_frac: float, scope: str, min_keep: int = 0) -> dict[str, torch.Tensor]:
+def keep_top_fraction(units: Mapping[str, torch.Tensor], keep_frac: float, scope: str,
+                      min_keep: int = 0) -> dict[str, torch.Tensor]:
     """Keep the top ``keep_frac`` of units (weights, channels, heads) by score, globally or per tensor."""
     if scope == "layerwise":
         return {k: _keep_top(s.flatten(), max(min_keep, round(keep_frac * s.numel()))).view_as(s)
@@ -149,8 +150,10 @@ def masks_from_scores(scores: Mapping[str, torch.Tensor], spec: MaskSpec) -> Mas
         return Mask(keep_top_fraction(scores, 1 - spec.sparsity, spec.scope))
     if spec.pattern == "nm":
         return Mask({k: nm_mask(s, spec.n, spec.m) for k, s in scores.items()})
-    channels = keep_top_fraction({k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope, min_keep=1)
-    return Mask({k: c.view(-1, *([1] * (scores[k].dim() - 1))).expand_as(scores[k]).clone() for k, c in channels.items()})
+    channels = keep_top_fraction({k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope,
+                                 min_keep=1)
+    return Mask({k: c.view(-1, *([1] * (scores[k].dim() - 1))).expand_as(scores[k]).clone()
+                 for k, c in channels.items()})
 
 
 def channel_followers(model: nn.Module) -> dict[str, list[str]]:

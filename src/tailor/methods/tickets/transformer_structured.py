@@ -202,10 +202,12 @@ def load_sliced(folder: Path, num_labels: int | None = None) -> nn.Module:
     if num_labels is not None and num_labels != config.num_labels:
         raise ValueError(f"{folder} is an exported ticket with {config.num_labels} labels and keeps its head; "
                          f"asked for {num_labels}")
-    auto = tf.AutoModelForImageClassification if hasattr(config, "num_channels") else tf.AutoModelForSequenceClassification
+    image = hasattr(config, "num_channels")
+    auto = tf.AutoModelForImageClassification if image else tf.AutoModelForSequenceClassification
     model = auto.from_config(config)
     structure = config.pruned_structure
-    keep = [(torch.arange(b.attention.num_attention_heads) < h, torch.arange(b.linear(model, "ffn_in").out_features) < n)
+    keep = [(torch.arange(b.attention.num_attention_heads) < h,
+             torch.arange(b.linear(model, "ffn_in").out_features) < n)
             for b, h, n in zip(encoder_blocks(model), structure["heads"], structure["neurons"])]
     remove_heads_and_neurons(model, keep)
     model.load_state_dict(load_file(str(Path(folder) / SLICED_FILE)))
