@@ -61,10 +61,10 @@ def _models(art: Artifact, num_labels: int, tmp: Path):
 
 def _smaller(art: Artifact, model):
     from .methods.tickets.stages import ticket_masks
-    from .methods.tickets.structured import export_channel_pruned
+    from .methods.tickets.structured import export_smaller
 
     try:
-        return export_channel_pruned(model, ticket_masks(art)).eval()
+        return export_smaller(model, ticket_masks(art)).eval()
     except ValueError:
         return None  # no physically smaller form for this architecture / pattern
 

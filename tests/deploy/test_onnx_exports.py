@@ -69,3 +69,19 @@ def test_export_leaves_the_model_in_eval_mode(tmp_path):
     example = {"input_ids": torch.ones(2, 8, dtype=torch.long), "attention_mask": torch.ones(2, 8, dtype=torch.long)}
     export_onnx(model, example, tmp_path / "onnx")
     assert not any(m.training for m in model.modules())  # torch.onnx restores its root module's mode recursively
+
+
+def test_vit_heads_ffn_ticket_exports_masked_and_smaller_model(tmp_path):
+    from ..methods.kdqat.conftest import tiny_vit
+
+    base = tmp_path / "base"
+    tiny_vit().save_pretrained(base)
+    ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(base)
+    recipe = parse_recipe({"name": "t", "model": str(base), "seeds": [0],
+                           "data": {"name": "digits", "train_size": 64, "test_size": 32, "image_size": 16},
+                           "stages": [{"draw_ticket": {"scheme": "omp", "pattern": "heads_ffn", "sparsity": 0.5}}]})
+    seed = run_recipe(recipe, tmp_path / "runs").path / "seed-0"
+    report = _export(seed / "01-draw_ticket" / "model", tmp_path / "ticket")
+    files = report["files"]
+    assert report["passed"] and set(files) == {"model.onnx", "model-smaller.onnx"}
+    assert files["model-smaller.onnx"]["bytes"] < files["model.onnx"]["bytes"]

@@ -3,16 +3,7 @@ import pytest
 import torch
 
 from tailor.methods.tickets.config import MaskSpec
-from tailor.methods.tickets.masks import (
-    MaskEnforcer,
-    apply_masks,
-    channel_followers,
-    load_masks,
-    masks_from_scores,
-    nm_mask,
-    save_masks,
-    sparsity_report,
-)
+from tailor.methods.tickets.masks import Mask, MaskEnforcer, apply_masks, channel_followers, masks_from_scores, nm_mask
 from tailor.methods.tickets.pruning import omp
 
 SCORES = {"a.weight": torch.tensor([[1.0, -5.0], [3.0, 0.5]]), "b.weight": torch.tensor([[2.0, -4.0, 0.1]])}
@@ -65,7 +56,7 @@ def test_channel_masks_cover_batchnorm_followers(make_resnet):
 def test_omp_hits_requested_sparsity(make_resnet, scope, sparsity):
     model = make_resnet()
     masks = omp(model, MaskSpec(sparsity=sparsity, scope=scope))
-    report = sparsity_report(masks)
+    report = masks.report()
     assert report["sparsity"] == pytest.approx(sparsity, abs=2e-3)
     assert "classifier.weight" not in masks
     if scope == "layerwise":
@@ -112,8 +103,8 @@ def test_masks_round_trip_into_unpruned_model(make_resnet, tmp_path):
     model = make_resnet().eval()
     masks = omp(model, MaskSpec(sparsity=0.9, pattern="channel", include=[r"conv"]))
     apply_masks(model, masks)
-    save_masks(masks, tmp_path / "mask.safetensors", {"pattern": "channel"})
-    loaded = load_masks(tmp_path / "mask.safetensors")
+    masks.save(tmp_path / "mask.safetensors", {"pattern": "channel"})
+    loaded = Mask.load(tmp_path / "mask.safetensors")
     assert loaded.keys() == masks.keys() and all(torch.equal(loaded[k], masks[k]) for k in masks)
     fresh = make_resnet().eval()
     fresh.load_state_dict(make_resnet().state_dict())  # an unpruned model with the same weights
@@ -131,9 +122,9 @@ def test_mask_errors_name_the_problem(make_resnet):
 
 
 def test_sparsity_report_lists_dead_layers():
-    masks = {"a.weight": torch.zeros(2, 2, dtype=torch.bool), "b.weight": torch.ones(2, 2, dtype=torch.bool),
-             "bn.weight": torch.zeros(2, dtype=torch.bool)}
-    report = sparsity_report(masks)
+    masks = Mask({"a.weight": torch.zeros(2, 2, dtype=torch.bool), "b.weight": torch.ones(2, 2, dtype=torch.bool),
+                  "bn.weight": torch.zeros(2, dtype=torch.bool)})
+    report = masks.report()
     assert report["sparsity"] == 0.5 and report["dead_layers"] == ["a.weight"] and "bn.weight" not in report["layers"]
 
 
@@ -141,4 +132,29 @@ def test_sparsity_report_lists_dead_layers():
 def test_nm_skips_layers_whose_input_is_not_a_multiple_of_m(make_resnet):
     masks = omp(make_resnet(), MaskSpec(pattern="nm"))
     assert "resnet.stem.0.weight" not in masks  # 3 input channels
-    assert sparsity_report(masks)["sparsity"] == pytest.approx(0.5)
+    assert masks.sparsity == pytest.approx(0.5)
+
+
+def test_mask_accepts_only_named_zero_one_tensors_and_stores_bool():
+    mask = Mask({"w": torch.tensor([[1.0, 0.0], [0.0, 1.0]])})
+    assert mask["w"].dtype == torch.bool and mask["w"].tolist() == [[True, False], [False, True]]
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        mask["v"] = torch.tensor([0.5, 1.0])
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        mask.update({"v": torch.tensor([2])})
+    with pytest.raises(ValueError, match="parameter name"):
+        Mask({"": torch.ones(1)})
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        mask["v"] = [1, 0]
+
+
+def test_mask_sparsity_overall_and_per_layer_hand_computed(tmp_path):
+    mask = Mask.ones_like({"a.weight": torch.zeros(2, 5), "a.bias": torch.zeros(2)})
+    mask["a.weight"][0, :3] = False  # 3 of 10 removed
+    mask["b.weight"] = torch.tensor([[1, 0], [0, 0]])  # 3 of 4 removed
+    assert mask.layers()["a.weight"] == {"total": 10, "kept": 7, "sparsity": pytest.approx(0.3)}
+    assert mask.layers()["b.weight"]["sparsity"] == pytest.approx(0.75)
+    assert mask.sparsity == pytest.approx(6 / 14) and "a.bias" not in mask.layers()
+    mask.save(tmp_path / "m.safetensors", {"scheme": "omp"})
+    again = Mask.load(tmp_path / "m.safetensors")
+    assert isinstance(again, Mask) and again.report() == mask.report()

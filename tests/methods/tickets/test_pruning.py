@@ -5,7 +5,7 @@ from torch import nn
 from transformers import BertConfig, BertForSequenceClassification, ViTConfig, ViTForImageClassification
 
 from tailor.methods.tickets.config import MaskSpec
-from tailor.methods.tickets.masks import sparsity_report
+from tailor.methods.tickets.masks import Mask
 from tailor.methods.tickets.pruning import aimp, aimp_schedule, attach_scores, lmp, omp
 
 
@@ -23,14 +23,14 @@ def test_aimp_prunes_trained_magnitudes_and_rewinds(make_resnet):
     seen = []
 
     def train_round(m, masks, r):  # stand-in for adversarial training: perturb the surviving weights
-        seen.append(None if masks is None else sparsity_report(masks)["sparsity"])
+        seen.append(None if masks is None else masks.sparsity)
         with torch.no_grad():
             for p in m.parameters():
                 p.add_(torch.randn_like(p))
 
     masks = aimp(model, MaskSpec(sparsity=0.9, scope="layerwise"), rounds=2, rewind=True, train_round=train_round)
     assert seen[0] is None and seen[1] == pytest.approx(1 - 0.1 ** 0.5, abs=0.02)
-    assert sparsity_report(masks)["sparsity"] == pytest.approx(0.9, abs=0.01)
+    assert masks.sparsity == pytest.approx(0.9, abs=0.01)
     params = dict(model.named_parameters())
     for k, m in masks.items():  # rewound: the ticket is m * theta_pre
         assert torch.equal(params[k], theta_pre[k] * m)
@@ -73,7 +73,7 @@ def test_lmp_learns_a_different_mask_on_frozen_weights(make_resnet):
             opt.zero_grad()
 
     masks = lmp(model, spec, "magnitude", train)
-    assert sparsity_report(masks)["sparsity"] == pytest.approx(0.7, abs=2e-3)
+    assert masks.sparsity == pytest.approx(0.7, abs=2e-3)
     assert any(not torch.equal(masks[k], start[k]) for k in masks)
     params = dict(model.named_parameters())
     for k, m in masks.items():
@@ -99,7 +99,7 @@ def test_schemes_work_on_hf_transformers(build, pattern):
     spec = MaskSpec(pattern=pattern, **({} if pattern == "nm" else {"sparsity": 0.6}))
     masks = omp(model, spec)
     assert "classifier.weight" not in masks
-    assert sparsity_report(masks)["sparsity"] == pytest.approx(spec.sparsity, abs=0.02)
+    assert masks.sparsity == pytest.approx(spec.sparsity, abs=0.02)
     handle = attach_scores(model, spec)
     model(**inputs).logits.sum().backward()
     assert all(p.scores.grad is not None for _, p in handle.scored.values())
@@ -143,8 +143,117 @@ def test_effnet_lite0_from_the_zoo():
         pytest.skip("effnet-lite0 is not in this zoo or its package is not installed")
     model = models.load("effnet-lite0", "classifier", 3).eval()
     masks = omp(model, MaskSpec(sparsity=0.9))
-    assert sparsity_report(masks)["sparsity"] == pytest.approx(0.9, abs=1e-3) and "classifier.weight" not in masks
+    assert masks.sparsity == pytest.approx(0.9, abs=1e-3) and "classifier.weight" not in masks
     from tailor.methods.tickets.masks import apply_masks
 
     apply_masks(model, masks)
     assert torch.isfinite(model(pixel_values=torch.rand(1, 3, 64, 64)).logits).all()
+
+
+def test_every_scheme_of_the_config_is_a_registered_strategy():
+    from typing import get_args
+
+    from tailor.methods.tickets.config import DrawTicketConfig
+    from tailor.methods.tickets.strategies import STRATEGIES, get_strategy
+
+    assert set(STRATEGIES) == set(get_args(DrawTicketConfig.model_fields["scheme"].annotation))
+    with pytest.raises(ValueError, match="valid: omp, aimp, lmp"):
+        get_strategy("random")
+
+
+def test_strategies_prune_through_one_interface(make_resnet):
+    from tailor.methods.tickets.config import DrawTicketConfig
+    from tailor.methods.tickets.masks import Mask
+    from tailor.methods.tickets.strategies import get_strategy
+
+    calls = []
+
+    def fit(model, mask=None, *, round=None, adversarial=False, head_lr=None):
+        calls.append((round, adversarial, head_lr, None if mask is None else round_sparsity(mask)))
+        return {"steps": 0}
+
+    def round_sparsity(mask):
+        return pytest.approx(mask.sparsity, abs=0.02)
+
+    cfg = DrawTicketConfig(sparsity=0.75, scope="layerwise", rounds=2, head_lr=0.5)
+    for scheme in ("omp", "aimp", "lmp"):
+        model, calls = make_resnet(), []
+        strategy = get_strategy(scheme)
+        mask = strategy.prune(model, None, cfg, fit)
+        assert isinstance(mask, Mask) and mask.sparsity == pytest.approx(0.75, abs=0.01)
+        params = dict(model.named_parameters())
+        assert all((params[k][~m] == 0).all() for k, m in mask.items())  # the model is left as the ticket
+        if scheme == "omp":
+            assert calls == [] and strategy.summary(calls) == {}
+        elif scheme == "aimp":  # round 0 unmasked, round 1 with the first round's mask (keep 0.5)
+            assert calls == [(0, True, None, None), (1, True, None, 0.5)]
+            assert strategy.summary([{"a": 1}, {"b": 2}]) == {"rounds": [{"a": 1}, {"b": 2}]}
+        else:
+            assert calls == [(None, False, 0.5, None)] and strategy.new_head
+            assert all(p.requires_grad for p in model.parameters())
+
+
+def test_aimp_at_20_percent_per_round_hand_computed():
+    """|w| = 1..10, rate 0.2 to sparsity 0.36: round 1 keeps 8 (drops |1|, |2|), round 2 keeps round(6.4) = 6."""
+    from tailor.methods.tickets.config import DrawTicketConfig
+    from tailor.methods.tickets.strategies import get_strategy
+
+    def model():
+        layer = nn.Linear(10, 1, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor([[1.0, -2, 3, -4, 5, -6, 7, -8, 9, -10]]))
+        return nn.Sequential(layer)
+
+    kept = []
+
+    def fit(m, mask=None, *, round=None, adversarial=False, head_lr=None):
+        kept.append(None if mask is None else mask["0.weight"].int().tolist())
+        return {}
+
+    cfg = DrawTicketConfig(sparsity=0.36, rate=0.2, exclude=[])
+    mask = get_strategy("aimp").prune(model(), None, cfg, fit)
+    assert kept == [None, [[0, 0, 1, 1, 1, 1, 1, 1, 1, 1]]]
+    assert mask["0.weight"].int().tolist() == [[0, 0, 0, 0, 1, 1, 1, 1, 1, 1]]
+    # continuing from that 8-weight ticket to 0.488: survivors 8 -> round(6.4) = 6 -> round(5.12) = 5
+    start = Mask({"0.weight": torch.tensor([[0, 0, 1, 1, 1, 1, 1, 1, 1, 1]])})
+    kept.clear()
+    mask = get_strategy("aimp").prune(model(), start, cfg.model_copy(update={"sparsity": 0.488}), fit)
+    assert [int(torch.tensor(k).sum()) for k in kept] == [8, 6]
+    assert mask["0.weight"].int().tolist() == [[0, 0, 0, 0, 0, 1, 1, 1, 1, 1]]
+
+
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 1, bias=False), nn.Linear(4, 1, bias=False)
+        with torch.no_grad():
+            self.a.weight.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
+            self.b.weight.fill_(1.0)
+
+    def forward(self, x):
+        return self.a(x) + self.b(x)
+
+
+@pytest.mark.parametrize("rank,scope,a_mask,b_mask", [
+    ("abs", "layerwise", [1, 0, 1, 0], [0, 0, 1, 1]),  # edge-popup: per layer, top-2 |s|: a: |-5|, |2|; b: 3, 4
+    ("signed", "global", [0, 1, 1, 0], [0, 0, 1, 1]),  # top-4 signed of all 8: 4, 3, 2, 1
+    ("signed", "layerwise", [0, 1, 1, 0], [0, 0, 1, 1]),
+    ("abs", "global", [1, 0, 1, 0], [0, 0, 1, 1]),  # top-4 |s| of all 8: 5, 4, 3, 2
+])
+def test_lmp_ranking_and_ste_gradient_hand_computed(rank, scope, a_mask, b_mask):
+    model = TwoLayers()
+    handle = attach_scores(model, MaskSpec(sparsity=0.5, scope=scope, exclude=[]), rank=rank)
+    scores = {"a": torch.tensor([[-5.0, 1.0, 2.0, -0.5]]), "b": torch.tensor([[0.1, -0.2, 3.0, 4.0]])}
+    with torch.no_grad():
+        for name, s in scores.items():
+            getattr(model, name).parametrizations.weight[0].scores.copy_(s)
+    y = model(torch.ones(1, 4)).sum()
+    masks = handle.masks()
+    assert masks["a.weight"].int().tolist() == [a_mask] and masks["b.weight"].int().tolist() == [b_mask]
+    assert y.item() == pytest.approx(sum(w * m for w, m in zip([1, 2, 3, 4], a_mask)) + sum(b_mask))
+    y.backward()
+    grad = {n: getattr(model, n).parametrizations.weight[0].scores.grad.tolist() for n in scores}
+    if rank == "abs":  # dy/ds = w * x * sign(s) for every score (edge-popup's gradient through |s|)
+        assert grad == {"a": [[-1.0, 2.0, 3.0, -4.0]], "b": [[1.0, -1.0, 1.0, 1.0]]}
+    else:  # dy/ds = w * x
+        assert grad == {"a": [[1.0, 2.0, 3.0, 4.0]], "b": [[1.0, 1.0, 1.0, 1.0]]}

@@ -41,3 +41,18 @@ def test_tables_average_as_hand_computed():
     text = table(rows, ["natural", "robust"])
     assert "| omp | finetune | b | 0.9 | 70.00 ± 10.00 | 80.00 ± 0.00 | +10.00 |" in text
     assert "in 2 of 2" in text
+
+
+def test_paper_recipe_profile_switches_the_three_recipes(tmp_path):
+    stages, labels = plan(PROFILES["quick-paper-recipe"], {"eps": "4/255"}, {"eps": "4/255"})
+    calls = parse_recipe({"name": "plan", "model": str(tmp_path), "data": {"name": "digits"}, "stages": stages}).calls
+    transfer = calls[min(labels)].config  # quick transfers 3 epochs: lr x0.1 after epochs 1 and 2 (50, 100 of 150)
+    assert (transfer.optimizer, transfer.momentum, transfer.weight_decay, transfer.scheduler, transfer.gamma) == \
+        ("sgd", 0.9, 1e-4, "multistep", 0.1)
+    assert transfer.milestones == [1.0, 2.0] and transfer.milestones_in == "epochs"
+    draws = [c.config for c in calls if c.name == "draw_ticket"]
+    assert all(c.rate == 0.2 for c in draws if c.scheme == "aimp")
+    assert all((c.score_rank, c.scope) == ("abs", "layerwise") for c in draws if c.scheme == "lmp")
+    quick, _ = plan(PROFILES["quick"], {"eps": "4/255"}, {"eps": "4/255"})  # quick keeps its recipes
+    assert all(s["transfer"].get("optimizer") is None for s in quick if "transfer" in s)
+    assert all(s["draw_ticket"].get("rounds") == 1 for s in quick if s.get("draw_ticket", {}).get("scheme") == "aimp")

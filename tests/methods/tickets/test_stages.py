@@ -6,7 +6,7 @@ from transformers import ViTImageProcessor
 
 from tailor.artifacts import Artifact, load_model
 from tailor.config import ConfigError
-from tailor.methods.tickets.masks import load_masks
+from tailor.methods.tickets.masks import Mask
 from tailor.pipeline import run_recipe
 from tailor.recipe import parse_recipe
 
@@ -51,14 +51,14 @@ def test_pretrain_omp_finetune_linear_keeps_masks(base_folder, tmp_path):
     assert 0 <= metrics["01-robust_pretrain"]["test"]["robust_accuracy"] <= 1
     ticket = arts["02-draw_ticket"]
     assert ticket.format == "ticket" and metrics["02-draw_ticket"]["sparsity"] == pytest.approx(0.5, abs=0.05)
-    masks = load_masks(ticket.path / "masks.safetensors")
+    masks = Mask.load(ticket.path / "masks.safetensors")
     assert (ticket.path / "sparsity.json").is_file()
     # masks held fixed through fine-tuning: same masks stored, and every pruned weight is exactly zero
     assert metrics["03-transfer"]["mask_violations"] == 0
     tuned = load_file(str(arts["03-transfer"].path / "model.safetensors"))
     for k, m in masks.items():
         assert (tuned[k][~m] == 0).all()
-        assert torch.equal(load_masks(arts["03-transfer"].path / "masks.safetensors")[k], m)
+        assert torch.equal(Mask.load(arts["03-transfer"].path / "masks.safetensors")[k], m)
     assert load_model(arts["03-transfer"], "classifier", 3).classifier.out_features == 3
     # linear evaluation: every backbone tensor (BN statistics included) is the ticket's
     drawn = load_file(str(ticket.path / "model.safetensors"))
@@ -77,8 +77,8 @@ def test_aimp_and_lmp_stages(base_folder, tmp_path):
     ]
     metrics, arts = _run(base_folder, stages, tmp_path)
     assert [len(metrics["01-draw_ticket"]["rounds"]), len(metrics["02-draw_ticket"]["rounds"])] == [2, 1]
-    first = load_masks(arts["01-draw_ticket"].path / "masks.safetensors")
-    second = load_masks(arts["02-draw_ticket"].path / "masks.safetensors")
+    first = Mask.load(arts["01-draw_ticket"].path / "masks.safetensors")
+    second = Mask.load(arts["02-draw_ticket"].path / "masks.safetensors")
     assert metrics["02-draw_ticket"]["sparsity"] == pytest.approx(0.9, abs=0.01)
     assert all((~first[k] & second[k]).sum() == 0 for k in first)  # IMP continues: nothing pruned comes back
     assert metrics["03-draw_ticket"]["sparsity"] == pytest.approx(0.8, abs=0.01)

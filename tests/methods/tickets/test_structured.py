@@ -54,7 +54,6 @@ def test_export_rejects_other_models():
 def test_export_ticket_command_writes_a_smaller_hf_artifact(make_resnet, bn_randomizer, tmp_path):
     from tailor.artifacts import Artifact, load_model
     from tailor.methods.tickets.commands import export_ticket
-    from tailor.methods.tickets.masks import save_masks
 
     model = make_resnet(num_labels=3)
     bn_randomizer(model)
@@ -62,7 +61,7 @@ def test_export_ticket_command_writes_a_smaller_hf_artifact(make_resnet, bn_rand
     apply_masks(model, masks)
     ticket = tmp_path / "ticket"
     model.save_pretrained(ticket)
-    save_masks(masks, ticket / "masks.safetensors")
+    masks.save(ticket / "masks.safetensors")
     Artifact(ticket, "tiny", "ticket").save()
     result = export_ticket(ticket, tmp_path / "small")
     assert result["params_exported"] < result["params_ticket"] and result["max_abs_logit_diff"] < 1e-5

@@ -59,8 +59,11 @@ class RobustPretrainConfig(TrainSettings):
 class MaskSpec(StrictModel):
     """Which weights are pruned and in what pattern (shared by every scheme)."""
 
-    sparsity: float = Field(0.7, gt=0, lt=1, description="fraction of prunable weights removed")
-    pattern: Literal["unstructured", "channel", "nm"] = "unstructured"
+    sparsity: float = Field(0.7, gt=0, lt=1, description="fraction of prunable weights removed (heads / heads_ffn: "
+                                                          "of the heads and of the FFN neurons)")
+    pattern: Literal["unstructured", "channel", "nm", "heads", "heads_ffn"] = Field(
+        "unstructured", description="heads / heads_ffn: whole attention heads (and FFN neurons) of a BERT, RoBERTa "
+                                    "or ViT encoder, removable physically by tailor export-ticket")
     scope: Literal["global", "layerwise"] = Field(
         "global", description="rank magnitudes across all prunable layers (global) or within each layer")
     n: int = Field(2, gt=0, description="N of N:M (keep N of every M along the input dimension)")
@@ -100,13 +103,17 @@ class DrawTicketConfig(MaskSpec, TrainSettings, FromStage):
                                                      "LMP: the downstream task the mask is learned for")
     rounds: int = Field(3, gt=0, description="A-IMP: prune rounds; round r keeps (1-sparsity)^(r/rounds)")
     rate: float | None = Field(None, gt=0, lt=1, description="A-IMP: fraction of the survivors pruned per round "
-                                                              "(e.g. 0.2, as in IMP); overrides rounds")
+                                                              "(0.2 is IMP's usual rate); overrides rounds, "
+                                                              "the last round stops at sparsity")
     rewind: bool = Field(True, description="A-IMP: rewind surviving weights to the stage's input weights "
                                            "after each round (the ticket is then m * theta_pre)")
     attack: AttackConfig | None = Field(default_factory=AttackConfig,
                                         description="A-IMP: PGD of Eq. 1 (null gives natural IMP)")
     score_init: Literal["magnitude", "kaiming"] = Field(
         "magnitude", description="LMP: initial scores |theta_pre| (mask starts at OMP) or kaiming-uniform")
+    score_rank: Literal["signed", "abs"] = Field(
+        "signed", description="LMP: rank the raw signed scores (default) or |score| as edge-popup does; "
+                              "edge-popup's per-layer ranking is score_rank: abs with scope: layerwise")
     head_lr: float | None = Field(None, gt=0, description="LMP: learning rate of the new head (default: lr)")
 
 

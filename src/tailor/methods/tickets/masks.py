@@ -1,8 +1,11 @@
-"""Binary weight masks: which weights are prunable, masks from scores in three sparsity patterns,
+"""Binary weight masks: the Mask type, which weights are prunable, masks from scores in the
+unstructured, channel and N:M patterns (``patterns.py`` dispatches, heads patterns included),
 holding masks fixed through training, safetensors I/O and per-layer sparsity reports.
 
 Hand-written (torch.nn.utils.prune keeps masks as forward hooks and cannot rank globally across
-patterns). A mask set is ``{parameter name: bool tensor}``; a weight's mask has the weight's shape.
+patterns). A :class:`Mask` maps parameter names to validated 0/1 tensors (stored as bool) of the
+parameter's shape, after open_lth's ``pruning/mask.py``; it saves and loads as safetensors and
+reports its sparsity overall and per layer.
 Channel masks also cover the output channel's bias and the BatchNorm that follows the conv, so a
 pruned channel outputs exactly zero and can be removed physically (``structured.py``).
 Sparsity is always the fraction of prunable *weights* removed (0.99 keeps 1%); biases and
@@ -23,11 +26,66 @@ from ...files import atomic_save_safetensors
 
 from .config import MaskSpec
 
-Masks = dict[str, torch.Tensor]
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
-# resnet_cifar: only the block-internal channels can be removed physically (the others are added
-# to the residual stream), so they are the default for the channel pattern on that model.
-_RESNET_INNER = r"blocks\.\d+\.conv1\.weight$"
+
+
+class Mask(dict):
+    """``{parameter name: bool tensor}``; every entry is checked to hold only 0/1 (open_lth's ``Mask``)."""
+
+    def __init__(self, other: Mapping[str, torch.Tensor] | None = None):
+        super().__init__()
+        self.update(other or {})
+
+    def __setitem__(self, name: str, value: torch.Tensor) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a mask entry needs a parameter name, got {name!r}")
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"mask '{name}' must be a torch.Tensor, got {type(value).__name__}")
+        if value.dtype != torch.bool:
+            if ((value != 0) & (value != 1)).any():
+                raise ValueError(f"mask '{name}' holds values other than 0 and 1")
+            value = value.to(torch.bool)
+        super().__setitem__(name, value)
+
+    def update(self, other=(), **kwargs) -> None:  # dict.update would bypass the check
+        for k, v in dict(other, **kwargs).items():
+            self[k] = v
+
+    @classmethod
+    def ones_like(cls, weights: Mapping[str, torch.Tensor]) -> "Mask":
+        return cls({k: torch.ones_like(w, dtype=torch.bool) for k, w in weights.items()})
+
+    def save(self, path: Path, meta: Mapping[str, object] | None = None) -> None:
+        """Write as bool safetensors (atomically); ``meta`` goes into the header as JSON strings."""
+        atomic_save_safetensors({k: v.contiguous() for k, v in self.items()}, path,
+                                metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
+
+    @classmethod
+    def load(cls, path: Path) -> "Mask":
+        return cls(load_file(str(path)))
+
+    def layers(self) -> dict[str, dict[str, float]]:
+        """Per weight (masks of dim >= 2; bias/BatchNorm masks ride along uncounted): total, kept, sparsity."""
+        out = {}
+        for k, m in self.items():
+            if m.dim() < 2:
+                continue
+            total, kept = m.numel(), int(m.sum())
+            out[k] = {"total": total, "kept": kept, "sparsity": 1 - kept / total}
+        return out
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the masked weights removed (0.99 keeps 1%)."""
+        return self.report()["sparsity"]
+
+    def report(self) -> dict[str, object]:
+        """Overall and per-layer sparsity of the masked weights, dead layers listed (``sparsity.json``)."""
+        layers = self.layers()
+        total = sum(v["total"] for v in layers.values())
+        kept = sum(v["kept"] for v in layers.values())
+        return {"sparsity": 1 - kept / max(total, 1), "total": total, "kept": kept,
+                "dead_layers": [k for k, v in layers.items() if v["kept"] == 0], "layers": layers}
 
 
 def prunable_weights(model: nn.Module, include: Iterable[str] | None, exclude: Iterable[str] = ()) -> dict[str, nn.Parameter]:
@@ -49,21 +107,6 @@ def prunable_weights(model: nn.Module, include: Iterable[str] | None, exclude: I
     return out
 
 
-def default_include(model: nn.Module, pattern: str) -> list[str] | None:
-    if pattern == "channel" and getattr(getattr(model, "config", None), "model_type", None) == "resnet_cifar":
-        return [_RESNET_INNER]
-    return None
-
-
-def spec_weights(model: nn.Module, spec: MaskSpec) -> dict[str, nn.Parameter]:
-    """The weights ``spec`` prunes; for N:M, layers whose input dimension is not a multiple of M stay dense."""
-    include = spec.include if spec.include is not None else default_include(model, spec.pattern)
-    weights = prunable_weights(model, include, spec.exclude)
-    if spec.pattern == "nm":
-        weights = {k: w for k, w in weights.items() if w.shape[1] % spec.m == 0}
-    return weights
-
-
 # ----------------------------------------------------------------------------- scores -> masks
 def _keep_top(flat: torch.Tensor, keep: int) -> torch.Tensor:
     mask = torch.zeros_like(flat, dtype=torch.bool)
@@ -71,8 +114,9 @@ def _keep_top(flat: torch.Tensor, keep: int) -> torch.Tensor:
     return mask
 
 
-def _rank(units: Mapping[str, torch.Tensor], keep_frac: float, scope: str, min_keep: int = 0) -> dict[str, torch.Tensor]:
-    """Keep the top ``keep_frac`` of units (weights or channels) by score, globally or per tensor."""
+def keep_top_fraction(units: Mapping[str, torch.Tensor], keep_frac: float, scope: str,
+                      min_keep: int = 0) -> dict[str, torch.Tensor]:
+    """Keep the top ``keep_frac`` of units (weights, channels, heads) by score, globally or per tensor."""
     if scope == "layerwise":
         return {k: _keep_top(s.flatten(), max(min_keep, round(keep_frac * s.numel()))).view_as(s)
                 for k, s in units.items()}
@@ -99,15 +143,17 @@ def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
     return keep.reshape(moved.shape).movedim(-1, 1)
 
 
-def masks_from_scores(scores: Mapping[str, torch.Tensor], spec: MaskSpec) -> Masks:
+def masks_from_scores(scores: Mapping[str, torch.Tensor], spec: MaskSpec) -> Mask:
     """Weight masks (shape of each weight) keeping the top (1 - sparsity) by score in ``spec.pattern``."""
     scores = {k: s.detach().float() for k, s in scores.items()}
     if spec.pattern == "unstructured":
-        return _rank(scores, 1 - spec.sparsity, spec.scope)
+        return Mask(keep_top_fraction(scores, 1 - spec.sparsity, spec.scope))
     if spec.pattern == "nm":
-        return {k: nm_mask(s, spec.n, spec.m) for k, s in scores.items()}
-    channels = _rank({k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope, min_keep=1)
-    return {k: c.view(-1, *([1] * (scores[k].dim() - 1))).expand_as(scores[k]).clone() for k, c in channels.items()}
+        return Mask({k: nm_mask(s, spec.n, spec.m) for k, s in scores.items()})
+    channels = keep_top_fraction({k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope,
+                                 min_keep=1)
+    return Mask({k: c.view(-1, *([1] * (scores[k].dim() - 1))).expand_as(scores[k]).clone()
+                 for k, c in channels.items()})
 
 
 def channel_followers(model: nn.Module) -> dict[str, list[str]]:
@@ -129,20 +175,15 @@ def channel_followers(model: nn.Module) -> dict[str, list[str]]:
     return out
 
 
-def with_channel_followers(model: nn.Module, masks: Masks) -> Masks:
+def with_channel_followers(model: nn.Module, masks: Mask) -> Mask:
     """Add masks for biases/BatchNorm affine parameters of channels whose whole filter is pruned."""
     followers = channel_followers(model)
-    out = dict(masks)
+    out = Mask(masks)
     for name, m in masks.items():
         alive = m.flatten(1).any(dim=1)
         for f in followers.get(name, []):
             out[f] = alive.clone()
     return out
-
-
-def draw_masks(model: nn.Module, scores: Mapping[str, torch.Tensor], spec: MaskSpec) -> Masks:
-    masks = masks_from_scores(scores, spec)
-    return with_channel_followers(model, masks) if spec.pattern == "channel" else masks
 
 
 # ----------------------------------------------------------------------------- applying, holding fixed
@@ -199,28 +240,3 @@ class MaskEnforcer:
         for h in self.handles:
             h.remove()
         self.handles = []
-
-
-# ----------------------------------------------------------------------------- I/O and reports
-def save_masks(masks: Mapping[str, torch.Tensor], path: Path, meta: Mapping[str, object] | None = None) -> None:
-    """Write masks as bool safetensors (atomically); ``meta`` goes into the header as JSON strings."""
-    atomic_save_safetensors({k: v.to(torch.bool) for k, v in masks.items()}, path,
-                            metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
-
-
-def load_masks(path: Path) -> Masks:
-    return load_file(str(path))
-
-
-def sparsity_report(masks: Mapping[str, torch.Tensor], weights_only: bool = True) -> dict[str, object]:
-    """Per-layer and overall sparsity of the masked weights (BatchNorm/bias masks skipped), dead layers listed."""
-    layers = {}
-    for k, m in masks.items():
-        if weights_only and m.dim() < 2:
-            continue
-        total, kept = m.numel(), int(m.sum())
-        layers[k] = {"total": total, "kept": kept, "sparsity": 1 - kept / total}
-    total = sum(v["total"] for v in layers.values())
-    kept = sum(v["kept"] for v in layers.values())
-    return {"sparsity": 1 - kept / max(total, 1), "total": total, "kept": kept,
-            "dead_layers": [k for k, v in layers.items() if v["kept"] == 0], "layers": layers}

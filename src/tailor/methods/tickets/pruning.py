@@ -4,8 +4,12 @@
 - A-IMP: iterative magnitude pruning whose training between rounds is PGD adversarial training
   (Eq. 1); rounds keep (1-s)^(r/R) of the weights; optional rewinding to theta_pre.
 - LMP: real-valued scores on frozen theta_pre, a top-k mask in the forward pass and a
-  straight-through estimator (dL/ds = dL/dm) in the backward pass (Ramanujan et al. 2020 style).
-Training is injected as a callable so these run with the engine or with a plain loop in tests.
+  straight-through estimator in the backward pass. ``rank="signed"`` ranks the raw scores
+  (dL/ds = dL/dm); ``rank="abs"`` ranks |s| as edge-popup does (Ramanujan et al. 2020,
+  ``GetSubnet`` on ``scores.abs()``), so dL/ds = dL/dm * sign(s); with ``scope: layerwise`` that
+  is edge-popup's per-layer top-k.
+Training is injected as a callable so these run with the engine or with a plain loop in tests;
+``strategies.py`` binds them to a stage's config behind one interface.
 """
 from __future__ import annotations
 
@@ -18,10 +22,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .config import MaskSpec
-from .masks import Masks, apply_masks, draw_masks, sparsity_report, spec_weights
+from .masks import Mask, apply_masks
+from .patterns import draw_masks, spec_weights
 
 
-def omp(model: nn.Module, spec: MaskSpec) -> Masks:
+def omp(model: nn.Module, spec: MaskSpec) -> Mask:
     """One-shot magnitude masks of the model's current weights (the model is not modified)."""
     return draw_masks(model, {k: w.abs() for k, w in spec_weights(model, spec).items()}, spec)
 
@@ -36,8 +41,8 @@ def aimp_schedule(sparsity: float, rounds: int, rate: float | None = None) -> li
 
 
 def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
-         train_round: Callable[[nn.Module, Masks | None, int], None], masks: Masks | None = None,
-         rate: float | None = None) -> Masks:
+         train_round: Callable[[nn.Module, Mask | None, int], None], masks: Mask | None = None,
+         rate: float | None = None) -> Mask:
     """Adversarial IMP: for each round, ``train_round(model, masks, r)`` (adversarially, masks held
     fixed), prune the smallest trained magnitudes among survivors to the round's sparsity, and rewind
     survivors to the starting weights if ``rewind``. Leaves ``model`` as the masked ticket.
@@ -50,7 +55,7 @@ def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
     if spec.pattern == "nm":
         schedule = [spec.sparsity]
     else:
-        kept = 1 - (sparsity_report(masks)["sparsity"] if masks else 0.0)
+        kept = 1 - (Mask(masks).sparsity if masks else 0.0)
         if 1 - spec.sparsity > kept:
             raise ValueError(f"A-IMP target sparsity {spec.sparsity} is below the incoming ticket's {1 - kept:.4f}")
         schedule = [1 - kept * (1 - s) for s in aimp_schedule(1 - (1 - spec.sparsity) / kept, rounds, rate)]
@@ -67,14 +72,16 @@ def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
 
 # ----------------------------------------------------------------------------- LMP
 class ScoredMask(nn.Module):
-    """Parametrization w -> w * m with m the current top-k mask of ``scores`` and dL/ds = dL/dm (STE).
+    """Parametrization w -> w * m with m the current top-k mask of the ranked scores (``scores`` or
+    ``|scores|``) and a straight-through gradient dL/d(ranked) = dL/dm.
 
     ``mask`` is recomputed before every forward of the root model (all layers at once, so global
     ranking and every pattern work) by :func:`attach_scores`.
     """
 
-    def __init__(self, weight: torch.Tensor, init: str):
+    def __init__(self, weight: torch.Tensor, init: str, absolute: bool = False):
         super().__init__()
+        self.absolute = absolute
         if init == "magnitude":
             scores = weight.detach().abs().clone()
         else:
@@ -83,8 +90,13 @@ class ScoredMask(nn.Module):
         self.scores = nn.Parameter(scores)
         self.register_buffer("mask", torch.ones_like(weight), persistent=False)
 
+    @property
+    def ranked(self) -> torch.Tensor:
+        return self.scores.abs() if self.absolute else self.scores
+
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight * (self.mask + self.scores - self.scores.detach())
+        ranked = self.ranked
+        return weight * (self.mask + ranked - ranked.detach())
 
 
 class LmpHandle:
@@ -97,14 +109,14 @@ class LmpHandle:
 
     @torch.no_grad()
     def refresh(self) -> None:
-        masks = draw_masks(self.model, {k: p.scores for k, (_, p) in self.scored.items()}, self.spec)
+        masks = self.masks()
         for k, (_, p) in self.scored.items():
             p.mask.copy_(masks[k])
 
-    def masks(self) -> Masks:
-        return draw_masks(self.model, {k: p.scores for k, (_, p) in self.scored.items()}, self.spec)
+    def masks(self) -> Mask:
+        return draw_masks(self.model, {k: p.ranked for k, (_, p) in self.scored.items()}, self.spec)
 
-    def detach(self) -> Masks:
+    def detach(self) -> Mask:
         """Remove the parametrizations (weights back to theta_pre, unmasked) and return the final masks."""
         masks = self.masks()
         self.hook.remove()
@@ -113,25 +125,25 @@ class LmpHandle:
         return masks
 
 
-def attach_scores(model: nn.Module, spec: MaskSpec, init: str = "magnitude") -> LmpHandle:
+def attach_scores(model: nn.Module, spec: MaskSpec, init: str = "magnitude", rank: str = "signed") -> LmpHandle:
     """Freeze every prunable weight and give it learnable scores (the only trainable part besides
-    whatever the caller unfreezes, e.g. a new head). Channel-pattern follower masks (BN) are applied
-    only when the ticket is finalised."""
+    whatever the caller unfreezes, e.g. a new head). Follower masks (the channel pattern's BatchNorm,
+    the heads patterns' biases and output-projection columns) are applied only when the ticket is finalised."""
     weights = spec_weights(model, spec)
     modules = dict(model.named_modules())
     scored = {}
     for name, w in weights.items():
         module = modules[name.rsplit(".", 1)[0]] if "." in name else model
         w.requires_grad_(False)
-        p = ScoredMask(w, init)
+        p = ScoredMask(w, init, absolute=rank == "abs")
         parametrize.register_parametrization(module, "weight", p)
         scored[name] = (module, p)
     return LmpHandle(model, spec, scored)
 
 
-def lmp(model: nn.Module, spec: MaskSpec, init: str, train: Callable[[nn.Module], None]) -> Masks:
+def lmp(model: nn.Module, spec: MaskSpec, init: str, train: Callable[[nn.Module], None], rank: str = "signed") -> Mask:
     """Learn a mask on frozen weights with ``train(model)`` (scores and head trainable), then apply it."""
-    handle = attach_scores(model, spec, init)
+    handle = attach_scores(model, spec, init, rank)
     train(model)
     masks = handle.detach()
     apply_masks(model, masks)

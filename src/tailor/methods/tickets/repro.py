@@ -7,11 +7,16 @@ for the natural model) and LMP (per downstream task) at each sparsity, and trans
 downstream tasks by full fine-tuning (mask fixed) and by linear evaluation. One recipe per
 pretraining branches with ``source:`` so task data and the pretrained model are shared by all its
 stages; every number comes from ``tailor.pipeline.run_recipe``.
+
+The ``quick-paper-recipe`` profile is ``quick`` with the papers' recipes switched on: A-IMP at 20 %
+of the survivors per round (IMP's rate), LMP ranking |score| per layer (edge-popup), and the
+paper's transfer recipe (SGD, momentum 0.9, weight decay 1e-4, lr x0.1 at 1/3 and 2/3 of the
+epochs, as at epochs 50 and 100 of 150).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +55,23 @@ class Profile:
     schemes: tuple[str, ...] = ("omp", "aimp", "lmp")
     protocols: tuple[str, ...] = ("finetune", "linear")
     sparsities: tuple[float, ...] = SPARSITIES
+    aimp_rate: float | None = None  # fraction of survivors pruned per round; None: one round per sparsity level
+    lmp_ranking: dict = field(default_factory=dict)  # e.g. EDGE_POPUP; {}: global signed ranking
+    transfer_recipe: dict = field(default_factory=dict)  # overrides of the transfer stages, e.g. PAPER_TRANSFER
     train: dict = field(default_factory=lambda: {"batch_size": 64, "weight_decay": 0.0, "log_every": 50,
                                                  "save_every": 100000, "eval_batch_size": 256})
+
+
+EDGE_POPUP = {"score_rank": "abs", "scope": "layerwise"}
+# Fu et al. Sec. III (after Salman et al.): SGD, momentum 0.9, weight decay 1e-4, lr x0.1 at epochs 50 and 100 of
+# 150; the milestones are placed at the same fractions of the profile's transfer epochs (see plan()).
+PAPER_TRANSFER = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4, "scheduler": "multistep", "gamma": 0.1,
+                  "warmup_ratio": 0.0}
+
+
+def paper_milestones(epochs: float) -> list[float]:
+    """The paper's 50/150 and 100/150 of the transfer's epochs."""
+    return [epochs / 3, 2 * epochs / 3]
 
 
 PROFILES = {
@@ -63,6 +83,9 @@ PROFILES = {
                     test_size=2000, pretrain_epochs=10, round_epochs=2, lmp_epochs=5, transfer_epochs=10,
                     eps=("1/255", "2/255", "4/255", "8/255"), pgd_steps=5),
 }
+# SGD needs a larger step than AdamW; the paper gives no initial lr, these are not tuned
+PROFILES["quick-paper-recipe"] = replace(PROFILES["quick"], aimp_rate=0.2, lmp_ranking=EDGE_POPUP,
+                                         transfer_recipe=PAPER_TRANSFER, finetune_lr=5e-2, linear_lr=1e-1)
 
 
 def base_model(folder: Path, p: Profile) -> Path:
@@ -87,6 +110,8 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
                  for k, v in TASKS.items()}
     source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
     tt = {**t, "batch_size": p.task_batch}
+    recipe = {**p.transfer_recipe, **({"milestones": paper_milestones(p.transfer_epochs)}
+                                      if p.transfer_recipe.get("scheduler") == "multistep" else {})}
     stages: list[dict] = [{"robust_pretrain": {**t, "epochs": p.pretrain_epochs, "lr": 2e-3, "attack": attack,
                                                "eval_attack": eval_attack}}]
     labels: dict[int, dict] = {}
@@ -99,7 +124,7 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
             for protocol in p.protocols:
                 lr = p.finetune_lr if protocol == "finetune" else p.linear_lr
                 labels[len(stages)] = {"scheme": scheme, "sparsity": sparsity, "task": task, "protocol": protocol}
-                stages.append({"transfer": {**tt, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
+                stages.append({"transfer": {**tt, **recipe, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
                                             "data": task_data[task], "source": source,
                                             **({"dense": True} if scheme == "dense" else {})}})
 
@@ -110,15 +135,17 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
         if "omp" in p.schemes:
             stages.append({"draw_ticket": {**t, "scheme": "omp", "sparsity": s, "source": pretrained}})
             transfers(sid(len(stages) - 1, "draw_ticket"), "omp", s, task_data)
-        if "aimp" in p.schemes:  # one IMP round per sparsity level, continuing from the previous ticket
-            stages.append({"draw_ticket": {**t, "scheme": "aimp", "sparsity": s, "rounds": 1, "lr": 2e-3,
+        if "aimp" in p.schemes:  # IMP rounds up to each sparsity level, continuing from the previous ticket
+            rounds = {"rate": p.aimp_rate} if p.aimp_rate else {"rounds": 1}
+            stages.append({"draw_ticket": {**t, "scheme": "aimp", "sparsity": s, **rounds, "lr": 2e-3,
                                            "epochs": p.round_epochs, "attack": attack, "source": previous_aimp,
                                            "data": source}})
             previous_aimp = sid(len(stages) - 1, "draw_ticket")
             transfers(previous_aimp, "aimp", s, task_data)
         if "lmp" in p.schemes:
             for task in task_data:
-                stages.append({"draw_ticket": {**tt, "scheme": "lmp", "sparsity": s, "epochs": p.lmp_epochs, "lr": 2e-2,
+                stages.append({"draw_ticket": {**tt, **p.lmp_ranking, "scheme": "lmp", "sparsity": s,
+                                               "epochs": p.lmp_epochs, "lr": 2e-2,
                                                "head_lr": 1e-2, "data": task_data[task], "source": pretrained}})
                 transfers(sid(len(stages) - 1, "draw_ticket"), "lmp", s, [task])
     return stages, labels

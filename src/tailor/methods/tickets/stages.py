@@ -24,16 +24,9 @@ from ...zoo.data import DataConfig, load_task
 from ...zoo.models import HEAD_PARAM_PATTERN, load_folder
 from .attacks import PixelSpace, robust_accuracy
 from .config import AttackConfig, DrawTicketConfig, RobustPretrainConfig, TransferConfig
-from .masks import Masks, apply_masks, load_masks, save_masks, sparsity_report
-from .pruning import aimp, attach_scores, omp
-from .training import (
-    AdversarialCE,
-    MaskCallback,
-    freeze_all_but,
-    freeze_batchnorm,
-    head_parameters,
-    reset_head,
-)
+from .masks import Mask, apply_masks
+from .strategies import get_strategy
+from .training import AdversarialCE, MaskCallback, freeze_all_but, freeze_batchnorm, head_parameters, reset_head
 
 MASKS_FILE = "masks.safetensors"
 
@@ -96,28 +89,38 @@ def _save_preprocessor(folder: Path, inputs: ModelInputs) -> None:
                       image_std=list(spec.std)).save_pretrained(folder)
 
 
-def ticket_masks(artifact: Artifact) -> Masks | None:
+def ticket_masks(artifact: Artifact) -> Mask | None:
     path = Path(artifact.path) / MASKS_FILE
-    return load_masks(path) if path.is_file() else None
+    return Mask.load(path) if path.is_file() else None
 
 
 def load_ticket(artifact: Artifact, head: str, num_labels: int | None) -> torch.nn.Module:
     """Format loader for "ticket": the model with its masks applied (head masks skipped if the head is new)."""
     model = load_folder(artifact.path, head, num_labels)
-    masks = ticket_masks(artifact) or {}
+    masks = ticket_masks(artifact) or Mask()
     names = dict(model.named_parameters())
     apply_masks(model, {k: m for k, m in masks.items() if k in names and names[k].shape == m.shape})
     return model
 
 
-def save_ticket(model: torch.nn.Module, masks: Masks, folder: Path, ctx: StageContext, inputs: ModelInputs,
+def load_sliced_ticket(artifact: Artifact, head: str, num_labels: int | None) -> torch.nn.Module:
+    """Format ``ticket_sliced``: a transformer ticket whose pruned heads and FFN neurons were removed."""
+    if head != "classifier":
+        raise ValueError(f"{artifact.path}: an exported (sliced) ticket loads with its classifier head only, "
+                         f"not '{head}'")
+    from .transformer_structured import load_sliced
+
+    return load_sliced(artifact.path, num_labels)
+
+
+def save_ticket(model: torch.nn.Module, masks: Mask, folder: Path, ctx: StageContext, inputs: ModelInputs,
                 meta: dict) -> tuple[Artifact, dict]:
-    report = sparsity_report(masks)
+    report = masks.report()
     art = save_hf(model, folder, ctx.recipe.model, head="classifier", label_names=ctx.task().label_names,
                   meta={**meta, "sparsity": report["sparsity"]}, format="ticket")
 
     def write_ticket_files() -> None:
-        save_masks(masks, folder / MASKS_FILE, meta)
+        masks.save(folder / MASKS_FILE, meta)
         atomic_write_text(folder / "sparsity.json", json.dumps(report, indent=2))
         _save_preprocessor(folder, inputs)
 
@@ -125,7 +128,7 @@ def save_ticket(model: torch.nn.Module, masks: Masks, folder: Path, ctx: StageCo
     return art, report
 
 
-def _mask_violations(model: torch.nn.Module, masks: Masks) -> int:
+def _mask_violations(model: torch.nn.Module, masks: Mask) -> int:
     params = dict(model.named_parameters())
     return int(sum((params[k].detach()[~m.to(torch.bool)] != 0).sum() for k, m in masks.items() if k in params))
 
@@ -145,58 +148,34 @@ def run_robust_pretrain(cfg: RobustPretrainConfig, ctx: StageContext) -> StageRe
 
 
 def run_draw_ticket(cfg: DrawTicketConfig, ctx: StageContext) -> StageResult:
-    """Draw a ticket from the incoming model with OMP, A-IMP or LMP (see ``pruning.py``)."""
+    """Draw a ticket from the incoming model with the strategy ``cfg.scheme`` names (``strategies.py``)."""
+    strategy = get_strategy(cfg.scheme)
     source = _source(ctx, cfg.source)
     inputs = _inputs(ctx, cfg.data)
-    num_labels = inputs.num_labels if cfg.scheme == "lmp" else _stored_num_labels(source)
+    num_labels = inputs.num_labels if strategy.new_head else _stored_num_labels(source)
     model = ctx.load(source, head="classifier", num_labels=num_labels)
-    metrics: dict = {}
-    if cfg.scheme == "omp":
-        masks = omp(model, cfg)
-        apply_masks(model, masks)
-    elif cfg.scheme == "aimp":
+    reports: list[dict] = []
+
+    def fit(m, mask=None, *, round=None, adversarial=False, head_lr=None) -> dict:
         if inputs.num_labels != num_labels:
-            raise ValueError(f"A-IMP trains the source head ({num_labels} labels) but draw_ticket.data has "
+            raise ValueError(f"{cfg.scheme} trains the source head ({num_labels} labels) but draw_ticket.data has "
                              f"{inputs.num_labels}; point data at the source task")
-        rounds = []
+        out_dir = ctx.stage_dir if round is None else ctx.stage_dir / f"round-{round}"
+        rep = train(m, inputs.train, settings=cfg, out_dir=out_dir,
+                    objective=_objective(cfg.attack if adversarial else None, inputs, ctx.seed + (round or 0)),
+                    collator=inputs.collator, callbacks=[MaskCallback(m, mask)] if mask else [],
+                    lr_overrides={HEAD_PARAM_PATTERN: head_lr} if head_lr else None, seed=ctx.seed)
+        reports.append(rep.as_dict())
+        return reports[-1]
 
-        def train_round(m, masks, r):
-            callbacks = [MaskCallback(m, masks)] if masks else []
-            rep = train(m, inputs.train, settings=cfg, out_dir=ctx.stage_dir / f"round-{r}",
-                        objective=_objective(cfg.attack, inputs, ctx.seed + r), collator=inputs.collator,
-                        callbacks=callbacks, seed=ctx.seed)
-            rounds.append(rep.as_dict())
-
-        masks = aimp(model, cfg, cfg.rounds, cfg.rewind, train_round, ticket_masks(source), cfg.rate)
-        metrics["rounds"] = rounds
-    else:
-        masks, metrics["train"] = _learn_lmp(model, cfg, ctx, inputs)
+    masks = strategy.prune(model, ticket_masks(source), cfg, fit)
+    metrics = strategy.summary(reports)
     art, report = save_ticket(model, masks, ctx.stage_dir / "model", ctx, inputs,
                               {"scheme": cfg.scheme, "pattern": cfg.pattern, "target_sparsity": cfg.sparsity})
-    if cfg.scheme == "lmp":  # the learned mask with its head, on the task it was learned for
+    if strategy.new_head:  # the learned mask with its head, on the task it was learned for
         metrics.update(_scores(model, inputs, cfg.eval_batch_size, None, 0, ctx.seed, cfg.precision))
     metrics.update(sparsity=report["sparsity"], dead_layers=len(report["dead_layers"]))
     return StageResult(art, metrics)
-
-
-def _learn_lmp(model, cfg: DrawTicketConfig, ctx: StageContext, inputs: ModelInputs):
-    """LMP: scores on frozen theta_pre (BatchNorm statistics frozen too) and a new head, on the downstream task."""
-    reset_head(model)
-    head = head_parameters(model)
-    freeze_all_but(model, [])
-    handle = attach_scores(model, cfg, cfg.score_init)
-    for n, p in model.named_parameters():
-        p.requires_grad_(n.endswith(".scores") or n in head)
-    bn_hooks = freeze_batchnorm(model)
-    rep = train(model, inputs.train, settings=cfg, out_dir=ctx.stage_dir, objective=_objective(None, inputs, ctx.seed),
-                collator=inputs.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
-                seed=ctx.seed)
-    for h in bn_hooks:
-        h.remove()
-    masks = handle.detach()
-    apply_masks(model, masks)
-    model.requires_grad_(True)
-    return masks, rep.as_dict()
 
 
 def run_transfer(cfg: TransferConfig, ctx: StageContext) -> StageResult:

@@ -1,4 +1,5 @@
-"""Export a channel-pruned resnet_cifar ticket as a physically smaller model.
+"""Export a channel-pruned resnet_cifar ticket as a physically smaller model (and dispatch a
+transformer ticket to ``transformer_structured``: :func:`export_smaller`).
 
 Only block-internal channels (conv1 -> bn1 -> conv2 of a BasicBlock) can be removed: the other
 channels are summed into the residual stream. A pruned internal channel has zero conv1 filter and
@@ -13,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from .masks import Masks, apply_masks
+from .masks import Mask, apply_masks
 
 
 def _slice_bn(bn: nn.BatchNorm2d, keep: torch.Tensor) -> None:
@@ -29,7 +30,7 @@ def _bn_output_of_zero(bn: nn.BatchNorm2d) -> torch.Tensor:
 
 
 @torch.no_grad()
-def export_channel_pruned(model: nn.Module, masks: Masks) -> nn.Module:
+def export_channel_pruned(model: nn.Module, masks: Mask) -> nn.Module:
     """A smaller copy of a masked resnet_cifar model with its dead internal channels removed."""
     if getattr(getattr(model, "config", None), "model_type", None) != "resnet_cifar":
         raise ValueError("physical channel removal is implemented for resnet_cifar models only; "
@@ -52,3 +53,13 @@ def export_channel_pruned(model: nn.Module, masks: Masks) -> nn.Module:
     if hasattr(small, "resnet"):
         small.resnet.config = small.config
     return small
+
+
+def export_smaller(model: nn.Module, masks: Mask) -> nn.Module:
+    """The ticket physically smaller: a resnet_cifar's pruned inner channels, or a transformer
+    encoder's pruned heads and FFN neurons, removed. ValueError when neither applies."""
+    from .transformer_structured import export_heads_and_neurons
+
+    if getattr(getattr(model, "config", None), "model_type", None) == "resnet_cifar":
+        return export_channel_pruned(model, masks)
+    return export_heads_and_neurons(model, masks)
