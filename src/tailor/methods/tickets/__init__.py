@@ -4,7 +4,7 @@ Declares the three stages, the "ticket" artifact format (model + masks) and "tic
 transformer ticket with its pruned heads and FFN neurons removed); import-light.
 """
 from ...plugins import declare_method
-from .config import DrawTicketConfig, RobustPretrainConfig, TransferConfig
+from .config import DrawTicketConfig, RobustPretrainConfig, TicketSettings, TransferConfig
 
 declare_method(
     "tickets", __name__, "sparse subnetworks drawn from adversarially robust models, transferred downstream",
@@ -16,6 +16,7 @@ declare_method(
         ("transfer", TransferConfig, ".stages:run_transfer",
          "fine-tune (mask held fixed) or linearly evaluate a ticket on a downstream task"),
     ],
-    formats={"ticket": ".stages:load_ticket", "ticket_sliced": ".stages:load_sliced_ticket"},
+    formats={"ticket": (".stages:load_ticket", TicketSettings),
+             "ticket_sliced": (".stages:load_sliced_ticket", TicketSettings)},
     repro=".repro", bench=".bench", commands=".commands",
 )

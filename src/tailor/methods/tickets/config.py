@@ -129,3 +129,15 @@ class TransferConfig(TrainSettings, FromStage):
     robust_eval_size: int = Field(500, gt=0, description="test examples attacked for robust accuracy")
     dense: bool = Field(False, description="allow an input with no pruning mask (a dense baseline); "
                                            "without it, a transfer with no ticket before it is a recipe error")
+
+
+class TicketSettings(StrictModel):
+    """What a ticket artifact records beside its weights and masks (its ``meta``)."""
+
+    sparsity: float = Field(ge=0, le=1, description="the fraction of prunable weights the masks remove")
+    scheme: Literal["omp", "aimp", "lmp"] | None = Field(None, description="draw_ticket: how it was drawn")
+    pattern: str | None = None
+    target_sparsity: float | None = None
+    protocol: str | None = Field(None, description="transfer: finetune or linear")
+    source: str | None = Field(None, description="transfer: the ticket it started from")
+    exported_from: str | None = Field(None, description="export-ticket: the masked ticket it was sliced from")
