@@ -49,8 +49,7 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
     from ..methods.vera.multi_adapter import MixedVeraBatch
 
     from ..artifacts import Artifact
-    from ..methods.vera.adapters import build_vera, save_adapter
-    from ..methods.vera.bench import _randomize
+    from ..methods.vera.adapters import build_vera, randomize_adapters, save_adapter
     from ..methods.vera.config import VeraFields
     from ..methods.vera.stages import base_record
     from ..zoo import models as zoo
@@ -59,7 +58,7 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
                        VeraFields(r=RANK, save_projection=False), adapter_name="a0")
     for i in range(1, ADAPTERS):
         model.add_adapter(f"a{i}", copy.deepcopy(model.peft_config["a0"]))
-    _randomize(model)
+    randomize_adapters(model)
     base = Artifact(zoo.resolve(model_name), model_name, "hf", {})
     dirs = []
     for i in range(ADAPTERS):
