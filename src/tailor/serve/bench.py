@@ -12,8 +12,12 @@ cores, so the client's own cost is part of every figure.
 one forward of the bare base and one mixed forward over the 64 adapters, on the same tokens.
 Answers of the batching server are checked against `tailor predict` on the same rows.
 
-bench.json holds the four ratios at concurrency 64; every measured row is in details.json and
-table.md beside it.
+Around every burst the bench reads the server's own counters from /metrics (worker seconds per
+phase, rows per batch and per forward, real and padded tokens), so ``where_time_goes`` says how
+much of the wall time the model's forward took and how much went to everything else.
+
+bench.json holds the four ratios at concurrency 64 and ``where_time_goes`` for the batched and
+unbatched 64-adapter cases; every measured row is in details.json and table.md beside it.
 """
 
 from __future__ import annotations
@@ -115,6 +119,48 @@ async def burst(url: str, adapters: list[str | None], concurrency: int, requests
     return {"requests": len(latencies), "seconds": elapsed, "errors": errors, "latencies": latencies}
 
 
+def scrape(url: str) -> dict[str, float]:
+    """The server's counters that say where its time went (see :func:`where_time_goes`)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = ("tailor_serve_model_seconds_total", "tailor_serve_tokens_total", "tailor_serve_forwards_total",
+              "tailor_serve_batch_rows_sum", "tailor_serve_batch_rows_count")
+    out = {}
+    for family in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=60).text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                out["/".join([sample.name, *sample.labels.values()])] = sample.value
+    return out
+
+
+def where_time_goes(bursts: list[dict]) -> dict:
+    """Shares of the client-observed wall time spent in the server's model worker, by phase; the rest
+    (``outside_model_share``) is HTTP, JSON, the event loop, the batch window and the client, which
+    share the same cores. Also rows per forward and padded over real tokens."""
+    wall = sum(b["seconds"] for b in bursts)
+    server = {k: sum(b["server"].get(k, 0.0) for b in bursts) for k in bursts[0]["server"]}
+    phases = {p: server.get(f"tailor_serve_model_seconds_total/{p}", 0.0) for p in ("tokenize", "pad", "forward",
+                                                                                   "answer")}
+    requests, rows = sum(b["requests"] for b in bursts), server["tailor_serve_batch_rows_sum"]
+    forwards = server["tailor_serve_forwards_total"]
+    outside = wall - sum(phases.values())
+    return {"wall_seconds": wall, **{f"{p}_share": t / wall for p, t in phases.items()},
+            "outside_model_share": outside / wall, "outside_model_ms_per_request": 1000 * outside / requests,
+            "forward_ms_per_row": 1000 * phases["forward"] / rows, "rows_per_batch":
+            rows / server["tailor_serve_batch_rows_count"], "rows_per_forward": rows / forwards,
+            "padded_over_real_tokens": server["tailor_serve_tokens_total/padded"]
+            / server["tailor_serve_tokens_total/real"]}
+
+
+def measured_burst(url: str, adapters: list[str | None], concurrency: int, requests: int, seconds: float) -> dict:
+    """:func:`burst`, with the server's counters over it (``server``: after minus before)."""
+    before = scrape(url)
+    result = asyncio.run(burst(url, adapters, concurrency, requests, seconds))
+    after = scrape(url)
+    return {**result, "server": {k: v - before.get(k, 0.0) for k, v in after.items()}}
+
+
 def _summary(bursts: list[dict]) -> dict:
     latencies = sorted(x for b in bursts for x in b["latencies"])
     done, seconds = len(latencies), sum(b["seconds"] for b in bursts)
@@ -182,20 +228,23 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
             for r in range(rounds):
                 for c in CONCURRENCY:
                     for case, (url, adapters) in plan.items():
-                        measured[case, c].append(asyncio.run(burst(url, adapters, c, requests, seconds)))
+                        measured[case, c].append(measured_burst(url, adapters, c, requests, seconds))
                 print(f"  round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", flush=True)
     rows = {f"{case}@{c}": _summary(b) for (case, c), b in measured.items()}
+    time_goes = {case: where_time_goes(measured[case, 64]) for case in CASES}
     at64 = {case: rows[f"{case}@64"]["throughput_rps"] for case in CASES}
     result = {
         "mixed64_over_base_throughput": at64["mixed64"] / at64["base"],
         "mixed64_over_single_throughput": at64["mixed64"] / at64["single"],
         "flop_bound_over_base": flops["flop_bound_over_base"],
         "batched_over_unbatched_throughput": at64["mixed64"] / at64["mixed64_unbatched"],
+        "where_time_goes": {case: time_goes[case] for case in ("mixed64", "mixed64_unbatched")},
     }
     details = {"model": model, "adapters": ADAPTERS, "rank": RANK, "max_length": MAX_LENGTH, "rounds": rounds,
                "requests_per_burst": requests, "seconds_per_burst": seconds, "flops": flops, "answers": answers,
                "load_average_before": load_before, "load_average_after": os.getloadavg(),
                "cpu_count": os.cpu_count(), "wall_seconds": time.perf_counter() - started, "rows": rows,
+               "where_time_goes_at_64": time_goes,
                "targets": {"mixed64_over_single_throughput >= 0.9": result["mixed64_over_single_throughput"] >= 0.9,
                            "mixed64_over_base_throughput >= 0.85 * flop_bound_over_base":
                                result["mixed64_over_base_throughput"] >= 0.85 * result["flop_bound_over_base"],
@@ -204,8 +253,9 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
                            and answers["max_abs_prob_diff"] < 1e-5}}
     out.mkdir(parents=True, exist_ok=True)
     (out / "details.json").write_text(json.dumps(details, indent=2))
-    (out / "table.md").write_text(table(details))
+    (out / "table.md").write_text(table(details) + "\n" + time_table(time_goes))
     print(table(details))
+    print(time_table(time_goes))
     print(json.dumps(result, indent=2))
     return result
 
@@ -217,4 +267,15 @@ def table(details: dict) -> str:
         case, c = key.split("@")
         lines.append(f"| {case} | {c} | {row['requests']} | {row['throughput_rps']:.1f} | {row['p50_ms']:.1f} | "
                      f"{row['p99_ms']:.1f} | {row['errors']} |")
+    return "\n".join(lines) + "\n"
+
+
+def time_table(time_goes: dict) -> str:
+    lines = ["| case @ 64 | forward | tokenize+pad+answer | outside the model | outside ms/request | forward ms/row | "
+             "rows/batch | rows/forward | padded/real tokens |", "|---|" + "---:|" * 8]
+    for case, t in time_goes.items():
+        lines.append(f"| {case} | {t['forward_share']:.0%} | {t['tokenize_share'] + t['pad_share'] + t['answer_share']:.1%}"
+                     f" | {t['outside_model_share']:.0%} | {t['outside_model_ms_per_request']:.1f} | "
+                     f"{t['forward_ms_per_row']:.1f} | {t['rows_per_batch']:.1f} | {t['rows_per_forward']:.1f} | "
+                     f"{t['padded_over_real_tokens']:.2f} |")
     return "\n".join(lines) + "\n"
