@@ -25,6 +25,7 @@ def test_bench_serve_writes_the_contract_keys(tmp_path, monkeypatch):
         shares = result["where_time_goes"][case]
         assert 0 < shares["forward_share"] < 1 and shares["padded_over_real_tokens"] >= 1
     assert result["where_time_goes"]["mixed64_unbatched"]["rows_per_batch"] == 1
+    assert set(result["where_time_goes"]["model_only"]["seconds"]) == {"bucketed", "one_padded_batch", "row_by_row"}
     details = json.loads((tmp_path / "details.json").read_text())
     assert details["answers"]["labels_equal"] and details["answers"]["max_abs_prob_diff"] < 1e-5
     assert 0 < details["flops"]["flop_bound_over_base"] < 1

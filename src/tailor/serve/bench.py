@@ -14,7 +14,9 @@ Answers of the batching server are checked against `tailor predict` on the same 
 
 Around every burst the bench reads the server's own counters from /metrics (worker seconds per
 phase, rows per batch and per forward, real and padded tokens), so ``where_time_goes`` says how
-much of the wall time the model's forward took and how much went to everything else.
+much of the wall time the model's forward took and how much went to everything else; and
+``model_only`` times the registry's batched and row-by-row runs in this process, with no HTTP,
+interleaved: the ceiling of what batching can give on this machine.
 
 bench.json holds the four ratios at concurrency 64 and ``where_time_goes`` for the batched and
 unbatched 64-adapter cases; every measured row is in details.json and table.md beside it.
@@ -153,6 +155,31 @@ def where_time_goes(bursts: list[dict]) -> dict:
             / server["tailor_serve_tokens_total/real"]}
 
 
+def model_only(adapter_dir: str, repeats: int = 3) -> dict:
+    """The batching gain with no HTTP at all: the registry's own run over 64 rows (64 adapters) as one
+    bucketed batch, as one batch padded to its longest row, and row by row, interleaved in this process.
+    ``batched_over_unbatched`` here is the most the server's batching can give on this machine."""
+    from ..engine.timing import interleaved
+    from .commands import open_registry
+
+    registry = open_registry(None, [adapter_dir], max_length=MAX_LENGTH)
+    names = list(registry.adapters)
+    rows = [(names[i % len(names)], t) for i, t in enumerate(texts(64, seed=2))]
+
+    def batch(call_tokens: float):
+        def run():
+            registry.bucket_call_tokens = call_tokens
+            registry.run(rows)
+        return run
+
+    default = registry.bucket_call_tokens
+    seconds = interleaved({"bucketed": batch(default), "one_padded_batch": batch(1e12),
+                           "row_by_row": lambda: [registry.run([row]) for row in rows]}, repeats)
+    return {"rows": len(rows), "seconds": seconds, "bucket_call_tokens": default,
+            "batched_over_unbatched": seconds["row_by_row"] / seconds["bucketed"],
+            "bucketed_over_one_padded_batch_speedup": seconds["one_padded_batch"] / seconds["bucketed"]}
+
+
 def measured_burst(url: str, adapters: list[str | None], concurrency: int, requests: int, seconds: float) -> dict:
     """:func:`burst`, with the server's counters over it (``server``: after minus before)."""
     before = scrape(url)
@@ -230,6 +257,8 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
                     for case, (url, adapters) in plan.items():
                         measured[case, c].append(measured_burst(url, adapters, c, requests, seconds))
                 print(f"  round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", flush=True)
+        print("  model only, in process (no HTTP) ...", flush=True)
+        in_process = model_only(tmp)
     rows = {f"{case}@{c}": _summary(b) for (case, c), b in measured.items()}
     time_goes = {case: where_time_goes(measured[case, 64]) for case in CASES}
     at64 = {case: rows[f"{case}@64"]["throughput_rps"] for case in CASES}
@@ -238,7 +267,8 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
         "mixed64_over_single_throughput": at64["mixed64"] / at64["single"],
         "flop_bound_over_base": flops["flop_bound_over_base"],
         "batched_over_unbatched_throughput": at64["mixed64"] / at64["mixed64_unbatched"],
-        "where_time_goes": {case: time_goes[case] for case in ("mixed64", "mixed64_unbatched")},
+        "where_time_goes": {**{case: time_goes[case] for case in ("mixed64", "mixed64_unbatched")},
+                            "model_only": in_process},
     }
     details = {"model": model, "adapters": ADAPTERS, "rank": RANK, "max_length": MAX_LENGTH, "rounds": rounds,
                "requests_per_burst": requests, "seconds_per_burst": seconds, "flops": flops, "answers": answers,
@@ -256,6 +286,8 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
     (out / "table.md").write_text(table(details) + "\n" + time_table(time_goes))
     print(table(details))
     print(time_table(time_goes))
+    print(f"model only (in process, 64 rows): batched/row-by-row {in_process['batched_over_unbatched']:.2f}x, "
+          f"bucketed/one padded batch {in_process['bucketed_over_one_padded_batch_speedup']:.2f}x")
     print(json.dumps(result, indent=2))
     return result
 
