@@ -109,7 +109,11 @@ async def burst(url: str, adapters: list[str | None], concurrency: int, requests
             sent += 1
             body = {"adapter": adapters[i % len(adapters)], "text": pool[i % len(pool)]}
             start = time.perf_counter()
-            r = await client.post("/v1/classify", json=body)
+            try:
+                r = await client.post("/v1/classify", json=body)
+            except httpx.TransportError:  # a dropped connection is an error of the run, not of the bench
+                errors += 1
+                continue
             latencies.append(time.perf_counter() - start)
             errors += r.status_code != 200
 
@@ -257,6 +261,9 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
                     for case, (url, adapters) in plan.items():
                         measured[case, c].append(measured_burst(url, adapters, c, requests, seconds))
                 print(f"  round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", flush=True)
+            for server in (batched, unbatched):
+                if server.proc.poll() is not None:
+                    raise RuntimeError(f"a server died during the bench:\n{server.log()[-3000:]}")
         print("  model only, in process (no HTTP) ...", flush=True)
         in_process = model_only(tmp)
     rows = {f"{case}@{c}": _summary(b) for (case, c), b in measured.items()}
