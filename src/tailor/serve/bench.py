@@ -243,8 +243,8 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
         dirs, flops = make_adapters(model, Path(tmp))
         common = ["--adapters", tmp, "--max-length", str(MAX_LENGTH), "--batch-window-ms", "5"]
         with contextlib.ExitStack() as stack:
-            batched = ServerProcess([*common, "--max-batch", "64"])
-            unbatched = ServerProcess([*common, "--max-batch", "1"])
+            batched = ServerProcess([*common, "--max-batch", "64"], startup_timeout_s=900)  # slow under load
+            unbatched = ServerProcess([*common, "--max-batch", "1"], startup_timeout_s=900)
             for server in (batched, unbatched):  # the two start side by side
                 server.start()
                 stack.callback(server.close)
