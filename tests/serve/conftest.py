@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tailor.artifacts import Artifact, load_model, save_hf
-from tailor.methods.vera.adapters import build_lora, build_vera, save_adapter
+from tailor.methods.vera.adapters import build_lora, build_vera, randomize_adapters, save_adapter
 from tailor.methods.vera.config import LoraFields, VeraFields
 from tailor.methods.vera.stages import base_record
 from tailor.zoo import models as zoo
@@ -20,11 +20,7 @@ def save_random_adapter(base_art: Artifact, out: Path, kind: str, seed: int, lab
     """An adapter with random trainable weights (as if trained) and its artifact.json; returns (model, folder)."""
     model = load_model(base_art, "classifier", num_labels)
     model = build_vera(model, VeraFields(r=16)) if kind == "vera" else build_lora(model, LoraFields(r=4))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.requires_grad:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
+    randomize_adapters(model, scale=0.5, seed=seed)
     path = save_adapter(model, out)
     Artifact(path, "tiny-bert", "peft", "classifier", labels, base=base_record(base_art, path, original=False)).save()
     return model.eval(), path

@@ -49,6 +49,13 @@ def test_classify_list_health_and_metrics(client, zoo_adapters):
     assert 'tailor_serve_requests_total{route="/v1/classify",status="200"} 4.0' in metrics
     assert "tailor_serve_batch_rows_count" in metrics and "tailor_serve_adapters_loaded 3.0" in metrics
     assert 'tailor_serve_request_seconds_bucket{le="+Inf",route="/v1/classify"} 4.0' in metrics
+    assert 'tailor_serve_batch_rows_sum 5.0' in metrics  # 1 + 2 + 1 + 1 rows
+    assert 'tailor_serve_requests_total{route="/v1/adapters",status="200"} 1.0' in metrics
+    model = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
+             if line.startswith(("tailor_serve_model_seconds_total", "tailor_serve_tokens_total",
+                                 "tailor_serve_forwards_total"))}
+    assert model["tailor_serve_forwards_total"] >= 4 and model['tailor_serve_model_seconds_total{phase="forward"}'] > 0
+    assert 0 < model['tailor_serve_tokens_total{kind="real"}'] <= model['tailor_serve_tokens_total{kind="padded"}']
 
 
 def test_load_and_unload_at_run_time(client, zoo_adapters):

@@ -71,3 +71,27 @@ def test_a_failing_batch_fails_its_jobs_and_the_loop_goes_on():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="max_batch must be >= 1"):
         Batcher(lambda rows: rows, max_batch=0)
+
+
+def test_the_event_loop_runs_while_a_batch_is_on_the_model():
+    """The batch waits for an event that only a coroutine on the loop sets: a blocked loop would hang it."""
+    started, released = threading.Event(), threading.Event()
+
+    def run_batch(rows):
+        started.set()
+        assert released.wait(timeout=30), "the event loop was blocked while the model ran"
+        return rows
+
+    async def scenario():
+        batcher = Batcher(run_batch, max_batch=8, window_s=0.0)
+        await batcher.start()
+        try:
+            answer = asyncio.ensure_future(batcher.submit([1]))
+            while not started.is_set():
+                await asyncio.sleep(0.01)
+            released.set()  # reached only because the loop is free while the batch is on the model
+            return await answer
+        finally:
+            await batcher.stop()
+
+    assert _run(scenario()) == [1]

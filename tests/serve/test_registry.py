@@ -30,6 +30,21 @@ def test_mixed_batch_of_vera_lora_and_base_rows_equals_each_adapter_alone(regist
     assert list(out[5]["probs"].values()) != pytest.approx(alone(zoo_adapters["models"]["vera0"], TEXTS[5]), abs=1e-3)
 
 
+@pytest.mark.parametrize("call_tokens,multiple", [(0, 1), (8, 8), (1e9, 1)])
+def test_length_buckets_change_no_answer(zoo_adapters, call_tokens, multiple):
+    registry = open_registry(str(zoo_adapters["base"].path), [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()],
+                             bucket_call_tokens=call_tokens, pad_multiple=multiple)
+    names = ["vera1", "vera0", "lora0", "vera0", "lora0", "vera1"]
+    out = registry.run(list(zip(names, TEXTS)))
+    for name, text, answer in zip(names, TEXTS, out):
+        assert list(answer["probs"].values()) == pytest.approx(alone(zoo_adapters["models"][name], text), abs=1e-5)
+    # tokens: vera rows 11, 18, 35, 9 and lora rows 3, 7; at cost 8 and multiple 8 the vera rows pad to
+    # 16, 24, 40, 16 and cut into [9, 11], [18], [35] (24 + 8 < 3 * 24 - 2 * 16), the lora rows stay one
+    forwards = {0: 6, 8: 4, 1e9: 2}[call_tokens]
+    assert registry.stats["forwards"] == forwards, registry.stats
+    assert registry.stats["real_tokens"] <= registry.stats["padded_tokens"]
+
+
 def test_unload_and_reload_at_run_time(registry, zoo_adapters):
     registry.unload("vera0")  # the first VeRA adapter: the mixed batch must not depend on it
     assert list(registry.adapters) == ["vera1", "lora0"]

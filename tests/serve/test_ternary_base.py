@@ -29,6 +29,12 @@ def test_mixed_batch_on_a_packed_ternary_base(tmp_path, zoo_adapters):
     assert any(isinstance(m, QuantLinear) for m in registry.model.modules())
     registry.load(vera_dir, "vera")
     registry.load(lora_dir, "lora")
+    from peft.tuners.lora.layer import LoraLayer
+    from peft.tuners.vera.layer import VeraLayer
+
+    for kind, layer_type in (("vera", VeraLayer), ("lora", LoraLayer)):  # the adapters sit on ternary layers
+        layers = [m for m in registry._peft[kind].modules() if isinstance(m, layer_type)]
+        assert layers and all(isinstance(m.base_layer, QuantLinear) for m in layers), kind
     rows = [("lora", "zz top"), ("vera", "vote early"), ("vera", "hi"), ("lora", "a b")]
     for (name, text), answer in zip(rows, registry.run(rows)):
         expected = alone(vera if name == "vera" else lora, text)

@@ -11,13 +11,15 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .batcher import Batcher
 from .registry import AdapterRefused, Registry, TextTooLong, UnknownAdapter
 
+PHASES = ("tokenize", "pad", "forward", "answer")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -70,6 +72,51 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+class Observe:
+    """ASGI middleware counting requests by route and status and timing them (a plain ASGI wrapper:
+    Starlette's ``@app.middleware("http")`` runs each request through an extra task and stream)."""
+
+    def __init__(self, app, requests: Counter, latency: Histogram):
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+
+        async def sent(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")  # the router sets it on the scope
+            self.requests.labels(route, str(status[0])).inc()
+            self.latency.labels(route).observe(time.perf_counter() - start)
+
+
+class ModelStats:
+    """Prometheus collector over the registry's own counters: worker seconds per phase, tokens, forwards."""
+
+    def __init__(self, registry: Registry):
+        self.stats = registry.stats
+
+    def collect(self):
+        seconds = CounterMetricFamily("tailor_serve_model_seconds", "model worker seconds by phase", labels=["phase"])
+        for phase in PHASES:
+            seconds.add_metric([phase], self.stats[f"{phase}_seconds"])
+        tokens = CounterMetricFamily("tailor_serve_tokens", "tokens through the model: real, or padded (computed)",
+                                     labels=["kind"])
+        for kind in ("real", "padded"):
+            tokens.add_metric([kind], self.stats[f"{kind}_tokens"])
+        yield seconds
+        yield tokens
+        yield CounterMetricFamily("tailor_serve_forwards", "model forward calls (one per length bucket)",
+                                  value=self.stats["forwards"])
+
+
 def create_app(registry: Registry, max_batch: int = 64, window_ms: float = 5.0, max_body_bytes: int = 1 << 20,
                max_inputs: int = 256, adapter_root: str | None = None) -> FastAPI:
     """The app serving ``registry``; ``adapter_root`` (if set) is the only tree POST /v1/adapters may load from."""
@@ -81,6 +128,7 @@ def create_app(registry: Registry, max_batch: int = 64, window_ms: float = 5.0, 
     batch_rows = Histogram("tailor_serve_batch_rows", "rows per model batch", buckets=BATCH_BUCKETS, registry=metrics)
     Gauge("tailor_serve_adapters_loaded", "adapters loaded", registry=metrics).set_function(
         lambda: len(registry.adapters))
+    metrics.register(ModelStats(registry))
     batcher = Batcher(registry.run, max_batch, window_ms / 1000, on_batch=batch_rows.observe)
 
     @asynccontextmanager
@@ -91,16 +139,8 @@ def create_app(registry: Registry, max_batch: int = 64, window_ms: float = 5.0, 
 
     app = FastAPI(title="tailor serve", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(Observe, requests=requests, latency=latency)  # outermost: 413s are counted too
     app.state.registry, app.state.batcher = registry, batcher
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - start)
-        return response
 
     @app.post("/v1/classify")
     async def classify(body: ClassifyRequest):

@@ -4,8 +4,7 @@ The event loop only queues jobs and hands finished answers back; the model runs 
 worker thread (so it never blocks the loop, and the registry is never touched by two threads).
 A batch is cut when it holds ``max_batch`` rows or ``window_s`` has passed since its first job
 arrived; jobs that queue while a batch runs form the next one. ``max_batch=1`` turns batching off.
-Rows are not sorted by length: a batch is one forward pass padded to its longest row, and
-reordering rows inside it would not change that padding.
+The registry then sorts a batch's rows by length and runs them in length buckets.
 """
 
 from __future__ import annotations

@@ -12,8 +12,14 @@ cores, so the client's own cost is part of every figure.
 one forward of the bare base and one mixed forward over the 64 adapters, on the same tokens.
 Answers of the batching server are checked against `tailor predict` on the same rows.
 
-bench.json holds the four ratios at concurrency 64; every measured row is in details.json and
-table.md beside it.
+Around every burst the bench reads the server's own counters from /metrics (worker seconds per
+phase, rows per batch and per forward, real and padded tokens), so ``where_time_goes`` says how
+much of the wall time the model's forward took and how much went to everything else; and
+``model_only`` times the registry's batched and row-by-row runs in this process, with no HTTP,
+interleaved: the ceiling of what batching can give on this machine.
+
+bench.json holds the four ratios at concurrency 64 and ``where_time_goes`` for the batched and
+unbatched 64-adapter cases; every measured row is in details.json and table.md beside it.
 """
 
 from __future__ import annotations
@@ -49,8 +55,7 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
     from ..methods.vera.multi_adapter import MixedVeraBatch
 
     from ..artifacts import Artifact
-    from ..methods.vera.adapters import build_vera, save_adapter
-    from ..methods.vera.bench import _randomize
+    from ..methods.vera.adapters import build_vera, randomize_adapters, save_adapter
     from ..methods.vera.config import VeraFields
     from ..methods.vera.stages import base_record
     from ..zoo import models as zoo
@@ -59,7 +64,7 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
                        VeraFields(r=RANK, save_projection=False), adapter_name="a0")
     for i in range(1, ADAPTERS):
         model.add_adapter(f"a{i}", copy.deepcopy(model.peft_config["a0"]))
-    _randomize(model)
+    randomize_adapters(model)
     base = Artifact(zoo.resolve(model_name), model_name, "hf")
     dirs = []
     for i in range(ADAPTERS):
@@ -103,7 +108,11 @@ async def burst(url: str, adapters: list[str | None], concurrency: int, requests
             sent += 1
             body = {"adapter": adapters[i % len(adapters)], "text": pool[i % len(pool)]}
             start = time.perf_counter()
-            r = await client.post("/v1/classify", json=body)
+            try:
+                r = await client.post("/v1/classify", json=body)
+            except httpx.TransportError:  # a dropped connection is an error of the run, not of the bench
+                errors += 1
+                continue
             latencies.append(time.perf_counter() - start)
             errors += r.status_code != 200
 
@@ -113,6 +122,73 @@ async def burst(url: str, adapters: list[str | None], concurrency: int, requests
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
     return {"requests": len(latencies), "seconds": elapsed, "errors": errors, "latencies": latencies}
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The server's counters that say where its time went (see :func:`where_time_goes`)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = ("tailor_serve_model_seconds_total", "tailor_serve_tokens_total", "tailor_serve_forwards_total",
+              "tailor_serve_batch_rows_sum", "tailor_serve_batch_rows_count")
+    out = {}
+    for family in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=60).text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                out["/".join([sample.name, *sample.labels.values()])] = sample.value
+    return out
+
+
+def where_time_goes(bursts: list[dict]) -> dict:
+    """Shares of the client-observed wall time spent in the server's model worker, by phase; the rest
+    (``outside_model_share``) is HTTP, JSON, the event loop, the batch window and the client, which
+    share the same cores. Also rows per forward and padded over real tokens."""
+    wall = sum(b["seconds"] for b in bursts)
+    server = {k: sum(b["server"].get(k, 0.0) for b in bursts) for k in bursts[0]["server"]}
+    phases = {p: server.get(f"tailor_serve_model_seconds_total/{p}", 0.0) for p in ("tokenize", "pad", "forward",
+                                                                                   "answer")}
+    requests, rows = sum(b["requests"] for b in bursts), server["tailor_serve_batch_rows_sum"]
+    forwards = server["tailor_serve_forwards_total"]
+    outside = wall - sum(phases.values())
+    return {"wall_seconds": wall, **{f"{p}_share": t / wall for p, t in phases.items()},
+            "outside_model_share": outside / wall, "outside_model_ms_per_request": 1000 * outside / requests,
+            "forward_ms_per_row": 1000 * phases["forward"] / rows, "rows_per_batch":
+            rows / server["tailor_serve_batch_rows_count"], "rows_per_forward": rows / forwards,
+            "padded_over_real_tokens": server["tailor_serve_tokens_total/padded"]
+            / server["tailor_serve_tokens_total/real"]}
+
+
+def model_only(adapter_dir: str, repeats: int = 3) -> dict:
+    """The batching gain with no HTTP at all: the registry's own run over 64 rows (64 adapters) as one
+    bucketed batch, as one batch padded to its longest row, and row by row, interleaved in this process.
+    ``batched_over_unbatched`` here is the most the server's batching can give on this machine."""
+    from ..engine.timing import interleaved
+    from .commands import open_registry
+
+    registry = open_registry(None, [adapter_dir], max_length=MAX_LENGTH)
+    names = list(registry.adapters)
+    rows = [(names[i % len(names)], t) for i, t in enumerate(texts(64, seed=2))]
+
+    def batch(call_tokens: float):
+        def run():
+            registry.bucket_call_tokens = call_tokens
+            registry.run(rows)
+        return run
+
+    default = registry.bucket_call_tokens
+    seconds = interleaved({"bucketed": batch(default), "one_padded_batch": batch(1e12),
+                           "row_by_row": lambda: [registry.run([row]) for row in rows]}, repeats)
+    return {"rows": len(rows), "seconds": seconds, "bucket_call_tokens": default,
+            "batched_over_unbatched": seconds["row_by_row"] / seconds["bucketed"],
+            "bucketed_over_one_padded_batch_speedup": seconds["one_padded_batch"] / seconds["bucketed"]}
+
+
+def measured_burst(url: str, adapters: list[str | None], concurrency: int, requests: int, seconds: float) -> dict:
+    """:func:`burst`, with the server's counters over it (``server``: after minus before)."""
+    before = scrape(url)
+    result = asyncio.run(burst(url, adapters, concurrency, requests, seconds))
+    after = scrape(url)
+    return {**result, "server": {k: v - before.get(k, 0.0) for k, v in after.items()}}
 
 
 def _summary(bursts: list[dict]) -> dict:
@@ -166,8 +242,8 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
         dirs, flops = make_adapters(model, Path(tmp))
         common = ["--adapters", tmp, "--max-length", str(MAX_LENGTH), "--batch-window-ms", "5"]
         with contextlib.ExitStack() as stack:
-            batched = ServerProcess([*common, "--max-batch", "64"])
-            unbatched = ServerProcess([*common, "--max-batch", "1"])
+            batched = ServerProcess([*common, "--max-batch", "64"], startup_timeout_s=900)  # slow under load
+            unbatched = ServerProcess([*common, "--max-batch", "1"], startup_timeout_s=900)
             for server in (batched, unbatched):  # the two start side by side
                 server.start()
                 stack.callback(server.close)
@@ -182,20 +258,29 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
             for r in range(rounds):
                 for c in CONCURRENCY:
                     for case, (url, adapters) in plan.items():
-                        measured[case, c].append(asyncio.run(burst(url, adapters, c, requests, seconds)))
+                        measured[case, c].append(measured_burst(url, adapters, c, requests, seconds))
                 print(f"  round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)", flush=True)
+            for server in (batched, unbatched):
+                if server.proc.poll() is not None:
+                    raise RuntimeError(f"a server died during the bench:\n{server.log()[-3000:]}")
+        print("  model only, in process (no HTTP) ...", flush=True)
+        in_process = model_only(tmp)
     rows = {f"{case}@{c}": _summary(b) for (case, c), b in measured.items()}
+    time_goes = {case: where_time_goes(measured[case, 64]) for case in CASES}
     at64 = {case: rows[f"{case}@64"]["throughput_rps"] for case in CASES}
     result = {
         "mixed64_over_base_throughput": at64["mixed64"] / at64["base"],
         "mixed64_over_single_throughput": at64["mixed64"] / at64["single"],
         "flop_bound_over_base": flops["flop_bound_over_base"],
         "batched_over_unbatched_throughput": at64["mixed64"] / at64["mixed64_unbatched"],
+        "where_time_goes": {**{case: time_goes[case] for case in ("mixed64", "mixed64_unbatched")},
+                            "model_only": in_process},
     }
     details = {"model": model, "adapters": ADAPTERS, "rank": RANK, "max_length": MAX_LENGTH, "rounds": rounds,
                "requests_per_burst": requests, "seconds_per_burst": seconds, "flops": flops, "answers": answers,
                "load_average_before": load_before, "load_average_after": os.getloadavg(),
                "cpu_count": os.cpu_count(), "wall_seconds": time.perf_counter() - started, "rows": rows,
+               "where_time_goes_at_64": time_goes,
                "targets": {"mixed64_over_single_throughput >= 0.9": result["mixed64_over_single_throughput"] >= 0.9,
                            "mixed64_over_base_throughput >= 0.85 * flop_bound_over_base":
                                result["mixed64_over_base_throughput"] >= 0.85 * result["flop_bound_over_base"],
@@ -204,8 +289,11 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
                            and answers["max_abs_prob_diff"] < 1e-5}}
     out.mkdir(parents=True, exist_ok=True)
     (out / "details.json").write_text(json.dumps(details, indent=2))
-    (out / "table.md").write_text(table(details))
+    (out / "table.md").write_text(table(details) + "\n" + time_table(time_goes))
     print(table(details))
+    print(time_table(time_goes))
+    print(f"model only (in process, 64 rows): batched/row-by-row {in_process['batched_over_unbatched']:.2f}x, "
+          f"bucketed/one padded batch {in_process['bucketed_over_one_padded_batch_speedup']:.2f}x")
     print(json.dumps(result, indent=2))
     return result
 
@@ -217,4 +305,15 @@ def table(details: dict) -> str:
         case, c = key.split("@")
         lines.append(f"| {case} | {c} | {row['requests']} | {row['throughput_rps']:.1f} | {row['p50_ms']:.1f} | "
                      f"{row['p99_ms']:.1f} | {row['errors']} |")
+    return "\n".join(lines) + "\n"
+
+
+def time_table(time_goes: dict) -> str:
+    lines = ["| case @ 64 | forward | tokenize+pad+answer | outside the model | outside ms/request | forward ms/row | "
+             "rows/batch | rows/forward | padded/real tokens |", "|---|" + "---:|" * 8]
+    for case, t in time_goes.items():
+        lines.append(f"| {case} | {t['forward_share']:.0%} | {t['tokenize_share'] + t['pad_share'] + t['answer_share']:.1%}"
+                     f" | {t['outside_model_share']:.0%} | {t['outside_model_ms_per_request']:.1f} | "
+                     f"{t['forward_ms_per_row']:.1f} | {t['rows_per_batch']:.1f} | {t['rows_per_forward']:.1f} | "
+                     f"{t['padded_over_real_tokens']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -25,6 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--max-length", type=int, help="tokens per text (default and cap: the model's limit)")
     p.add_argument("--overlength", choices=("truncate", "reject"), default="truncate",
                    help="a text over --max-length is truncated, or rejected with 413")
+    p.add_argument("--bucket-call-tokens", type=float, default=None,
+                   help="a batch is cut into length buckets where that saves more padded tokens than this "
+                        "(what one extra forward costs; default 64); a huge value = one padded batch")
+    p.add_argument("--pad-to-multiple", type=int, default=None, help="pad each bucket to a multiple of this")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
     p.add_argument("--max-inputs", type=int, default=256, help="texts per request")
     p.add_argument("--num-labels", type=int, help="head size when no adapter is given (default 2)")
@@ -56,7 +60,7 @@ def expand_adapters(values: list[str]) -> list[str]:
 
 
 def open_registry(base: str | None, adapters: list[str], precision: str = "auto", max_length: int | None = None,
-                  overlength: str = "truncate", num_labels: int | None = None):
+                  overlength: str = "truncate", num_labels: int | None = None, **buckets):
     """A Registry on ``base`` (default: the first adapter's) with every adapter loaded and validated."""
     from ..artifacts import Artifact
     from .registry import Registry, adapter_names, base_from_arg
@@ -72,7 +76,8 @@ def open_registry(base: str | None, adapters: list[str], precision: str = "auto"
     else:
         raise ConfigError("tailor serve: give --base, or --adapters saved by the vera or lora stage")
     labels = num_labels or (first.num_labels if first is not None else None) or 2
-    registry = Registry(base_art, labels, precision, max_length, overlength)
+    registry = Registry(base_art, labels, precision, max_length, overlength,
+                        **{k: v for k, v in buckets.items() if v is not None})
     for name, folder in pairs:
         registry.load(folder, name)
     return registry
@@ -90,7 +95,8 @@ def cmd_serve(args) -> None:
 
         torch.set_num_threads(args.threads)
     registry = open_registry(args.base, args.adapters, args.precision, args.max_length, args.overlength,
-                             args.num_labels)
+                             args.num_labels, bucket_call_tokens=args.bucket_call_tokens,
+                             pad_multiple=args.pad_to_multiple)
     app = create_app(registry, args.max_batch, args.batch_window_ms, args.max_body_bytes, args.max_inputs,
                      args.adapter_root)
     info = registry.describe()

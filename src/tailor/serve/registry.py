@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..artifacts import Artifact, load_model
 from ..config import ConfigError
+from .buckets import length_buckets
 
 KINDS = {"VERA": "vera", "LORA": "lora"}
+BUCKET_CALL_TOKENS = 64  # what one extra forward call costs, in padded tokens (see length_buckets)
+PAD_MULTIPLE = 1
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
@@ -123,7 +128,8 @@ class Registry:
     """The base model, its loaded adapters and how to run a batch of (adapter or None, text) rows."""
 
     def __init__(self, base: Artifact, num_labels: int, precision: str = "auto", max_length: int | None = None,
-                 overlength: str = "truncate"):
+                 overlength: str = "truncate", bucket_call_tokens: float = BUCKET_CALL_TOKENS,
+                 pad_multiple: int = PAD_MULTIPLE):
         from ..engine.precision import resolve
         from ..zoo import models as zoo
 
@@ -140,6 +146,8 @@ class Registry:
                               self.tokenizer.model_max_length) if n and n < 1_000_000]
         self.model_limit = min(limits) if limits else 512
         self.max_length = min(max_length or self.model_limit, self.model_limit)
+        self.bucket_call_tokens, self.pad_multiple = bucket_call_tokens, pad_multiple
+        self.stats: Counter = Counter()  # seconds per phase and token counts, for /metrics
         self.adapters: dict[str, AdapterInfo] = {}
         self._peft: dict = {}  # kind -> PeftModel holding every adapter of that kind
         self._mixed_vera = None
@@ -229,7 +237,10 @@ class Registry:
     # ---- inference ------------------------------------------------------------------------------
 
     def run(self, rows: list[tuple[str | None, str]]) -> list[dict | Exception]:
-        """One answer (or the exception for that row) per (adapter name or None, text) row."""
+        """One answer (or the exception for that row) per (adapter name or None, text) row.
+
+        The texts are tokenised in one call; each kind's rows are then sorted by length and cut into
+        buckets (:func:`length_buckets`), each padded only to its own longest row."""
         import torch
 
         results: list[dict | Exception | None] = [None] * len(rows)
@@ -239,29 +250,52 @@ class Registry:
                 results[i] = UnknownAdapter(name, list(self.adapters))
             else:
                 groups.setdefault("base" if name is None else self.adapters[name].kind, []).append(i)
+        live = [i for idx in groups.values() for i in idx]
+        if not live:
+            return results
+        clock = time.perf_counter()
+        features = self._tokenize([rows[i][1] for i in live])
+        tokens = dict(zip(live, features))
+        self._count("tokenize", clock)
         for kind, idx in groups.items():
-            idx = self._within_limit(rows, idx, results)
-            if not idx:
-                continue
-            enc = self.encode([rows[i][1] for i in idx])
-            probs = torch.softmax(self.forward(kind, [rows[i][0] for i in idx], enc).float(), -1).cpu()
-            for i, p in zip(idx, probs.tolist()):
-                results[i] = self._answer(rows[i][0], p)
+            idx = self._within_limit(idx, tokens, results)
+            for bucket in length_buckets([len(tokens[i]["input_ids"]) for i in idx], self.bucket_call_tokens,
+                                         self.pad_multiple):
+                clock = time.perf_counter()
+                rows_in = [idx[j] for j in bucket]
+                enc = self.tokenizer.pad([tokens[i] for i in rows_in], pad_to_multiple_of=self.pad_multiple,
+                                         return_tensors="pt").to(self.device)
+                self._count("pad", clock)
+                self.stats["forwards"] += 1
+                self.stats["padded_tokens"] += enc["input_ids"].numel()
+                self.stats["real_tokens"] += int(enc["attention_mask"].sum())
+                clock = time.perf_counter()
+                logits = self.forward(kind, [rows[i][0] for i in rows_in], enc)
+                self._count("forward", clock)
+                clock = time.perf_counter()
+                for i, p in zip(rows_in, torch.softmax(logits.float(), -1).cpu().tolist()):
+                    results[i] = self._answer(rows[i][0], p)
+                self._count("answer", clock)
         return results
 
-    def _within_limit(self, rows, idx: list[int], results: list) -> list[int]:
-        if self.overlength == "truncate":
-            return idx
-        lengths = [len(ids) for ids in self.tokenizer([rows[i][1] for i in idx])["input_ids"]]
-        for i, n in zip(idx, lengths):
-            if n > self.max_length:
-                results[i] = TextTooLong(f"text of {n} tokens is over the limit of {self.max_length}")
-        return [i for i, n in zip(idx, lengths) if n <= self.max_length]
+    def _tokenize(self, texts: list[str]) -> list[dict]:
+        """Unpadded token features per text; truncated at ``max_length`` unless over-long texts are rejected."""
+        enc = self.tokenizer(texts, truncation=self.overlength == "truncate", max_length=self.max_length)
+        keys = list(enc.keys())
+        return [dict(zip(keys, values)) for values in zip(*(enc[k] for k in keys))]
 
-    def encode(self, texts: list[str]):
-        """Token ids padded to the longest text, truncated at ``max_length``, on the model's device."""
-        return self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
-                              return_tensors="pt").to(self.device)
+    def _within_limit(self, idx: list[int], tokens: dict, results: list) -> list[int]:
+        kept = []
+        for i in idx:
+            n = len(tokens[i]["input_ids"])
+            if n > self.max_length:  # only when rejecting: truncated texts are never over
+                results[i] = TextTooLong(f"text of {n} tokens is over the limit of {self.max_length}")
+            else:
+                kept.append(i)
+        return kept
+
+    def _count(self, phase: str, since: float) -> None:
+        self.stats[f"{phase}_seconds"] += time.perf_counter() - since
 
     def forward(self, kind: str, names: list[str | None], enc):
         """Logits of one batch whose rows are all of ``kind`` (base, vera, lora), row i on ``names[i]``."""
@@ -288,4 +322,5 @@ class Registry:
     def describe(self) -> dict:
         return {"base": str(self.base.path), "base_format": self.base.format, "model_name": self.base.model_name,
                 "num_labels": self.num_labels, "max_length": self.max_length, "overlength": self.overlength,
+                "bucket_call_tokens": self.bucket_call_tokens, "pad_multiple": self.pad_multiple,
                 **self.precision.as_dict()}

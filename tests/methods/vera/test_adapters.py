@@ -8,8 +8,9 @@ from peft import PeftModel
 from safetensors import safe_open
 
 from tailor.methods.vera.adapters import (ADAPTER_FILE, adapter_bytes, build_vera, count_parameters,
-                                          init_projection, load_adapter, save_adapter)
-from tailor.methods.vera.config import VeraFields
+                                          init_projection, load_adapter, randomize_adapters, save_adapter)
+from tailor.methods.vera.adapters import build_lora
+from tailor.methods.vera.config import LoraFields, VeraFields
 
 from .conftest import randomize_adapter, tiny_bert, tiny_gpt2, token_batch
 
@@ -138,3 +139,23 @@ def test_merge_gives_same_outputs_on_gpt2_conv1d():
     before = _logits(vera, batch)
     merged = vera.merge_and_unload()
     torch.testing.assert_close(_logits(merged, batch), before, rtol=1e-4, atol=1e-4)
+
+
+def test_randomize_adapters_covers_every_adapter_and_leaves_the_base():
+    import copy
+
+    model = build_vera(tiny_bert(), VeraFields(r=8), adapter_name="a")
+    model.add_adapter("b", copy.deepcopy(model.peft_config["a"]))
+    base = {n: p.clone() for n, p in model.named_parameters() if "vera_" not in n and "modules_to_save" not in n}
+    randomize_adapters(model)
+    b_vectors = [p for n, p in model.named_parameters() if "vera_lambda_b" in n]
+    assert len(b_vectors) > 2 and all(p.abs().sum() > 0 for p in b_vectors)  # b starts at 0 in both adapters
+    outs = []
+    for name in ("a", "b"):  # "b" is not the active (trainable) adapter, yet it is randomised too
+        model.set_adapter(name)
+        outs.append(_logits(model.eval(), token_batch(3)))
+    assert not torch.allclose(outs[0], outs[1])
+    assert all(torch.equal(p, base[n]) for n, p in model.named_parameters() if n in base)
+    lora = build_lora(tiny_bert(), LoraFields(r=4))
+    randomize_adapters(lora, scale=0.5)
+    assert all(p.abs().sum() > 0 for n, p in lora.named_parameters() if "lora_B" in n)

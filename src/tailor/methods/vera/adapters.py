@@ -1,4 +1,4 @@
-"""Build, ablate, count, save and load peft VeRA/LoRA adapters from tailor configs.
+"""Build, ablate, count, randomise, save and load peft VeRA/LoRA adapters from tailor configs.
 
 peft does the method (VeraConfig/LoraConfig, layers, merge, adapter files). Written here is only
 what peft lacks: the paper's Table 6/7 ablations (A/B init scheme, only-b / only-d vectors, unique
@@ -122,6 +122,21 @@ def apply_vector_ablation(peft_model: PeftModel, vectors: str, adapter_name: str
         frozen, trained = (d, b) if vectors == "only_b" else (b, d)
         frozen.fill_(1.0).requires_grad_(False)
         trained.zero_()
+
+
+ADAPTER_WEIGHTS = ("vera_lambda_", "lora_A.", "lora_B.", "modules_to_save.")
+
+
+@torch.no_grad()
+def randomize_adapters(peft_model: torch.nn.Module, scale: float = 0.05, seed: int = 0) -> None:
+    """Distinct non-zero weights (VeRA vectors, LoRA matrices, saved heads) for every adapter of a
+    peft model, as trained adapters would have; for benches and tests, where fresh adapters (b = 0,
+    lora_B = 0, one shared head init) would all answer alike. Chosen by name, so every adapter is
+    covered, not only the active (trainable) one."""
+    gen = torch.Generator().manual_seed(seed)
+    for name, param in peft_model.named_parameters():
+        if any(key in name for key in ADAPTER_WEIGHTS):
+            param.copy_(torch.randn(param.shape, generator=gen).to(param) * scale)
 
 
 def _vera_layers(model: torch.nn.Module):

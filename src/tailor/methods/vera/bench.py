@@ -20,7 +20,7 @@ from ...engine.settings import TrainSettings
 from ...engine.timing import interleaved
 from ...engine.trainer import training_arguments
 from ...zoo import models as zoo
-from .adapters import build_lora, build_vera
+from .adapters import build_lora, build_vera, randomize_adapters
 from .config import LoraFields, VeraFields
 from .multi_adapter import MixedVeraBatch
 
@@ -84,7 +84,7 @@ def serving_times(name: str, device, rounds: int) -> dict:
     model = build_vera(base, VeraFields(r=256), adapter_name="a0")
     for i in range(1, ADAPTERS):
         model.add_adapter(f"a{i}", copy.deepcopy(model.peft_config["a0"]))
-    _randomize(model)
+    randomize_adapters(model)
     model.to(device).eval()
     names = [f"a{i}" for i in range(ADAPTERS)]
     server = MixedVeraBatch(model, names)
@@ -117,15 +117,6 @@ def serving_times(name: str, device, rounds: int) -> dict:
         "target_met": times["mixed_64_adapters"] <= 1.3 * times["single_adapter"]
         and times["mixed_64_adapters"] < times["switching_loop"],
     }
-
-
-@torch.no_grad()
-def _randomize(model) -> None:
-    """Distinct non-zero vectors and heads per adapter, as trained adapters would have."""
-    gen = torch.Generator().manual_seed(0)
-    for name, param in model.named_parameters():
-        if "vera_lambda_" in name or "modules_to_save" in name:
-            param.copy_(torch.randn(param.shape, generator=gen).to(param) * 0.05)
 
 
 def run(out: Path, rounds: int = 5) -> dict:
