@@ -6,7 +6,7 @@ trainer does), backward and an AdamW update; fp32 and bf16 alternate call by cal
 (`timing.interleaved`), so machine load hits both alike. bench.json holds
 `{"train_speedup": {stage: x}, "inference_speedup": {"b1": x, "b64": x}}` (fp32 time / bf16 time;
 > 1 means bf16 is faster), the precision `auto` resolves to here and the CPU's bf16 units; the
-seconds and the setup go to details.json. Where bf16 misses the issue's target for the finetune
+seconds and the setup go under ``details``. Where bf16 misses the issue's target for the finetune
 step or batch-64 inference, one profiled call of each side (torch.profiler) puts the top 5 ops by
 self CPU time, fp32 beside bf16, into bench.json (`profile`) and the printed table.
 On a CPU without AMX/AVX512-BF16 bf16 is emulated (about 100x slower per matmul), so batches are
@@ -15,12 +15,10 @@ small and repeats few.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import torch
 
-from ..files import atomic_write_text
 from ..zoo import models as zoo
 from ..zoo.data import DataConfig, load_task
 from .inputs import prepare
@@ -153,8 +151,7 @@ def run(out: Path, repeats: int = 2) -> dict:
                   "repeats": repeats, "threads": torch.get_num_threads()},
     }
     _print(result, details)
-    atomic_write_text(out / "details.json", json.dumps(details, indent=2))
-    return result
+    return {**result, "details": details}
 
 
 def _print(result: dict, details: dict) -> None:

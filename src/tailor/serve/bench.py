@@ -19,14 +19,13 @@ much of the wall time the model's forward took and how much went to everything e
 interleaved: the ceiling of what batching can give on this machine.
 
 bench.json holds the four ratios at concurrency 64 and ``where_time_goes`` for the batched and
-unbatched 64-adapter cases; every measured row is in details.json and table.md beside it.
+unbatched 64-adapter cases, and every measured row under ``details``; bench.md has the tables.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import statistics
@@ -287,15 +286,14 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
                            "batched_over_unbatched_throughput >= 4": result["batched_over_unbatched_throughput"] >= 4,
                            "answers equal tailor predict": answers["labels_equal"]
                            and answers["max_abs_prob_diff"] < 1e-5}}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "details.json").write_text(json.dumps(details, indent=2))
-    (out / "table.md").write_text(table(details) + "\n" + time_table(time_goes))
-    print(table(details))
-    print(time_table(time_goes))
     print(f"model only (in process, 64 rows): batched/row-by-row {in_process['batched_over_unbatched']:.2f}x, "
           f"bucketed/one padded batch {in_process['bucketed_over_one_padded_batch_speedup']:.2f}x")
-    print(json.dumps(result, indent=2))
-    return result
+    return {**result, "details": details}
+
+
+def markdown(result: dict) -> str:
+    """The load-test tables (the CLI prints them and writes them to bench.md)."""
+    return table(result["details"]) + "\n" + time_table(result["details"]["where_time_goes_at_64"])
 
 
 def table(details: dict) -> str:

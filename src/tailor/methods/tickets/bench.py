@@ -11,13 +11,11 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ...files import atomic_write_text
 from ...engine.timing import interleaved
 from ...zoo.architectures.resnet import ResNetCifarConfig, ResNetCifarForImageClassification
 from .attacks import PixelSpace, pgd
@@ -93,9 +91,8 @@ def transformer_costs(model_name: str = "minilm-l6", repeats: int = 5, length: i
             "ticket": "omp heads_ffn 0.5 layerwise", "max_abs_logit_diff_exported_vs_masked": diff, "structure": small.config.pruned_structure, "params": {"dense": count(dense), "structured50": count(small)}}
 
 
-def run(out: Path = Path("runs/bench-tickets")) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def run(out: Path) -> dict:
+    """Training-step and inference costs side by side; the CLI writes bench.json and `markdown`'s table."""
     steps = train_step_costs()
     infer, info = inference_costs()
     bert = transformer_costs()
@@ -111,6 +108,12 @@ def run(out: Path = Path("runs/bench-tickets")) -> dict:
         "transformer_structured50": bert,
         "transformer_structured50_speedup": bert["seconds"]["dense"] / bert["seconds"]["structured50"],
     }
+    return result
+
+
+def markdown(result: dict) -> str:
+    """The bench table (the CLI prints it and writes it to bench.md)."""
+    steps, infer, bert = result["train_step_seconds"], result["inference_seconds"], result["transformer_structured50"]
     lines = ["| measurement | seconds (median) | ratio |", "|---|---|---|"]
     lines += [f"| train step, {k} | {v:.4f} | {result['train_step_ratio_vs_natural'][k]:.2f}x natural |" for k, v in steps.items()]
     lines += [f"| inference batch {BATCH}, {k} | {v:.4f} | {result['inference_speedup_vs_dense'][k]:.2f}x faster than dense |"
@@ -118,8 +121,4 @@ def run(out: Path = Path("runs/bench-tickets")) -> dict:
     lines += [f"| inference {bert['model']} batch {BATCH} x {bert['length']}, {k} | {v:.4f} | "
               f"{bert['seconds']['dense'] / v:.2f}x faster than dense ({bert['params'][k]:,} params) |"
               for k, v in bert["seconds"].items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    atomic_write_text(out / "bench.json", json.dumps(result, indent=2))
-    atomic_write_text(out / "bench.md", text)
-    return result
+    return "\n".join(lines) + "\n"
