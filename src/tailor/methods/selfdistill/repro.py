@@ -170,8 +170,8 @@ def _ordered(methods) -> list[str]:
 
 def _available(task: Task) -> str | None:
     info = model_zoo.get_info(task.model)
-    if info is None:
-        return f"model '{task.model}' is not in the zoo"
+    if info is None:  # a local folder or a hub id: the pipeline's checks say if it cannot be had
+        return None
     if not info.available():
         return f"model '{task.model}' needs the package '{info.package}'"
     return None

@@ -54,11 +54,18 @@ DECODER = {
 class Profile:
     text_data: dict
     text_train: dict
-    image_data: dict
+    image_data: dict | None  # None: no image setting
     image_train: dict
     ablation_tasks: tuple[str, ...] = ()
     decoder: dict | None = None
     decoder_train: dict = field(default_factory=dict)
+    text_model: str = "minilm-l6"
+    text_tasks: tuple[str, ...] = TEXT_TASKS
+    task_data: dict = field(default_factory=dict)  # text task -> data settings beside text_data (hub name, columns)
+    image_model: str = "dinov2-s"
+    decoder_model: str = "smollm2-135m"
+    methods: dict = field(default_factory=lambda: METHODS)  # label -> (stage, settings), for text and images
+    image_methods: dict | None = None  # None: the same as `methods`
 
 
 _TRAIN = {"batch_size": 32, "warmup_ratio": 0.06, "log_every": 5, "save_every": 10_000, "eval_batch_size": 128}
@@ -107,16 +114,22 @@ class Experiment:
 
 def experiments(profile: Profile) -> list[Experiment]:
     out = []
-    for task in TEXT_TASKS:
-        data = {"name": task, **profile.text_data}
-        methods = {**METHODS, **(ABLATIONS if task in profile.ablation_tasks else {})}
-        out += [Experiment(f"minilm-l6/{task}", label, "minilm-l6", data, stage, {**profile.text_train, **cfg})
+    model = profile.text_model
+    for task in profile.text_tasks:
+        data = {"name": task, **profile.task_data.get(task, {}), **profile.text_data}
+        methods = {**profile.methods, **(ABLATIONS if task in profile.ablation_tasks else {})}
+        out += [Experiment(f"{Path(model).name}/{task}", label, model, data, stage, {**profile.text_train, **cfg})
                 for label, (stage, cfg) in methods.items()]
-    out += [Experiment("dinov2-s/fashion-mnist-10shot", label, "dinov2-s", profile.image_data, stage,
-                       {**profile.image_train, **cfg}) for label, (stage, cfg) in METHODS.items()]
+    if profile.image_data:
+        image = profile.image_data
+        shots = f"-{image['per_class']}shot" if image.get("per_class") else ""
+        out += [Experiment(f"{Path(profile.image_model).name}/{Path(image['name']).name}{shots}", label,
+                           profile.image_model, image, stage, {**profile.image_train, **cfg})
+                for label, (stage, cfg) in (profile.image_methods or profile.methods).items()]
     if profile.decoder:
-        out += [Experiment(f"smollm2-135m/{profile.decoder['name']}-lm", label, "smollm2-135m", profile.decoder,
-                           stage, {**profile.decoder_train, **cfg}, metric="perplexity")
+        out += [Experiment(f"{Path(profile.decoder_model).name}/{profile.decoder['name']}-lm", label,
+                           profile.decoder_model, profile.decoder, stage, {**profile.decoder_train, **cfg},
+                           metric="perplexity")
                 for label, (stage, cfg) in DECODER.items()]
     return out
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from ...artifacts import Artifact, load_model, register_format
 from ...dist import on_main_process
 from ...engine.losses import CrossEntropy
@@ -39,6 +41,7 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
     source = ctx.source()
     if cfg.task == "classify":
         data = ctx.inputs()
+        torch.manual_seed(ctx.seed)  # the new head's draw depends on the seed alone, as in `finetune`
         base = ctx.load(source, head="classifier", num_labels=data.num_labels)
         objective, meta = CrossEntropy(), {"head": "classifier", "num_labels": data.num_labels,
                                            "label_names": ctx.task().label_names}
