@@ -126,6 +126,11 @@ def cmd_report(args) -> None:
     from .scorecard import warnings
 
     table = markdown_table(REPORT_HEADER, rows) + "".join(f"\n{w}\n" for res in results for w in warnings(res))
+    if len(results) > 1:  # each run's last stage against the first run's, paired by seed
+        from .report.stats import PAIRED_HEADER, paired_runs
+
+        table += "\ntest accuracy paired by seed against the first run (points ×100):\n\n" + markdown_table(
+            ["run", "baseline", *PAIRED_HEADER], paired_runs(results))
     atomic_write_text(out / "table.md", table)
     metric_bars(results, "test/accuracy", out / "test_accuracy.png")
     loss_curves([Path(r) for r in args.runs], out / "loss_curves.png")

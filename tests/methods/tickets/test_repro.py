@@ -41,3 +41,6 @@ def test_tables_average_as_hand_computed():
     text = table(rows, ["natural", "robust"])
     assert "| omp | finetune | b | 0.9 | 70.00 ± 10.00 | 80.00 ± 0.00 | +10.00 |" in text
     assert "in 2 of 2" in text
+    # per seed, averaged over tasks: natural 0.55, 0.75; robust 0.75, 0.75 -> d = +20, 0: mean +10,
+    # sd 14.142, t_{0.975,1} 12.706205 · 14.142/√2 = 127.06 -> [-117.06, +137.06]
+    assert "| omp | finetune | 0.9 | robust | +10.00 | [-117.06, +137.06] | inconclusive (n=2) |" in text

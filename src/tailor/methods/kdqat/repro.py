@@ -18,6 +18,8 @@ from ...files import atomic_write_text
 from ...pipeline import run_dir_for, run_recipe
 from ...recipe import parse_recipe
 from ...report import markdown_table
+from ...report.plots import finish
+from ...report.stats import PAIRED_HEADER, fmt_paired, paired_by_key
 
 TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
 BASE_METHODS = (("TernaryBERT (score MSE)", {"preset": "ternarybert"}),
@@ -119,23 +121,38 @@ def table(results: Results, tasks: tuple[str, ...]) -> str:
     return markdown_table(["Method", *tasks, "AVG"], rows)
 
 
-def paired_table(results: Results, baseline: str = BASE_METHODS[0][0]) -> str:
-    """Markdown: per (task, seed) pair, how often each student beats, ties or loses to ``baseline``."""
-    rows = []
+def paired_claims(results: Results, baseline: str = BASE_METHODS[0][0]) -> dict[str, dict[str, dict]]:
+    """Each student against ``baseline`` (TernaryBERT, the paper's), paired by seed within each task and
+    over all (task, seed) pairs together (``tailor.report.stats``; accuracy as a fraction)."""
     base = results.accuracy.get(baseline, {})
+    out = {}
     for row, per_task in results.accuracy.items():
         if row in (baseline, FP_ROW):
             continue
-        diffs = np.array([acc - base[task][seed] for task, seeds in per_task.items() for seed, acc in seeds.items()
-                          if seed in base.get(task, {})])
-        ties = np.isclose(diffs, 0)
-        rows.append([row, int((diffs > 0)[~ties].sum()), int(ties.sum()), int((diffs < 0)[~ties].sum())])
-    return markdown_table([f"student vs {baseline}", "wins", "ties", "losses"], rows)
+        pairs = {(task, seed): acc for task, seeds in per_task.items() for seed, acc in seeds.items()}
+        base_pairs = {(task, seed): acc for task, seeds in base.items() for seed, acc in seeds.items()}
+        out[row] = {task: paired_by_key(seeds, base.get(task, {})).as_dict() for task, seeds in per_task.items()}
+        out[row]["all tasks"] = paired_by_key(pairs, base_pairs).as_dict()
+    return out
+
+
+def paired_table(results: Results, baseline: str = BASE_METHODS[0][0]) -> str:
+    """Markdown: per student and task (and over all tasks), the paired difference to ``baseline``, its
+    95 % paired-t interval and verdict, beside the old wins / ties / losses count."""
+    rows = []
+    base = results.accuracy.get(baseline, {})
+    for row, per_task in paired_claims(results, baseline).items():
+        for task, p in per_task.items():
+            seeds = results.accuracy[row] if task == "all tasks" else {task: results.accuracy[row][task]}
+            diffs = np.array([acc - base[t][seed] for t, accs in seeds.items() for seed, acc in accs.items()
+                              if seed in base.get(t, {})])
+            ties = np.isclose(diffs, 0)
+            rows.append([row, task, *fmt_paired(p), f"{int((diffs > 0)[~ties].sum())}/{int(ties.sum())}/"
+                                                    f"{int((diffs < 0)[~ties].sum())}"])
+    return markdown_table([f"student vs {baseline}", "task", *PAIRED_HEADER, "wins/ties/losses"], rows)
 
 
 def _plot(results: Results, tasks: tuple[str, ...], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = list(results.accuracy)
@@ -146,17 +163,13 @@ def _plot(results: Results, tasks: tuple[str, ...], path: Path) -> None:
         ax.bar(np.arange(len(tasks)) + i * width, [np.mean(a) * 100 if a else 0 for a in accs], width,
                yerr=[np.std(a) * 100 if a else 0 for a in accs], label=row)
     ax.set_xticks(np.arange(len(tasks)) + width * (len(rows) - 1) / 2, tasks)
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish(fig, ax, path, ylabel="test accuracy (%)", grid="y", legend=7)
 
 
 def _write(results: Results, profile_name: str, profile: Profile, out: Path, done: bool) -> dict:
     payload = {"profile": profile_name, "complete": done, "tasks": list(profile.tasks), "seeds": list(profile.seeds),
                "settings": {"data": profile.data, "finetune": profile.finetune, "qat": profile.qat},
-               "accuracy": results.accuracy, "seconds": results.seconds}
+               "accuracy": results.accuracy, "paired": paired_claims(results), "seconds": results.seconds}
     atomic_write_text(out / "results.json", json.dumps(payload, indent=2))
     atomic_write_text(out / "table.md", table(results, profile.tasks) + "\n" + paired_table(results))
     _plot(results, profile.tasks, out / "accuracy.png")

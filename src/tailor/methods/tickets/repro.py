@@ -19,6 +19,9 @@ import numpy as np
 from ...files import atomic_write_text
 from ...pipeline import run_recipe
 from ...recipe import parse_recipe
+from ...report.plots import finish
+from ...report.stats import PAIRED_HEADER, fmt_paired, paired_by_key
+from ...report.tables import markdown_table
 
 SOURCE = {"name": "fashion-mnist", "classes": [0, 1, 2, 3, 4]}
 TASKS = {
@@ -147,7 +150,7 @@ def run(profile: str = "quick", out: Path = Path("runs/repro-tickets"), seeds: l
             result = run_recipe(recipe, out / "runs", seeds=[seed])
             runs[name] = str(result.path)
             rows += _rows(result.results["seeds"][str(seed)], labels, name, seed)
-        summary = {"profile": profile, "runs": runs, "rows": rows}
+        summary = {"profile": profile, "runs": runs, "rows": rows, "paired": paired_claims(rows, list(pretrainings))}
         atomic_write_text(out / "results.json", json.dumps(summary, indent=2))
         atomic_write_text(out / "table.md", table(rows, list(pretrainings)))
         plot(rows, list(pretrainings), out / "accuracy_vs_sparsity.png")
@@ -199,7 +202,32 @@ def table(rows: list[dict], pretrainings: list[str]) -> str:
     wins = [(means_r > means_n) for means_r, means_n in _paired_means(rows, robust)]
     lines += ["", f"Seeds: {n_seeds}. Robust ticket beats natural ticket (mean over seeds) in "
                   f"{sum(wins)} of {len(wins)} (scheme, protocol, task, sparsity>0) cells."]
+    claims = paired_claims(rows, pretrainings)
+    lines += ["", "## Paired by seed: robust − natural, accuracy averaged over the tasks (points)", "",
+              markdown_table(["scheme", "protocol", "sparsity", "pretraining", *PAIRED_HEADER],
+                             [[c["scheme"], c["protocol"], c["sparsity"], c["pretrain"], *fmt_paired(c)]
+                              for c in claims]).rstrip()]
     return "\n".join(overview(rows, pretrainings) + [""] + lines) + "\n"
+
+
+def paired_claims(rows: list[dict], pretrainings: list[str]) -> list[dict]:
+    """Each robust pretraining against the natural one per (scheme, protocol, sparsity): the per-seed
+    accuracy averaged over the downstream tasks, paired by seed (``tailor.report.stats``)."""
+    def per_seed(group: list[dict]) -> dict[int, float]:
+        return {seed: float(np.mean([r["accuracy"] for r in group if r["seed"] == seed]))
+                for seed in sorted({r["seed"] for r in group})}
+
+    keys = sorted({(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
+                  key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]))
+    out = []
+    for scheme, protocol, s in keys:
+        natural = per_seed(_group(rows, pretrain="natural", scheme=scheme, protocol=protocol, sparsity=s))
+        for p in pretrainings:
+            if p != "natural":
+                robust = per_seed(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, sparsity=s))
+                out.append({"scheme": scheme, "protocol": protocol, "sparsity": s, "pretrain": p,
+                            **paired_by_key(robust, natural).as_dict()})
+    return out
 
 
 def overview(rows: list[dict], pretrainings: list[str]) -> list[str]:
@@ -232,9 +260,6 @@ def _paired_means(rows: list[dict], robust: list[str]):
 
 def plot(rows: list[dict], pretrainings: list[str], path: Path) -> Path:
     """Accuracy vs sparsity, one panel per (task, protocol); a line per (scheme, pretraining), dense as a dashed level."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = sorted({r["task"] for r in rows})
@@ -257,11 +282,5 @@ def plot(rows: list[dict], pretrainings: list[str], path: Path) -> Path:
                             color=color, ls=style, marker="o", ms=3, capsize=2, label=f"{scheme} ({p})")
                 ax.set_xticks(range(len(pts)), [str(s) for s in pts])
         ax.set_title(f"{task} — {protocol}", fontsize=9)
-        ax.set_xlabel("sparsity")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return finish(fig, [ax for row in axes for ax in row], path, xlabel="sparsity", ylabel="test accuracy (%)",
+                  legend=6)

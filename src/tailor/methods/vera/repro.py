@@ -23,6 +23,8 @@ from ...config import ConfigError
 from ...pipeline import environment, run_dir_for, run_recipe
 from ...recipe import parse_recipe
 from ...report import fmt_mean_std, markdown_table
+from ...report.plots import finish
+from ...report.stats import PAIRED_HEADER, fmt_paired, paired_by_key
 
 TEXT_TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
 HEAD_LR = 5e-3
@@ -196,8 +198,10 @@ def _row(exp: Experiment, result) -> dict:
     params, sizes = pick("params/"), pick("bytes/")
     if not params:  # full fine-tuning: every weight is trained and stored
         params, sizes = _full_model_size(result.path / "seed-0" / stage_id)
+    per_seed = {seed: stages[stage_id]["test"][exp.metric] for seed, stages in result.results["seeds"].items()
+                if exp.metric in stages.get(stage_id, {}).get("test", {})}
     return {"setting": exp.setting, "method": exp.method, "metric": exp.metric, "run": str(result.path),
-            "test": pick("test/"), "validation": pick("validation/"),
+            "test": pick("test/"), "validation": pick("validation/"), "per_seed": per_seed,
             "params": {k: v["mean"] for k, v in params.items()}, "bytes": {k: v["mean"] for k, v in sizes.items()},
             "seconds": stats.get("seconds", {}).get("mean"), "n_seeds": stats.get("test/" + exp.metric, {}).get("n")}
 
@@ -216,9 +220,22 @@ def _full_model_size(stage_dir: Path) -> tuple[dict, dict]:
     return {"adapter_params": {"mean": numel}}, {"adapter_file_bytes": {"mean": size}}
 
 
+BASELINE = "lora-r8"  # the paper's comparison: VeRA against LoRA
+
+
+def paired_claims(rows: list[dict], baseline: str = BASELINE) -> list[dict]:
+    """Every method against ``baseline`` in the same setting, paired by seed (``tailor.report.stats``);
+    a positive difference is better (higher accuracy, lower perplexity)."""
+    base = {r["setting"]: r for r in rows if r["method"] == baseline}
+    return [{"setting": r["setting"], "claim": f"{r['method']} vs {baseline}", "metric": r["metric"],
+             **paired_by_key(r.get("per_seed", {}), base[r["setting"]].get("per_seed", {}),
+                             higher_is_better=r["metric"] != "perplexity").as_dict()}
+            for r in rows if r["method"] != baseline and r["setting"] in base]
+
+
 def _write(out: Path, profile: str, seeds: list[int], rows: list[dict], skipped: list[dict], seconds: float) -> dict:
     results = {"profile": profile, "seeds": seeds, "rows": rows, "skipped": skipped, "wall_seconds": seconds,
-               "environment": environment()}
+               "paired": paired_claims(rows), "environment": environment()}
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     atomic_write_text(out / "table.md", table(results))
     if rows:
@@ -254,13 +271,18 @@ def table(results: dict) -> str:
             metric, "–" if perplexity else fmt_mean_std(r["test"].get("macro_f1"), 100), str(r["n_seeds"]),
             f"{r['seconds']:.0f}" if r["seconds"] else "–"])
     rows += [[s["setting"], s["method"], f"skipped: {s['reason']}", *[""] * 6] for s in results["skipped"]]
-    return markdown_table(header, rows)
+    text = markdown_table(header, rows)
+    claims = [[c["setting"], c["claim"], *fmt_paired(c, 1 if c["metric"] == "perplexity" else 100)]
+              for c in results.get("paired", [])]
+    if claims:
+        text += (f"\nPaired by seed against {BASELINE} (accuracy points ×100, perplexity as lower-is-better; "
+                 "the paper claims parity, so 'inconclusive' with a narrow interval is what it predicts and "
+                 "'contradicted' means significantly worse):\n\n")
+        text += markdown_table(["setting", "claim", *PAIRED_HEADER], claims)
+    return text
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     settings = sorted({r["setting"] for r in rows if r["metric"] == "accuracy"})
@@ -275,9 +297,4 @@ def _plot(rows: list[dict], path: Path) -> None:
             ax.annotate(r["method"], (max(r["params"].get("adapter_params", 1), 1), acc["mean"] * 100), fontsize=6)
         ax.set_xscale("log")
         ax.set_title(setting, fontsize=8)
-        ax.set_xlabel("trainable params (excl. head)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish(fig, list(axes[0]), path, xlabel="trainable params (excl. head)", ylabel="test accuracy (%)")
