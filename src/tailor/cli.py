@@ -153,11 +153,31 @@ def _method_module(method: str, module: str):
 
 
 def cmd_repro(args) -> None:
+    if args.plan:  # every run, its settings and a cost estimate; no model or data is loaded
+        from .plan import render
+
+        print(render(args.method, args.profile, _method_module(args.method, "repro").planned_runs(args.profile)))
+        return
+    _use_device(args.device)
     _quiet_libraries()
     seeds = args.seeds
     out = Path(args.out or f"runs/repro-{args.method}-{args.profile}")
     _method_module(args.method, "repro").run(args.profile, out, seeds)
     print(f"wrote {out}")
+
+
+def _use_device(device: str) -> None:
+    """`--device`: cuda must be there; cpu hides any GPU from torch (before CUDA is first used)."""
+    import os
+
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    elif device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False); "
+                              "run on a machine with a GPU and a CUDA build of torch, or use --device auto")
 
 
 _BENCHES_OUTSIDE_METHODS = {"engine": "tailor.engine.bench", "serve": "tailor.serve.bench"}
@@ -227,9 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("repro", help="reproduce a paper's experiments at our scale")
     rp.add_argument("method")
-    rp.add_argument("--profile", choices=["quick", "full"], default="quick")
+    rp.add_argument("--profile", choices=["quick", "full", "paper"], default="quick",
+                    help="paper: the paper's own models, data and settings (hub ids; for a GPU and a network)")
     rp.add_argument("--out")
     rp.add_argument("--seeds", type=seed_list)
+    rp.add_argument("--plan", action="store_true", help="print every run, its settings and a cost estimate; run nothing")
+    rp.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when present")
     rp.set_defaults(func=cmd_repro)
 
     b = sub.add_parser("bench", help="measure a method's costs side by side in one run")

@@ -37,9 +37,8 @@ def test_every_transfer_starts_from_the_same_head_in_both_arms(tmp_path, monkeyp
     tiny = dataclasses.replace(
         repro.PROFILES["quick"], seeds=(0,), widths=(4, 8, 8), source_train=64, task_train=32, test_size=32,
         pretrain_epochs=1, round_epochs=1, lmp_epochs=1, transfer_epochs=1, pgd_steps=1, sparsities=(0.5,),
-        schemes=("omp", "lmp"), protocols=("finetune",))
+        schemes=("omp", "lmp"), protocols=("finetune",), tasks={"digits": {"name": "digits"}})
     monkeypatch.setitem(repro.PROFILES, "quick", tiny)
-    monkeypatch.setattr(repro, "TASKS", {"digits": {"name": "digits"}})
     states = record_initial_states(monkeypatch, tickets_stages)
     repro.run("quick", tmp_path)
     transfers = {}

@@ -55,6 +55,9 @@ class Profile:
     sparsities: tuple[float, ...] = SPARSITIES
     train: dict = field(default_factory=lambda: {"batch_size": 64, "weight_decay": 0.0, "log_every": 50,
                                                  "save_every": 100000, "eval_batch_size": 256})
+    source: dict = field(default_factory=lambda: SOURCE)  # the pretraining task
+    tasks: dict = field(default_factory=lambda: TASKS)  # downstream tasks
+    transfer: dict = field(default_factory=dict)  # transfer-stage settings beside `train` (optimizer, schedule)
 
 
 PROFILES = {
@@ -66,6 +69,40 @@ PROFILES = {
                     test_size=2000, pretrain_epochs=10, round_epochs=2, lmp_epochs=5, transfer_epochs=10,
                     eps=("1/255", "2/255", "4/255", "8/255"), pgd_steps=5),
 }
+
+
+# The paper's transfer recipe (spec §3: SGD, batch 64, momentum 0.9, weight decay 1e-4, 150 epochs, lr ×0.1
+# at epochs 50 and 100; the initial lr is not given: 0.01, ours) on a ResNet-18 topology (widths 64-512,
+# two blocks per stage) at CIFAR scale. Deviation: the source task is CIFAR-100, not ImageNet, because
+# tailor's tickets stages are tested on its CIFAR ResNet and EfficientNet, not on an ImageNet ResNet
+# checkpoint, and robust ImageNet pretraining per ε is days of GPU time; the ε grid and PGD settings are
+# not in our source (ℓ∞ 1, 2, 4, 8 /255, PGD-10 here). Downstream: CIFAR-10 (hub ids unverified offline).
+PROFILES["paper"] = Profile(
+    seeds=(0, 1, 2), widths=(64, 128, 256, 512), depths=(2, 2, 2, 2), source_train=50_000, task_train=50_000,
+    test_size=10_000, pretrain_epochs=100, round_epochs=10, lmp_epochs=10, transfer_epochs=150,
+    eps=("1/255", "2/255", "4/255", "8/255"), image_size=32, task_batch=64, finetune_lr=0.01, linear_lr=0.01,
+    pgd_steps=10, source={"name": "uoft-cs/cifar100", "image_column": "img", "label_column": "fine_label"},
+    tasks={"cifar10": {"name": "uoft-cs/cifar10", "image_column": "img"}},
+    transfer={"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4, "warmup_ratio": 0.0,
+              "scheduler": "multistep", "milestones": [50, 100], "gamma": 0.1})
+
+
+def planned_runs(profile: str) -> list:
+    """The recipe of each pretraining ``run(profile)`` makes, for ``tailor repro tickets --plan``; the base
+    model (a fresh CIFAR ResNet that ``run`` writes) is named by its future folder, nothing is built."""
+    from ...plan import PlannedRun
+
+    p = PROFILES[profile]
+    eval_attack = {"kind": "pgd", "norm": "linf", "eps": p.eps[0], "steps": 10}
+    pretrainings = {"natural": None} | {f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps}
+                                         for e in p.eps}
+    # two 3x3 convs per block, the resolution halving at each stage: 2 FLOPs per multiply-add
+    flops = sum(2 * 9 * w * w * 2 * d * (p.image_size / 2 ** i) ** 2 for i, (w, d) in enumerate(zip(p.widths, p.depths)))
+    return [PlannedRun({"name": f"tickets-{profile}-{name.replace('/', '_')}", "model": "<out>/base-model",
+                        "data": {**p.source, "train_size": p.source_train, "test_size": p.test_size,
+                                 "image_size": p.image_size}, "seeds": list(p.seeds),
+                        "stages": plan(p, attack, eval_attack)[0]}, p.source_train, flops, name)
+            for name, attack in pretrainings.items()]
 
 
 def base_model(folder: Path, p: Profile) -> Path:
@@ -87,8 +124,8 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
     """Stages of one pretraining's recipe, and what each transfer stage measures (by stage index)."""
     t = p.train
     task_data = {k: {**v, "train_size": p.task_train, "test_size": p.test_size, "image_size": p.image_size}
-                 for k, v in TASKS.items()}
-    source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
+                 for k, v in p.tasks.items()}
+    source = {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
     tt = {**t, "batch_size": p.task_batch}
     stages: list[dict] = [{"robust_pretrain": {**t, "epochs": p.pretrain_epochs, "lr": 2e-3, "attack": attack,
                                                "eval_attack": eval_attack}}]
@@ -102,8 +139,8 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
             for protocol in p.protocols:
                 lr = p.finetune_lr if protocol == "finetune" else p.linear_lr
                 labels[len(stages)] = {"scheme": scheme, "sparsity": sparsity, "task": task, "protocol": protocol}
-                stages.append({"transfer": {**tt, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
-                                            "data": task_data[task], "source": source,
+                stages.append({"transfer": {**tt, "epochs": p.transfer_epochs, "lr": lr, **p.transfer,
+                                            "protocol": protocol, "data": task_data[task], "source": source,
                                             **({"dense": True} if scheme == "dense" else {})}})
 
     pretrained = sid(0, "robust_pretrain")
@@ -134,7 +171,7 @@ def run(profile: str = "quick", out: Path = Path("runs/repro-tickets"), seeds: l
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = base_model(out / "base-model", p)
-    source = {**SOURCE, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
+    source = {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
     pretrainings = {"natural": None} | {f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps}
                                          for e in p.eps}
     # every pretrained model is attacked with the first robust epsilon, PGD-10

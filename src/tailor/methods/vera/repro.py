@@ -68,6 +68,9 @@ class Profile:
     decoder_model: str = "smollm2-135m"
     methods: dict = field(default_factory=lambda: METHODS)  # label -> (stage, settings), for text and images
     image_methods: dict | None = None  # None: the same as `methods`
+    task_methods: dict = field(default_factory=dict)  # text task -> its own `methods` (per-task rates)
+    task_train: dict = field(default_factory=dict)  # text task -> settings beside text_train (epochs)
+    seeds: tuple[int, ...] = (0, 1, 2)
 
 
 _TRAIN = {"batch_size": 32, "warmup_ratio": 0.06, "log_every": 5, "save_every": 10_000, "eval_batch_size": 128}
@@ -97,6 +100,59 @@ PROFILES = {
 }
 
 
+def _paper_glue(head_lr: float, vera_lr: float, lora_lr: float) -> dict:
+    """RoBERTa-base GLUE arms: VeRA r=1024 (d_init 0.1), LoRA r=8 (Hu et al.), full fine-tuning; one
+    head rate for all arms of a task (VeRA's Table 8 head rate), so they differ only in the method."""
+    return {"full": ("finetune", {"lr": 2e-5, "head_lr": head_lr}),
+            "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": lora_lr, "head_lr": head_lr}),
+            "vera-r1024": ("vera", {"r": 1024, "lr": vera_lr, "head_lr": head_lr})}
+
+
+# The paper's GLUE setting (Sec. 4.1, Table 8): RoBERTa-base, query/value adapted, batch 64, max length
+# 512, AdamW, warm-up 0.06, linear schedule (from Hu et al.), VeRA rank 1024, separate head and VeRA
+# rates, 5 seeds. Table 8's rates and epochs are NOT in our translation: the values below are quoted
+# from the original PDF (arXiv 2310.11454v2, App. A) from memory, so check them against it; LoRA's
+# rates are Hu et al.'s (2022) Table 9. GLUE's single-sentence tasks only (tailor data has one text
+# column); GLUE hides test labels, so its dev set is the test split. ViT (Sec. 4.4): ViT-B/16 from
+# ImageNet-21k, 10 images per class of CIFAR-100, 10 epochs, VeRA r=256, LoRA r=8; Table 11's rates
+# are not in our source either (ours, as the quick profile's).
+PAPER = Profile(
+    text_data={"max_length": 512, "validation_size": 0.1},
+    text_train={**_TRAIN, "batch_size": 64, "log_every": 50},
+    text_model="FacebookAI/roberta-base", text_tasks=("sst2", "cola"),
+    task_data={t: {"name": "nyu-mll/glue", "subset": t, "text_column": "sentence", "test_split": "validation"}
+               for t in ("sst2", "cola")},
+    task_train={"sst2": {"epochs": 60}, "cola": {"epochs": 80}},
+    task_methods={"sst2": _paper_glue(4e-3, 4e-3, 5e-4), "cola": _paper_glue(1e-2, 1e-2, 4e-4)},
+    image_data={"name": "uoft-cs/cifar100", "image_column": "img", "label_column": "fine_label", "per_class": 10,
+                "validation_size": 0.1, "image_size": 224},
+    image_train={**_TRAIN, "batch_size": 32, "epochs": 10},
+    image_model="google/vit-base-patch16-224-in21k",
+    image_methods={"full": ("finetune", {"lr": 1e-4, "head_lr": HEAD_LR}),
+                   "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": 1e-3, "head_lr": HEAD_LR}),
+                   "vera-r256": ("vera", {"r": 256, "lr": 2e-2, "head_lr": HEAD_LR})},
+    seeds=(0, 1, 2, 3, 4),
+)
+PROFILES["paper"] = PAPER
+PAPER_EXAMPLES = {"sst2": 67349, "cola": 8551, "cifar100": 1000}  # training examples, for --plan's estimate
+
+
+def planned_runs(profile: str) -> list:
+    """Every recipe ``run(profile)`` makes, for ``tailor repro vera --plan`` (nothing is loaded)."""
+    from ...plan import PlannedRun
+
+    p = PROFILES[profile]
+    out = []
+    for e in experiments(p):
+        task = e.data.get("subset") or Path(e.data["name"]).name
+        text = e.model != p.image_model
+        tokens = p.text_data.get("max_length", 128) if text else (e.data.get("image_size", 224) // 16) ** 2 + 1
+        params = 125e6 if "roberta-base" in e.model else 86e6 if "vit-base" in e.model else 22.7e6
+        examples = e.data.get("train_size") or (e.data.get("per_class", 0) * 100) or PAPER_EXAMPLES.get(task, 0)
+        out.append(PlannedRun({**e.recipe(), "seeds": list(p.seeds)}, examples, 2 * params * tokens, e.method))
+    return out
+
+
 @dataclass(frozen=True)
 class Experiment:
     setting: str
@@ -119,8 +175,10 @@ def experiments(profile: Profile) -> list[Experiment]:
     model = profile.text_model
     for task in profile.text_tasks:
         data = {"name": task, **profile.task_data.get(task, {}), **profile.text_data}
-        methods = {**profile.methods, **(ABLATIONS if task in profile.ablation_tasks else {})}
-        out += [Experiment(f"{Path(model).name}/{task}", label, model, data, stage, {**profile.text_train, **cfg})
+        methods = {**profile.task_methods.get(task, profile.methods),
+                   **(ABLATIONS if task in profile.ablation_tasks else {})}
+        train = {**profile.text_train, **profile.task_train.get(task, {})}
+        out += [Experiment(f"{Path(model).name}/{task}", label, model, data, stage, {**train, **cfg})
                 for label, (stage, cfg) in methods.items()]
     if profile.image_data:
         image = profile.image_data
@@ -139,7 +197,7 @@ def experiments(profile: Profile) -> list[Experiment]:
 def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r} (valid: {', '.join(PROFILES)})")
-    seeds = seeds or [0, 1, 2]
+    seeds = seeds or list(PROFILES[profile].seeds)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = experiments(PROFILES[profile])
