@@ -182,7 +182,7 @@ def carried_tensors(source: Artifact, model: nn.Module) -> dict[str, torch.Tenso
     for file in sorted(Path(source.path).glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as f:
             keys = list(f.keys())
-            headed = any(k.startswith(prefix + ".") for k in keys)  # else a bare encoder: every key is its
+            headed = any(k.startswith(prefix + ".") for k in keys)  # else a bare encoder: all keys are its
             for key in keys:
                 name = key if headed else f"{prefix}.{key}"
                 if name.startswith(prefix + ".") and name not in own:
