@@ -12,7 +12,7 @@ def test_plan_is_a_valid_recipe_whose_transfers_branch_from_tickets(tmp_path, pr
     stages, labels = plan(p, attack, {**attack, "steps": 10})
     recipe = parse_recipe({"name": "plan", "model": str(tmp_path), "data": {"name": "digits"}, "stages": stages})
     calls = recipe.calls
-    n_tasks, n_protocols, n_sparsities = 3, len(p.protocols), len(p.sparsities)
+    n_tasks, n_protocols, n_sparsities = len(p.tasks), len(p.protocols), len(p.sparsities)
     assert len(labels) == n_tasks * n_protocols * (1 + 3 * n_sparsities)  # dense + omp/aimp/lmp
     ids = [f"{i + 1:02d}-{c.name}" for i, c in enumerate(calls)]
     for i, label in labels.items():
