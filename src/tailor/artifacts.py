@@ -115,12 +115,18 @@ def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = 
 
 
 def save_hf(model: "nn.Module", path: Path, model_name: str, *, head: str | None = None,
-            label_names: list[str] | tuple = (), meta: dict | None = None, format: str = "hf") -> Artifact:
+            label_names: list[str] | tuple = (), meta: dict | None = None, format: str = "hf",
+            extra_tensors: dict | None = None) -> Artifact:
     """Save a transformers model with `save_pretrained` (safetensors) as an artifact; `format` names the
-    loader for methods that keep extra files beside the weights (masks, quantizer settings)."""
+    loader for methods that keep extra files beside the weights (masks, quantizer settings);
+    `extra_tensors` are written into the checkpoint beside the model's own (a pooler carried through)."""
     from .dist import on_main_process, unwrap
 
-    on_main_process(lambda: unwrap(model).save_pretrained(path))
+    def write() -> None:
+        inner = unwrap(model)
+        inner.save_pretrained(path, state_dict={**inner.state_dict(), **extra_tensors} if extra_tensors else None)
+
+    on_main_process(write)
     return Artifact(Path(path), model_name, format, head, list(label_names), meta=meta or {}).save()
 
 

@@ -141,6 +141,11 @@ def cmd_report(args) -> None:
     from .scorecard import warnings
 
     table = markdown_table(REPORT_HEADER, rows) + "".join(f"\n{w}\n" for res in results for w in warnings(res))
+    if len(results) > 1:  # each run's last stage against the first run's, paired by seed
+        from .report.stats import PAIRED_HEADER, paired_runs
+
+        table += "\ntest accuracy paired by seed against the first run (points ×100):\n\n" + markdown_table(
+            ["run", "baseline", *PAIRED_HEADER], paired_runs(results))
     atomic_write_text(out / "table.md", table)
     metric_bars(results, "test/accuracy", out / "test_accuracy.png")
     loss_curves([Path(r) for r in args.runs], out / "loss_curves.png")
@@ -149,13 +154,34 @@ def cmd_report(args) -> None:
 
 
 def cmd_repro(args) -> None:
+    if args.plan:  # every run, its settings and a cost estimate; no model or data is loaded
+        from .plan import render
+
+        repro = get_method(args.method).part("repro")
+        print(render(args.method, args.profile, repro.planned_runs(args.profile)))
+        return
     from .engine.progress import quiet_libraries
 
+    _use_device(args.device)
     quiet_libraries()
     seeds = args.seeds
     out = Path(args.out or f"runs/repro-{args.method}-{args.profile}")
     get_method(args.method).part("repro").run(args.profile, out, seeds)
     print(f"wrote {out}")
+
+
+def _use_device(device: str) -> None:
+    """`--device`: cuda must be there; cpu hides any GPU from torch (before CUDA is first used)."""
+    import os
+
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    elif device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False); "
+                              "run on a machine with a GPU and a CUDA build of torch, or use --device auto")
 
 
 _BENCHES_OUTSIDE_METHODS = {"engine": "tailor.engine.bench", "serve": "tailor.serve.bench"}
@@ -235,9 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("repro", help="reproduce a paper's experiments at our scale")
     rp.add_argument("method")
-    rp.add_argument("--profile", choices=["quick", "full"], default="quick")
+    rp.add_argument("--profile", default="quick",
+                    help="quick (default), full, paper (the paper's own models, data and settings: hub ids, for a "
+                         "GPU and a network), or one of a method's own (tickets: quick-paper-recipe)")
     rp.add_argument("--out")
     rp.add_argument("--seeds", type=seed_list)
+    rp.add_argument("--plan", action="store_true", help="print every run, its settings and a cost estimate; run nothing")
+    rp.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when present")
     rp.set_defaults(func=cmd_repro)
 
     b = sub.add_parser("bench", help="measure a method's costs side by side in one run")

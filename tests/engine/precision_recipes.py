@@ -13,13 +13,14 @@ FAST = {"steps": 4, "batch_size": 8, "lr": 1e-3, "log_every": 1, "save_every": 1
 TWEETS = {"name": "tweets2016", "max_length": 16, "train_size": 32, "validation_size": 16, "test_size": 16}
 DIGITS = {"name": "digits", "train_size": 32, "test_size": 16, "image_size": 16, "classes": [0, 1, 2, 3, 4]}
 ATTACK = {"eps": "4/255", "steps": 2}
-SD = {**FAST, "head_warmup_steps": 1}
+# the settings of the code before `precision` existed, where a default has since moved to the paper's
+SD = {**FAST, "head_warmup_steps": 1, "adam_betas": [0.9, 0.999], "max_grad_norm": 1.0}
 RECIPES = {
     "kdqat": {"model": "tiny-bert", "data": TWEETS, "stages": [
         {"finetune": FAST}, {"qat_distill": {**FAST, "distill": {"preset": "sm1", "beta": 0.5}}}]},
     "selfdistill": {"model": "tiny-bert", "data": TWEETS, "stages": [
         {"further_pretrain": SD}, {"self_distill": SD}]},
-    "vera": {"model": "tiny-bert", "data": TWEETS, "stages": [{"vera": {**FAST, "r": 16, "lr": 1e-2}}]},
+    "vera": {"model": "tiny-bert", "data": TWEETS, "stages": [{"vera": {**FAST, "r": 16, "lr": 1e-2, "head_lr": None}}]},
     "tickets": {"model": "tiny-resnet", "data": DIGITS, "stages": [
         {"robust_pretrain": {**FAST, "attack": ATTACK, "eval_attack": None}}]},
 }

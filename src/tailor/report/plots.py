@@ -1,4 +1,5 @@
-"""PNG plots: a metric per run and stage (bars, mean ± std) and training-loss curves."""
+"""PNG plots: a metric per run and stage (bars, mean ± std), training-loss curves, and `finish`,
+the labels-grid-save tail every repro plot shares."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,24 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+def finish(fig, axes, out: Path, *, xlabel: str | None = None, ylabel: str | None = None, grid: str = "both",
+           legend: int | None = None) -> Path:
+    """The tail every plot shares: axis labels, a light grid, an optional legend (its font size),
+    tight layout, a 120-dpi PNG, and the figure closed."""
+    for ax in (axes if isinstance(axes, (list, tuple)) else [axes]):
+        if xlabel:
+            ax.set_xlabel(xlabel)
+        if ylabel:
+            ax.set_ylabel(ylabel)
+        ax.grid(axis=grid, alpha=0.3)
+    if legend:
+        (axes[0] if isinstance(axes, (list, tuple)) else axes).legend(fontsize=legend)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
 
 
 def metric_bars(results: list[dict], metric: str, out: Path) -> Path:
@@ -21,12 +40,7 @@ def metric_bars(results: list[dict], metric: str, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(labels)), 3.5))
     ax.bar(range(len(labels)), means, yerr=stds, capsize=4, color="#4C72B0")
     ax.set_xticks(range(len(labels)), labels, fontsize=8)
-    ax.set_ylabel(f"{metric} (%)")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return finish(fig, ax, out, ylabel=f"{metric} (%)", grid="y")
 
 
 def loss_curves(run_dirs: list[Path], out: Path) -> Path:
@@ -37,11 +51,4 @@ def loss_curves(run_dirs: list[Path], out: Path) -> Path:
             pts = [(r["step"], r["loss"]) for r in rows if "loss" in r]
             if pts:
                 ax.plot(*zip(*pts), label=f"{Path(run).name}/{metrics.parent.parent.name}/{metrics.parent.name}", lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
-    ax.legend(fontsize=6)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return finish(fig, ax, out, xlabel="step", ylabel="training loss", legend=6)

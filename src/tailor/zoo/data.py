@@ -32,6 +32,10 @@ class DataConfig(StrictModel):
     files: dict[Literal["train", "validation", "test"], str] | None = Field(
         None, description="explicit split files, e.g. {train: a.csv, test: b.csv}; missing splits are carved from train")
     encoding: str = Field("utf-8", description="text encoding of CSV/TSV/JSON files (e.g. latin-1, cp1252)")
+    subset: str | None = Field(None, description="hub dataset: its configuration, e.g. 'cola' of nyu-mll/glue")
+    test_split: str | None = Field(
+        None, description="score on this split of the data instead of its test split (GLUE hides its test "
+                          "labels: 'validation'); validation is then carved from train")
     text_column: str = "text"
     image_column: str = "image"
     label_column: str = "label"
@@ -325,9 +329,14 @@ def _load_splits(cfg: DataConfig) -> tuple[dict, dict[str, str]]:
         if path.is_dir():  # image folders: class sub-folders, optionally under train/ validation/ test/
             ds = datasets.load_dataset("imagefolder", data_dir=str(path))
         else:
-            ds = datasets.load_dataset(cfg.name)
+            ds = datasets.load_dataset(cfg.name, cfg.subset)
     except Exception as e:  # noqa: BLE001
         raise ConfigError(f"dataset '{cfg.name}' could not be loaded: {type(e).__name__}: {e}") from None
+    if cfg.test_split is not None:
+        if cfg.test_split not in ds:
+            raise ConfigError(f"data.test_split: dataset '{cfg.name}' has no split '{cfg.test_split}' "
+                              f"(splits: {', '.join(ds)})")
+        ds = {k: v for k, v in ds.items() if _SPLIT_OF.get(k.lower(), k) == "train"} | {"test": ds[cfg.test_split]}
     splits = {_SPLIT_OF.get(k.lower(), k): v for k, v in ds.items()}
     if "train" not in splits:
         raise ConfigError(f"dataset '{cfg.name}' has splits {', '.join(ds)} but none named train (or training)")

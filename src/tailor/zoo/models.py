@@ -157,6 +157,10 @@ def load_folder(folder: Path, head: Head = "base", num_labels: int | None = None
         if num_labels is None:
             raise ValueError("head='classifier' needs num_labels")
         config = tf.AutoConfig.from_pretrained(folder)
+        if config.model_type == "vit_mae":  # transformers has no ViTMAE classifier: a ViT on its encoder
+            from ..methods.selfdistill.mae import vit_classifier_from_mae
+
+            return vit_classifier_from_mae(Path(folder), num_labels)
         image = hasattr(config, "num_channels")
         auto = tf.AutoModelForImageClassification if image else tf.AutoModelForSequenceClassification
         kwargs = {"num_labels": num_labels, "ignore_mismatched_sizes": True}

@@ -12,7 +12,7 @@ def test_plan_is_a_valid_recipe_whose_transfers_branch_from_tickets(tmp_path, pr
     stages, labels = plan(p, attack, {**attack, "steps": 10})
     recipe = parse_recipe({"name": "plan", "model": str(tmp_path), "data": {"name": "digits"}, "stages": stages})
     calls = recipe.calls
-    n_tasks, n_protocols, n_sparsities = 3, len(p.protocols), len(p.sparsities)
+    n_tasks, n_protocols, n_sparsities = len(p.tasks), len(p.protocols), len(p.sparsities)
     assert len(labels) == n_tasks * n_protocols * (1 + 3 * n_sparsities)  # dense + omp/aimp/lmp
     ids = [f"{i + 1:02d}-{c.name}" for i, c in enumerate(calls)]
     for i, label in labels.items():
@@ -41,6 +41,9 @@ def test_tables_average_as_hand_computed():
     text = table(rows, ["natural", "robust"])
     assert "| omp | finetune | b | 0.9 | 70.00 ± 10.00 | 80.00 ± 0.00 | +10.00 |" in text
     assert "in 2 of 2" in text
+    # per seed, averaged over tasks: natural 0.55, 0.75; robust 0.75, 0.75 -> d = +20, 0: mean +10,
+    # sd 14.142, t_{0.975,1} 12.706205 · 14.142/√2 = 127.06 -> [-117.06, +137.06]
+    assert "| omp | finetune | 0.9 | robust | +10.00 | [-117.06, +137.06] | inconclusive (n=2) |" in text
 
 
 def test_paper_recipe_profile_switches_the_three_recipes(tmp_path):

@@ -93,3 +93,18 @@ def test_predict_command_line_writes_jsonl(tmp_path):
     args.func(args)
     lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [x["adapter"] for x in lines] == ["user1", "user0"] and all(len(x["probs"]) == 3 for x in lines)
+
+
+def test_repro_pairs_each_method_with_lora_by_seed():
+    def row(method, metric, per_seed):
+        return {"setting": "s", "method": method, "metric": metric, "per_seed": per_seed}
+    rows = [row("lora-r8", "accuracy", {"0": 0.80, "1": 0.70, "2": 0.75}),
+            row("vera-r256", "accuracy", {"0": 0.82, "1": 0.74, "2": 0.81})]
+    (claim,) = repro.paired_claims(rows)
+    # d = (0.02, 0.04, 0.06): mean 0.04, t_{0.975,2} 4.302653 · 0.02/√3 = 0.049683
+    assert claim["claim"] == "vera-r256 vs lora-r8" and claim["mean"] == pytest.approx(0.04)
+    assert claim["low"] == pytest.approx(-0.009683, abs=1e-6) and claim["verdict"] == "inconclusive"
+    ppl = repro.paired_claims([{**r, "setting": "lm", "metric": "perplexity"} for r in rows])[0]
+    assert ppl["mean"] == pytest.approx(-0.04)  # higher perplexity is worse
+    text = repro.table({"rows": [], "skipped": [], "paired": [claim]})
+    assert "| s | vera-r256 vs lora-r8 | +4.00 | [-0.97, +8.97] | inconclusive (n=3) |" in text

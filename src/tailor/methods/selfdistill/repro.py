@@ -26,9 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ...config import ConfigError
 from ...files import atomic_write_text
 from ...pipeline import environment, run_dir_for, run_recipe
 from ...recipe import parse_recipe
+from ...report.plots import finish
+from ...report.stats import PAIRED_HEADER, fmt_paired, paired
 from ...report.tables import markdown_table
 from ...zoo import models as model_zoo
 
@@ -43,6 +46,8 @@ class Task:
     metric: str  # the paper's: macro-F1 for text, accuracy for images
     finetune: dict
     pretrain: dict  # further_pretrain / self_distill settings
+    examples: int = 0  # training examples when data.train_size is unset (for --plan's estimate)
+    forward_flops: float = 0.0  # one forward over one example, ~2 × params × tokens (for --plan)
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ class Profile:
     tasks: tuple[Task, ...]
     methods: tuple[str, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
-    sweep: tuple[int, ...] = ()  # train sizes for the sweep task (the first task)
+    sweep: tuple[int, ...] = ()  # train sizes for the sweep task
+    sweep_task: int = 0  # index in `tasks` of the sweep task
     notes: list[str] = field(default_factory=list)
 
 
@@ -92,7 +98,58 @@ def profiles() -> dict[str, Profile]:
             methods=CORE + FULL_EXTRA,
             sweep=(100, 250, 500, 1000, 2000),
         ),
+        # the paper's own models, data (hub ids, not reachable from this machine: unverified) and Table 9
+        "paper": Profile(
+            tasks=(_paper_text_task("chemprot", "zapsdcn/chemprot", "micro_f1", 4169),
+                   _paper_text_task("sciie", "zapsdcn/sciie", "macro_f1", 3219),
+                   _paper_text_task("citation_intent", "zapsdcn/citation_intent", "macro_f1", 1688),
+                   _paper_image_task(10_000)),
+            methods=CORE + FULL_EXTRA, seeds=(0, 1, 2, 3, 4),
+            sweep=(1000, 2500, 5000, 10_000, 20_000, 50_000), sweep_task=3,
+        ),
     }
+
+
+def planned_runs(profile: str) -> list:
+    """Every recipe ``run(profile)`` makes, for ``tailor repro selfdistill --plan`` (nothing is loaded)."""
+    from ...plan import PlannedRun
+
+    prof = profiles()[profile]
+    runs = [(task, task.data) for task in prof.tasks]
+    if prof.sweep:
+        sweep = prof.tasks[prof.sweep_task]
+        runs += [(sweep, {**sweep.data, "train_size": n}) for n in prof.sweep]
+    out = []
+    for task, data in runs:
+        for method in prof.methods if data is task.data else CORE:
+            out.append(PlannedRun(_recipe_dict(method, task, prof.seeds, data), task.examples, task.forward_flops))
+    return out
+
+
+def _paper_text_task(name: str, hub: str, metric: str, examples: int) -> Task:
+    """RoBERTa (the paper does not say base or large: base) on a Gururangan et al. (2020) task, Table 9:
+    further pre-training and SD 100 epochs at batch 128, lr 1e-4; fine-tuning 10 epochs at batch 16
+    (Table 9; Sec. 5 says 32), lr 2e-5; weight decay 0.01, linear decay. Unstated (spec §3.3), ours:
+    max length 256, warm-up 6 % (RoBERTa's GLUE recipe), mask rate 0.15 with 80/10/10."""
+    return Task(
+        name, "FacebookAI/roberta-base", {"name": hub, "max_length": 256, "validation_size": 0.1}, metric,
+        {"epochs": 10, "batch_size": 16, "lr": 2e-5, "weight_decay": 0.01, "warmup_ratio": 0.06},
+        {"epochs": 100, "batch_size": 128, "lr": 1e-4, "weight_decay": 0.01}, examples, 2 * 125e6 * 256)
+
+
+def _paper_image_task(train_size: int) -> Task:
+    """MAE ViT-B/16 on CIFAR-100 at 224 px (the paper's Fig. 3 study; its Table 1 datasets are not on
+    the hub), Table 9 and the authors' scripts (spec §8): further pre-training and SD 20,000 steps at
+    batch 64, lr 1.5e-4, AdamW (0.9, 0.95), no warm-up, mask ratio 0.75, normalised pixels;
+    fine-tuning 10,000 steps at batch 32, lr 1e-4, 500 warm-up steps, clipping at 1.0."""
+    return Task(
+        "cifar100", "facebook/vit-mae-base",
+        {"name": "uoft-cs/cifar100", "image_column": "img", "label_column": "fine_label", "train_size": train_size,
+         "image_size": 224, "validation_size": 0.1}, "accuracy",
+        {"steps": 10_000, "batch_size": 32, "lr": 1e-4, "weight_decay": 0.01, "warmup_ratio": 0.05,
+         "max_grad_norm": 1.0},
+        {"steps": 20_000, "batch_size": 64, "lr": 1.5e-4, "weight_decay": 0.01, "adam_betas": (0.9, 0.95),
+         "warmup_ratio": 0.0, "mask_ratio": 0.75, "norm_pix_loss": True}, train_size, 2 * 86e6 * 197)
 
 
 def stages_for(method: str, task: Task) -> list[dict]:
@@ -107,7 +164,8 @@ def stages_for(method: str, task: Task) -> list[dict]:
     if method == "further_pretrain":
         return [{"further_pretrain": pt}, {"finetune": ft}]
     if method == "fpt_x2":
-        return [{"further_pretrain": {**pt, "steps": 2 * pt["steps"]}}, {"finetune": ft}]
+        budget = {"steps": 2 * pt["steps"]} if "steps" in pt else {"epochs": 2 * pt["epochs"]}
+        return [{"further_pretrain": {**pt, **budget}}, {"finetune": ft}]
     variants = {"self_distill": {}, "sd_no_mae": {"mae_weight": 0.0}, "sd_prediction": {"match": "prediction"},
                 "sd_weight_l2": {"match": "weight_l2"}, "sd_weight_mars": {"match": "weight_mars"}}
     if method not in variants:
@@ -115,11 +173,15 @@ def stages_for(method: str, task: Task) -> list[dict]:
     return [{"further_pretrain": pt}, {"self_distill": {**pt, **variants[method]}}, {"finetune": ft}]
 
 
-def _recipe(method: str, task: Task, seeds, data: dict | None = None):
+def _recipe_dict(method: str, task: Task, seeds, data: dict | None = None) -> dict:
     data = data or task.data
     name = f"sd-{task.name}-{data.get('train_size', 'all')}-{method}".replace("_", "-")
-    return parse_recipe({"name": name, "model": task.model, "data": data, "seeds": list(seeds),
-                         "stages": stages_for(method, task)}, name)
+    return {"name": name, "model": task.model, "data": data, "seeds": list(seeds), "stages": stages_for(method, task)}
+
+
+def _recipe(method: str, task: Task, seeds, data: dict | None = None):
+    raw = _recipe_dict(method, task, seeds, data)
+    return parse_recipe(raw, raw["name"])
 
 
 def _share_teacher(source_run: Path, target_run: Path, seed: int) -> None:
@@ -170,11 +232,23 @@ def _ordered(methods) -> list[str]:
 
 def _available(task: Task) -> str | None:
     info = model_zoo.get_info(task.model)
-    if info is None:
-        return f"model '{task.model}' is not in the zoo"
+    if info is None:  # a local folder or a hub id: the pipeline's checks say if it cannot be had
+        return None
     if not info.available():
         return f"model '{task.model}' needs the package '{info.package}'"
     return None
+
+
+def paired_claims(results: dict) -> dict:
+    """Per task: every method against plain fine-tuning (the paper's baseline), and SD against FPT,
+    paired by seed (``tailor.report.stats``)."""
+    out = {}
+    for task, entry in results["tasks"].items():
+        res = entry.get("methods", {})
+        claims = [(m, "finetune") for m in res if m != "finetune"] + [("self_distill", "further_pretrain")]
+        out[task] = {f"{m} vs {b}": paired(res[m]["per_seed"], res[b]["per_seed"]).as_dict()
+                     for m, b in claims if m in res and b in res}
+    return out
 
 
 def table(results: dict) -> str:
@@ -189,6 +263,10 @@ def table(results: dict) -> str:
             cells.append(f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}" if r else "–")
         rows.append([m, *cells])
     text = markdown_table(header, rows)
+    claims = [[t, claim, *fmt_paired(p)] for t, per in paired_claims(results).items() for claim, p in per.items()]
+    if claims:
+        text += "\nPaired by seed (points ×100; 'holds' = the whole interval above 0):\n\n"
+        text += markdown_table(["task", "claim", *PAIRED_HEADER], claims)
     if results.get("sweep"):
         sizes = sorted(results["sweep"]["by_size"], key=int)
         text += f"\nTrain-size sweep ({results['sweep']['task']}, {results['sweep']['metric']}, %):\n\n"
@@ -202,9 +280,6 @@ def table(results: dict) -> str:
 
 
 def plots(results: dict, out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
@@ -221,10 +296,7 @@ def plots(results: dict, out: Path) -> list[str]:
             ax.set_ylim(max(0, lo - 5), None)
             ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
             ax.set_title(f"{t} ({results['tasks'][t]['metric']})", fontsize=9)
-            ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "methods.png", dpi=120)
-        plt.close(fig)
+        finish(fig, list(axes[0]), out / "methods.png", grid="y")
         written.append("methods.png")
     if results.get("sweep"):
         sweep = results["sweep"]
@@ -236,14 +308,9 @@ def plots(results: dict, out: Path) -> list[str]:
             ax.plot([int(s) for s in sizes], means, marker="o", label=m)
             ax.fill_between([int(s) for s in sizes], means - stds, means + stds, alpha=0.2)
         ax.set_xscale("log")
-        ax.set_xlabel("labeled training examples (= unlabeled D_u)")
-        ax.set_ylabel(f"test {sweep['metric']} (%)")
         ax.set_title(f"train-size sweep: {sweep['task']}", fontsize=9)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "sweep.png", dpi=120)
-        plt.close(fig)
+        finish(fig, ax, out / "sweep.png", xlabel="labeled training examples (= unlabeled D_u)",
+               ylabel=f"test {sweep['metric']} (%)", legend=8)
         written.append("sweep.png")
     return written
 
@@ -252,7 +319,7 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     """Run a profile, write results.json, table.md and PNG plots to ``out``; return the results."""
     all_profiles = profiles()
     if profile not in all_profiles:
-        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(all_profiles)}")
+        raise ConfigError(f"unknown profile {profile!r}; valid: {', '.join(all_profiles)}")
     prof = all_profiles[profile]
     seeds = list(seeds or prof.seeds)
     out = Path(out)
@@ -272,7 +339,7 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
                      on_method=lambda: _write(results, out, start))
         _write(results, out, start)
     if prof.sweep:
-        task = prof.tasks[0]
+        task = prof.tasks[prof.sweep_task]
         by_size = {str(n): _run_methods(task, _ordered(CORE), seeds, runs, {**task.data, "train_size": n})
                    for n in prof.sweep}
         results["sweep"] = {"task": task.name, "metric": task.metric, "by_size": by_size}
@@ -284,6 +351,7 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
 def _write(results: dict, out: Path, start: float) -> None:
     results["wall_seconds"] = time.time() - start
     results["environment"] = environment()
+    results["paired"] = paired_claims(results)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     atomic_write_text(out / "table.md", table(results))
     results["plots"] = plots(results, out)

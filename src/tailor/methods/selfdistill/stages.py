@@ -171,15 +171,41 @@ def _encoder_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.base_model.named_parameters()}
 
 
-def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict) -> Artifact:
-    """An "hf" artifact of the whole MLM/MAE model, or of the ViT encoder plus the MIM decoder sidecar."""
+def carried_tensors(source: Artifact, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The source checkpoint's encoder tensors that the masked model does not hold: BERT's pooler.
+
+    ``*ForMaskedLM`` has no pooler, so without these a fine-tune after further pre-training would
+    start from a random pooler while plain fine-tuning keeps the pretrained one. Masked auto-encoding
+    never trains the pooler, so carrying the source's unchanged is exactly what the stage did to it.
+    """
+    from safetensors import safe_open
+
+    prefix, own, out = model.base_model_prefix, set(model.state_dict()), {}
+    for file in sorted(Path(source.path).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            keys = list(f.keys())
+            headed = any(k.startswith(prefix + ".") for k in keys)  # else a bare encoder: all keys are its
+            for key in keys:
+                name = key if headed else f"{prefix}.{key}"
+                if name.startswith(prefix + ".") and name not in own:
+                    out[name] = f.get_tensor(key)
+    return out
+
+
+def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict, source: Artifact) -> Artifact:
+    """An "hf" artifact of the whole MLM/MAE model (plus the encoder tensors of ``source`` it lacks, see
+    ``carried_tensors``), or of the ViT encoder plus the MIM decoder sidecar."""
     if hasattr(model, "save_decoder"):
         artifact = save_hf(model.encoder, folder, ctx.recipe.model, head="mae", meta=meta)
         model.save_decoder(folder)
         return artifact
+    carried = carried_tensors(source, model)
+    if carried:
+        log.info("carrying %d tensors of %s the masked model does not train (%s) into the artifact", len(carried),
+                 Path(source.path).name, ", ".join(sorted(carried)[:4]))
     # a ViT-MAE needs our own loader: finetune builds a ViT classifier from its encoder
-    return save_hf(model, folder, ctx.recipe.model, head="mae", meta=meta,
-                   format=VITMAE_FORMAT if model.config.model_type == "vit_mae" else "hf")
+    return save_hf(model, folder, ctx.recipe.model, head="mae", meta={**meta, "carried": sorted(carried)},
+                   format=VITMAE_FORMAT if model.config.model_type == "vit_mae" else "hf", extra_tensors=carried)
 
 
 def unlabeled_data(cfg: MaskedAutoEncodingSettings, ctx: StageContext):
@@ -208,7 +234,7 @@ def run_further_pretrain(cfg: FurtherPretrainConfig, ctx: StageContext) -> Stage
     if warmup:
         metrics["head_warmup"] = warmup
         meta["initial_head_key"] = _warmup_key(cfg, ctx, source)
-    artifact = save_mae_model(model, ctx.stage_dir / "model", ctx, meta)
+    artifact = save_mae_model(model, ctx.stage_dir / "model", ctx, meta, source)
     if initial_head:
         from safetensors.torch import save_file
 
@@ -252,5 +278,5 @@ def run_self_distill(cfg: SelfDistillConfig, ctx: StageContext) -> StageResult:
         teacher = student if needs_head else student.base_model  # θ0 ← θt
     metrics.update({k: v for k, v in metrics["rounds"][-1].items() if k != "head_warmup"})
     artifact = save_mae_model(student, ctx.stage_dir / "model", ctx,
-                              {"stage": "self_distill", "rounds": cfg.rounds})
+                              {"stage": "self_distill", "rounds": cfg.rounds}, ctx.base())
     return StageResult(artifact, metrics)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from ...artifacts import Artifact, load_model
 from ...config import ConfigError
 from ...dist import on_main_process
@@ -40,6 +42,7 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
     source = ctx.source()
     if cfg.task == "classify":
         data = ctx.inputs()
+        torch.manual_seed(ctx.seed)  # the new head's draw depends on the seed alone, as in `finetune`
         base = ctx.load(source, head="classifier", num_labels=data.num_labels)
         objective, head, labels = CrossEntropy(), "classifier", ctx.task().label_names
     else:
