@@ -184,7 +184,7 @@ def _use_device(device: str) -> None:
                               "run on a machine with a GPU and a CUDA build of torch, or use --device auto")
 
 
-_BENCHES_OUTSIDE_METHODS = {"engine": "tailor.engine.bench", "serve": "tailor.serve.bench"}
+_BENCHES_OUTSIDE_METHODS = {"engine": "tailor.engine_bench", "serve": "tailor.serve.bench"}
 
 
 def cmd_bench(args) -> None:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from ..zoo import models as zoo
-from ..zoo.data import DataConfig, load_task
-from .inputs import prepare
-from .losses import CrossEntropy, weighted_sum
-from .precision import PrecisionChoice, autocast, cpu_bf16_units, resolve
-from .timing import interleaved
+from .zoo import models as zoo
+from .zoo.data import DataConfig, load_task
+from .engine.inputs import prepare
+from .engine.losses import CrossEntropy, weighted_sum
+from .engine.precision import PrecisionChoice, autocast, cpu_bf16_units, resolve
+from .engine.timing import interleaved
 
 CHOICES = {"fp32": PrecisionChoice("fp32", "bench"), "bf16": PrecisionChoice("bf16", "bench")}
 TEXT = DataConfig(name="tweets2016", max_length=32)
@@ -40,14 +40,14 @@ def _text_batch(size: int) -> tuple[dict, object]:
 
 def _stages(batch: dict, data) -> dict:
     """stage -> (model, objective, teacher, batch): each method's main stage, built as the stage builds it."""
-    from ..methods.kdqat.config import QatDistillConfig
-    from ..methods.kdqat.objective import KDQATObjective
-    from ..methods.kdqat.student import quantize_model
-    from ..methods.selfdistill.objectives import MaskedAutoEncodingObjective, MaskedLM, SelfDistillObjective
-    from ..methods.tickets.config import AttackConfig
-    from ..methods.tickets.training import AdversarialCE
-    from ..methods.vera.adapters import build_vera
-    from ..methods.vera.config import VeraFields
+    from .methods.kdqat.config import QatDistillConfig
+    from .methods.kdqat.objective import KDQATObjective
+    from .methods.kdqat.student import quantize_model
+    from .methods.selfdistill.objectives import MaskedAutoEncodingObjective, MaskedLM, SelfDistillObjective
+    from .methods.tickets.config import AttackConfig
+    from .methods.tickets.training import AdversarialCE
+    from .methods.vera.adapters import build_vera
+    from .methods.vera.config import VeraFields
 
     tok = data.tokenizer
     classifier = zoo.load("minilm-l6", "classifier", num_labels=data.num_labels)

@@ -1,7 +1,7 @@
 """The profile `tailor bench engine` records where bf16 misses a target (the timed bench itself is not a test)."""
 import torch
 
-from tailor.engine import bench
+from tailor import engine_bench as bench
 
 
 def test_top_ops_rank_ops_by_self_cpu_time_with_their_share():
