@@ -14,8 +14,8 @@ from tailor.artifacts import Artifact, load_model, save_hf
 from tailor.methods.vera.config import VeraConfig
 from tailor.methods.vera.stages import run_vera
 from tailor.plugins import register_format
-from tailor.stages import StageContext
 from tailor.recipe import parse_recipe
+from tailor.stages import StageContext
 from tailor.zoo import models as zoo
 
 from .conftest import needs

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from tailor.cli import main
 from tailor.engine.metrics import classification_metrics

@@ -21,8 +21,8 @@ import logging
 
 import numpy as np
 
-from .files import atomic_write_text
 from .engine.metrics import classification_metrics
+from .files import atomic_write_text
 from .zoo.cache import cache_root
 
 log = logging.getLogger(__name__)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from .zoo import models as zoo
-from .zoo.data import DataConfig, load_task
 from .engine.inputs import prepare
 from .engine.losses import CrossEntropy, weighted_sum
 from .engine.precision import PrecisionChoice, autocast, cpu_bf16_units, resolve
 from .engine.timing import interleaved
+from .zoo import models as zoo
+from .zoo.data import DataConfig, load_task
 
 CHOICES = {"fp32": PrecisionChoice("fp32", "bench"), "bf16": PrecisionChoice("bf16", "bench")}
 TEXT = DataConfig(name="tweets2016", max_length=32)

@@ -31,11 +31,11 @@ import yaml
 
 from . import scorecard
 from .artifacts import Artifact, ArtifactVersionError
-from .files import atomic_write_text
 from .dist import is_main_process, on_main_process
+from .files import atomic_write_text
 from .integrity import folder_hashes, mismatches
-from .recipe import Recipe
 from .plugins import get_stage
+from .recipe import Recipe
 from .stages import StageContext, StageResult
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .files import atomic_write_text
 from .config import ConfigError
+from .files import atomic_write_text
 
 log = logging.getLogger(__name__)
 LOCK_FILE = ".lock"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.engine import precision_recipes as pr
 from tailor.zoo.data import list_datasets
+from tests.engine import precision_recipes as pr
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).parents[2]

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+
 from tailor.engine.hooks import capture
 from tailor.engine.inputs import prepare
 from tailor.engine.losses import CrossEntropy, weighted_sum

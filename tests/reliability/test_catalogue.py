@@ -6,6 +6,7 @@ behind (no run folder). Most fail in the dry pass, before any model loads.
 import json
 
 import pytest
+
 from tailor.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore")

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-import torch
+
 from tailor.artifacts import Artifact, load_model
 from tailor.config import ConfigError
 from tailor.engine.losses import CrossEntropy
@@ -118,6 +118,7 @@ def test_adapter_refuses_a_different_base_naming_both(tmp_path):
     import shutil
 
     from safetensors.torch import load_file, save_file
+
     from tailor.methods.vera.adapters import check_base
     from tailor.methods.vera.stages import base_artifact, base_record
     from tailor.zoo.models import resolve

@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+
 from tailor.engine.guards import NonFiniteError
 from tailor.engine.inputs import prepare
 from tailor.engine.losses import CrossEntropy

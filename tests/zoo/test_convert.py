@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
+from tailor.zoo import models
 from tailor.zoo.architectures.effnet_lite import (
     Conv2dSame,
     EfficientNetLiteConfig,
@@ -23,7 +24,6 @@ from tailor.zoo.architectures.effnet_lite import (
     drop_connect,
 )
 from tailor.zoo.convert import dinov2_s, effnet_lite0, minilm_l3, onnx_weights, smollm2_135m
-from tailor.zoo import models
 from tailor.zoo.convert.assets import AssetNotInstalled, is_installed, package_file
 
 SENTENCES = [

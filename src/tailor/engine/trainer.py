@@ -25,8 +25,8 @@ from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArg
 from transformers.integrations import TensorBoardCallback
 from transformers.trainer_utils import has_length
 
-from ..files import atomic_write_text
 from ..config import ConfigError
+from ..files import atomic_write_text
 from ..integrity import folder_hashes, mismatches
 from .guards import NonFiniteError, NonFiniteGuard, non_finite_message
 from .losses import Objective, weighted_sum

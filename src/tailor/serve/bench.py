@@ -51,11 +51,10 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
     also returns their FLOP bound (:func:`flop_bound`) from the model that made them."""
     import copy
 
-    from ..methods.vera.multi_adapter import MixedVeraBatch
-
     from ..artifacts import Artifact
     from ..methods.vera.adapters import build_vera, randomize_adapters, save_adapter
     from ..methods.vera.config import VeraFields
+    from ..methods.vera.multi_adapter import MixedVeraBatch
     from ..methods.vera.stages import base_record
     from ..zoo import models as zoo
 

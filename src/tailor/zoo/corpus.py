@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from ..config import ConfigError, StrictModel

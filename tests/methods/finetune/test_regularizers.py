@@ -6,8 +6,14 @@ import torch.nn.functional as F
 from transformers import BertConfig, BertForSequenceClassification
 
 from tailor.engine.losses import mars_norm
-from tailor.methods.finetune.regularizers import (L2ToPretrained, MarsProjection, R3F, mars_project_,
-                                                  pretrained_reference, symmetric_kl)
+from tailor.methods.finetune.regularizers import (
+    R3F,
+    L2ToPretrained,
+    MarsProjection,
+    mars_project_,
+    pretrained_reference,
+    symmetric_kl,
+)
 
 
 class _CE:

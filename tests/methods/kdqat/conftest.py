@@ -1,8 +1,14 @@
 """Tiny random encoders (BERT, RoBERTa, ViT) for code-path tests."""
 import pytest
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, RobertaConfig,
-                          RobertaForSequenceClassification, ViTConfig, ViTForImageClassification)
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+    ViTConfig,
+    ViTForImageClassification,
+)
 
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 

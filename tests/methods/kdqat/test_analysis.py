@@ -3,8 +3,14 @@ import math
 import pytest
 import torch
 
-from tailor.methods.kdqat.analysis import (attention_report, cover_length_ratio, entropy_per_head, map_kl_per_head,
-                                           plot_maps, ranking_loss)
+from tailor.methods.kdqat.analysis import (
+    attention_report,
+    cover_length_ratio,
+    entropy_per_head,
+    map_kl_per_head,
+    plot_maps,
+    ranking_loss,
+)
 
 T = torch.tensor([0.5, 0.3, 0.2]).view(1, 1, 1, 3)
 S = torch.tensor([0.2, 0.5, 0.3]).view(1, 1, 1, 3)

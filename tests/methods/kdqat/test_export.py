@@ -3,13 +3,11 @@ import json
 import pytest
 import torch
 from safetensors import safe_open
-
-from tailor.methods.kdqat.config import QuantConfig
-from tailor.methods.kdqat.export import (PACKED_FILE, export_packed, load_packed, pack_codes, size_report,
-                                         unpack_codes)
-from tailor.methods.kdqat.student import quantize_model
 from transformers import BertConfig, BertForSequenceClassification
 
+from tailor.methods.kdqat.config import QuantConfig
+from tailor.methods.kdqat.export import PACKED_FILE, export_packed, load_packed, pack_codes, size_report, unpack_codes
+from tailor.methods.kdqat.student import quantize_model
 
 
 def test_pack_golden_two_bit():
@@ -79,6 +77,7 @@ def test_real_minilm_student_packs_and_reloads(tmp_path):
 
 def test_peft_adapters_wrap_the_packed_ternary_base(tmp_path, tiny):
     from peft import VeraConfig, get_peft_model
+
     from tailor.methods.kdqat.quant import QuantLinear
 
     export_packed(quantize_model(tiny.bert()), tmp_path, QuantConfig())

@@ -4,9 +4,16 @@ import pytest
 import torch
 
 from tailor.methods.kdqat.config import DistillConfig
-from tailor.methods.kdqat.losses import (attention_map_kl, attention_score_mse, ground_truth_ce, layerwise_mse,
-                                         prediction_loss, probs_at_temperature, soft_cross_entropy,
-                                         unified_map_output)
+from tailor.methods.kdqat.losses import (
+    attention_map_kl,
+    attention_score_mse,
+    ground_truth_ce,
+    layerwise_mse,
+    prediction_loss,
+    probs_at_temperature,
+    soft_cross_entropy,
+    unified_map_output,
+)
 
 
 def test_soft_cross_entropy_golden():

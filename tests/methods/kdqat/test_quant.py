@@ -1,8 +1,15 @@
 import pytest
 import torch
 
-from tailor.methods.kdqat.quant import (ActSpec, WeightSpec, fake_quant_act, fake_quant_weight, twn_codes,
-                                        uniform_codes, weight_codes)
+from tailor.methods.kdqat.quant import (
+    ActSpec,
+    WeightSpec,
+    fake_quant_act,
+    fake_quant_weight,
+    twn_codes,
+    uniform_codes,
+    weight_codes,
+)
 
 W = torch.tensor([[0.1, -0.5, 0.9], [0.05, -1.2, 0.3]])
 

@@ -8,7 +8,6 @@ from tailor.methods.kdqat.quant import QuantEmbedding, QuantLinear
 from tailor.methods.kdqat.student import component, quantize_model, quantized_parameters
 
 
-
 def _record(model, paths):
     """Outputs of the named modules in the last forward (plain torch hooks)."""
     store, handles = {}, []

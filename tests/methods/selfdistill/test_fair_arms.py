@@ -8,8 +8,13 @@ import torch
 from tailor.methods.finetune import stages as finetune_stages
 from tailor.methods.finetune.stages import reinit_pooler
 from tailor.methods.selfdistill import repro
-from tests.methods.fairness import assert_same_tensors, non_encoder, record_initial_states, text_csv, \
-    tiny_bert_with_pooler
+from tests.methods.fairness import (
+    assert_same_tensors,
+    non_encoder,
+    record_initial_states,
+    text_csv,
+    tiny_bert_with_pooler,
+)
 
 
 def _task(tmp_path, finetune_extra=None):

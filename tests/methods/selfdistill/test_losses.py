@@ -3,8 +3,13 @@ import math
 import pytest
 import torch
 
-from tailor.methods.selfdistill.losses import (distill_loss, masked_lm_loss, masked_lm_loss_at, masked_patch_loss,
-                                               prediction_kl)
+from tailor.methods.selfdistill.losses import (
+    distill_loss,
+    masked_lm_loss,
+    masked_lm_loss_at,
+    masked_patch_loss,
+    prediction_kl,
+)
 
 
 def test_distill_loss_golden_sum_over_features_mean_over_examples():

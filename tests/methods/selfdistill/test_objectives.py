@@ -2,8 +2,15 @@ import pytest
 import torch
 
 from tailor.methods.selfdistill.mim import MaskedPatchModel
-from tailor.methods.selfdistill.objectives import (MaskedAutoEncodingObjective, MaskedLM, MaskedPatches, NativeMAE,
-                                                   SelfDistillObjective, represent, unmasked_hidden)
+from tailor.methods.selfdistill.objectives import (
+    MaskedAutoEncodingObjective,
+    MaskedLM,
+    MaskedPatches,
+    NativeMAE,
+    SelfDistillObjective,
+    represent,
+    unmasked_hidden,
+)
 
 from .conftest import SPECIALS, VOCAB
 

@@ -6,8 +6,16 @@ import pytest
 import torch
 from peft.tuners.vera.layer import VeraLayer
 from peft.utils.other import ModulesToSaveWrapper
-from transformers import (BertConfig, BertForSequenceClassification, Dinov2Config, Dinov2ForImageClassification,
-                          GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM)
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    Dinov2Config,
+    Dinov2ForImageClassification,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
 
 from ...conftest import needs  # noqa: F401  (the vera tests take it from here)
 

@@ -7,9 +7,17 @@ import torch
 from peft import PeftModel
 from safetensors import safe_open
 
-from tailor.methods.vera.adapters import (ADAPTER_FILE, adapter_bytes, build_vera, count_parameters,
-                                          init_projection, load_adapter, randomize_adapters, save_adapter)
-from tailor.methods.vera.adapters import build_lora
+from tailor.methods.vera.adapters import (
+    ADAPTER_FILE,
+    adapter_bytes,
+    build_lora,
+    build_vera,
+    count_parameters,
+    init_projection,
+    load_adapter,
+    randomize_adapters,
+    save_adapter,
+)
 from tailor.methods.vera.config import LoraFields, VeraFields
 
 from .conftest import randomize_adapter, tiny_bert, tiny_gpt2, token_batch

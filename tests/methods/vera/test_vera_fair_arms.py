@@ -8,8 +8,14 @@ from tailor.methods.finetune import stages as finetune_stages
 from tailor.methods.vera import repro
 from tailor.methods.vera import stages as vera_stages
 from tailor.recipe import parse_recipe
-from tests.methods.fairness import assert_same_tensors, non_encoder, plain_names, record_initial_states, text_csv, \
-    tiny_bert_with_pooler
+from tests.methods.fairness import (
+    assert_same_tensors,
+    non_encoder,
+    plain_names,
+    record_initial_states,
+    text_csv,
+    tiny_bert_with_pooler,
+)
 
 SHARED = ("epochs", "steps", "batch_size", "warmup_ratio", "scheduler", "weight_decay", "head_lr", "eval_every",
           "select", "patience", "max_grad_norm", "precision")

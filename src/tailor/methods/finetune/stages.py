@@ -10,8 +10,8 @@ from ...engine.metrics import evaluate
 from ...engine.trainer import train
 from ...stages import StageContext, StageResult
 from ...zoo.models import HEAD_PARAM_PATTERN
-from .regularizers import regularize
 from .config import FinetuneConfig
+from .regularizers import regularize
 
 
 @torch.no_grad()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-
 import torch
 
 from ...deploy.onnx_export import export_onnx, op_counts, session

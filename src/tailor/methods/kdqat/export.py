@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ...files import atomic_save_safetensors, atomic_write_text
-from .config import QuantConfig
 from .attention import PROJECTION_NAMES, self_attention_modules
+from .config import QuantConfig
 from .integer import Backend, IntegerLinear, kernel_for, resolve_backend, share_quantization
 from .quant import QuantLinear, WeightSpec, weight_codes
 from .student import component, freeze_quantized, quantize_model, quantized_parameters

@@ -14,8 +14,14 @@ from ...engine.hooks import capture
 from ...engine.losses import model_inputs
 from .attention import ensure_kdqat_attention, layer_paths
 from .config import DistillConfig
-from .losses import (attention_map_kl, attention_score_mse, ground_truth_ce, layerwise_mse, prediction_loss,
-                     probs_at_temperature)
+from .losses import (
+    attention_map_kl,
+    attention_score_mse,
+    ground_truth_ce,
+    layerwise_mse,
+    prediction_loss,
+    probs_at_temperature,
+)
 
 
 class KDQATObjective:

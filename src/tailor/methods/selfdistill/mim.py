@@ -18,7 +18,6 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ...files import atomic_save_safetensors, atomic_write_text
-
 from .losses import masked_patch_loss, normalise_patches
 from .masking import mask_patches, patchify
 

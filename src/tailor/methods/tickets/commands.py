@@ -39,9 +39,9 @@ def export_ticket(ticket: Path, out: Path) -> dict:
     import torch
 
     from ...artifacts import Artifact, save_hf
-    from ...dist import on_main_process
     from ...config import ConfigError
     from ...deploy.card import write_card
+    from ...dist import on_main_process
     from .stages import _stored_num_labels, load_ticket, ticket_masks
     from .structured import export_smaller
     from .transformer_structured import save_sliced

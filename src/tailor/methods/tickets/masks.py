@@ -23,7 +23,6 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ...files import atomic_save_safetensors
-
 from .config import MaskSpec
 
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)

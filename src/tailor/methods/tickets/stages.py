@@ -14,11 +14,11 @@ import torch
 from transformers import AutoConfig, ViTImageProcessor
 
 from ...artifacts import Artifact, save_hf
-from ...files import atomic_write_text
 from ...dist import on_main_process
 from ...engine.inputs import ImageCollator, ModelInputs, prepare
 from ...engine.metrics import evaluate
 from ...engine.trainer import train
+from ...files import atomic_write_text
 from ...stages import StageContext, StageResult
 from ...zoo.data import DataConfig, load_task
 from ...zoo.models import HEAD_PARAM_PATTERN, load_folder

