@@ -1,4 +1,5 @@
 """Shared fixtures: an isolated cache for generated tiny models, offline hub, quiet libraries."""
+
 import os
 
 import pytest

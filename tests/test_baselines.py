@@ -59,8 +59,24 @@ def test_finetune_on_a_csv_folder_scores_its_test_file_beside_the_baselines(tmp_
     data.mkdir()
     write_csv(data / "train.csv", rows(24, ("pos", "neg", "mid")))
     write_csv(data / "test.csv", rows(5, ("pos", "neg", "mid"), start=200))
-    assert main(["finetune", "--model", "tiny-bert", "--data", str(data), "--epochs", "1", "--max-length", "16",
-                 "--runs", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--model",
+                "tiny-bert",
+                "--data",
+                str(data),
+                "--epochs",
+                "1",
+                "--max-length",
+                "16",
+                "--runs",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| majority acc % | linear acc % | linear MCC ×100 |" in out
     (results,) = (tmp_path / "runs").glob("*/results.json")

@@ -39,16 +39,26 @@ register_format("test-pruned", f"{__name__}:_load_pruned")
 
 
 def _zeros_kept(model) -> bool:
-    weights = [p for n, p in model.named_parameters()
-               if n.replace(".base_layer", "").endswith(("query.weight", "value.weight"))]
+    weights = [
+        p
+        for n, p in model.named_parameters()
+        if n.replace(".base_layer", "").endswith(("query.weight", "value.weight"))
+    ]
     return len(weights) == 4 and all(torch.all(w[:, ::2] == 0) for w in weights)
 
 
 def test_vera_on_a_pruned_base_keeps_the_mask_and_reloads_unmerged(tmp_path):
     saved = save_hf(zoo.load("tiny-bert", "classifier", num_labels=2), tmp_path / "pruned", "tiny-bert")
     source = Artifact(saved.path, "tiny-bert", "test-pruned").save()
-    recipe = parse_recipe({"name": "c", "model": "tiny-bert", "seeds": [0], "stages": [{"vera": {}}],
-                           "data": {"name": "tweets2016", "max_length": 24, "train_size": 64, "test_size": 48}})
+    recipe = parse_recipe(
+        {
+            "name": "c",
+            "model": "tiny-bert",
+            "seeds": [0],
+            "stages": [{"vera": {}}],
+            "data": {"name": "tweets2016", "max_length": 24, "train_size": 64, "test_size": 48},
+        }
+    )
     ctx = StageContext(recipe, 0, tmp_path / "stage", source, {})
     cfg = VeraConfig(r=32, steps=3, batch_size=16, lr=5e-2, head_lr=1e-2)
     result = run_vera(cfg, ctx)
@@ -69,12 +79,19 @@ def test_vera_on_the_kdqat_ternary_student(tmp_path):
     from tailor.pipeline import run_recipe
     from tailor.zoo.data import load_task
 
-    recipe = parse_recipe({
-        "name": "ternary-vera", "model": "tiny-bert", "seeds": [0],
-        "data": {"name": "tweets2016", "max_length": 24, "train_size": 64, "test_size": 48},
-        "stages": [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}},
-                   {"qat_distill": {"steps": 2, "batch_size": 16}},
-                   {"vera": {"r": 32, "steps": 2, "batch_size": 16, "lr": 5e-2}}]})
+    recipe = parse_recipe(
+        {
+            "name": "ternary-vera",
+            "model": "tiny-bert",
+            "seeds": [0],
+            "data": {"name": "tweets2016", "max_length": 24, "train_size": 64, "test_size": 48},
+            "stages": [
+                {"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}},
+                {"qat_distill": {"steps": 2, "batch_size": 16}},
+                {"vera": {"r": 32, "steps": 2, "batch_size": 16, "lr": 5e-2}},
+            ],
+        }
+    )
     result = run_recipe(recipe, tmp_path)
     metrics = result.results["seeds"]["0"]["03-vera"]
     assert metrics["params"]["adapter_params"] == 4 * (32 + 32)

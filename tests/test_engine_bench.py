@@ -1,4 +1,5 @@
 """The profile `tailor bench engine` records where bf16 misses a target (the timed bench itself is not a test)."""
+
 import torch
 
 from tailor import engine_bench as bench
@@ -18,4 +19,6 @@ def test_only_a_missed_target_is_profiled():
     assert profiles == {}
     bench._profile_if_missed(profiles, "inference_b64", 0.2, fns)
     assert profiles["inference_b64"]["target"] == 3.5 and profiles["inference_b64"]["speedup"] == 0.2
-    assert {"fp32", "bf16"} <= set(profiles["inference_b64"]) and profiles["inference_b64"]["bf16"][0]["op"].startswith("aten::")
+    assert {"fp32", "bf16"} <= set(profiles["inference_b64"]) and profiles["inference_b64"]["bf16"][0]["op"].startswith(
+        "aten::"
+    )

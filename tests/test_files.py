@@ -1,4 +1,5 @@
 """Atomic writes: the target is replaced only by a complete write, and a failure leaves no trace."""
+
 import pytest
 import torch
 from safetensors.torch import load_file

@@ -43,7 +43,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "name: resume\nmodel: tiny-bert\ndata: {name: tweets2016, max_length: 24, train_size: 400, test_size: 32}\n"
-        "stages:\n  - finetune: {steps: 200, lr: 1.0e-3, batch_size: 4, save_every: 5}\n")
+        "stages:\n  - finetune: {steps: 200, lr: 1.0e-3, batch_size: 4, save_every: 5}\n"
+    )
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "tailor.cli", "run", str(recipe), "--runs", str(runs)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

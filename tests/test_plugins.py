@@ -1,6 +1,7 @@
 """A method plugs in through one declaration: a toy method in a temporary package, found through its
 entry point, gets its stage run by a recipe, its format loaded, and its repro, bench and command
 reached through the CLI, with no file of tailor touched."""
+
 import json
 import sys
 import textwrap
@@ -30,7 +31,7 @@ declare_method(
     repro=".parts", bench=".bench", commands=".parts",
 )
 '''
-TOY_STAGES = '''
+TOY_STAGES = """
 from tailor.artifacts import Artifact, load_hf, save_hf
 from tailor.stages import StageContext, StageResult
 
@@ -45,8 +46,8 @@ def load_toy(artifact: Artifact, head, num_labels):
     model = load_hf(artifact, head, num_labels)
     model.loaded_by_toy = True
     return model
-'''
-TOY_PARTS = '''
+"""
+TOY_PARTS = """
 from pathlib import Path
 
 
@@ -59,15 +60,15 @@ def run(profile: str, out: Path, seeds=None) -> dict:
 def register(subparsers) -> None:
     p = subparsers.add_parser("toy-hello", help="say hello")
     p.set_defaults(func=lambda args: print("hello from toy"))
-'''
-TOY_BENCH = '''
+"""
+TOY_BENCH = """
 def run(out) -> dict:
     return {"toy_speedup": 1.5}
 
 
 def markdown(result) -> str:
     return f"toy speedup {result['toy_speedup']}x"
-'''
+"""
 
 
 @pytest.fixture
@@ -108,9 +109,15 @@ def test_a_recipe_runs_the_toy_stage_and_the_next_stage_loads_its_format(toy_met
     from tailor.pipeline import run_recipe
     from tailor.recipe import parse_recipe
 
-    recipe = parse_recipe({"name": "toy", "model": "tiny-bert", "seeds": [0],
-                           "data": {"name": "tweets2016", "train_size": 16, "test_size": 16, "max_length": 16},
-                           "stages": [{"toy_stage": {"scale": 2.0}}]})
+    recipe = parse_recipe(
+        {
+            "name": "toy",
+            "model": "tiny-bert",
+            "seeds": [0],
+            "data": {"name": "tweets2016", "train_size": 16, "test_size": 16, "max_length": 16},
+            "stages": [{"toy_stage": {"scale": 2.0}}],
+        }
+    )
     result = run_recipe(recipe, tmp_path / "runs")
     assert result.results["seeds"]["0"]["01-toy_stage"]["toy/scale"] == 2.0
     from tailor.artifacts import Artifact
@@ -124,8 +131,14 @@ def test_a_bad_toy_config_is_refused_with_the_valid_choices(toy_method):
     from tailor.recipe import parse_recipe
 
     with pytest.raises(ConfigError, match="'a', 'b'|a.*b"):
-        parse_recipe({"name": "toy", "model": "tiny-bert", "data": {"name": "tweets2016"},
-                      "stages": [{"toy_stage": {"mode": "c"}}]})
+        parse_recipe(
+            {
+                "name": "toy",
+                "model": "tiny-bert",
+                "data": {"name": "tweets2016"},
+                "stages": [{"toy_stage": {"mode": "c"}}],
+            }
+        )
 
 
 def test_the_cli_reaches_the_toy_repro_bench_and_command(toy_method, tmp_path, capsys):
@@ -154,5 +167,5 @@ def test_every_builtin_repro_and_bench_keeps_the_protocol_signature(kind, params
     for name, method in plugins.all_methods().items():
         if kind in method.parts:
             parameters = list(inspect.signature(method.part(kind).run).parameters.values())
-            assert [p.name for p in parameters[:len(params)]] == params, name
-            assert all(p.default is not inspect.Parameter.empty for p in parameters[len(params):]), name
+            assert [p.name for p in parameters[: len(params)]] == params, name
+            assert all(p.default is not inspect.Parameter.empty for p in parameters[len(params) :]), name

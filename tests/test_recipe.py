@@ -18,11 +18,14 @@ def test_valid_recipe_fills_defaults(tiny_recipe):
     assert r.resolved()["stages"][0]["finetune"]["scheduler"] == "linear"
 
 
-@pytest.mark.parametrize("where, key", [
-    ((), "modle"),
-    (("data",), "train_sise"),
-    (("stages", 0, "finetune"), "learning_rate"),
-])
+@pytest.mark.parametrize(
+    "where, key",
+    [
+        ((), "modle"),
+        (("data",), "train_sise"),
+        (("stages", 0, "finetune"), "learning_rate"),
+    ],
+)
 def test_unknown_key_is_named_with_valid_choices(tiny_recipe, where, key):
     node = tiny_recipe
     for part in where:
@@ -69,9 +72,13 @@ def test_digest_follows_settings_not_seeds(tiny_recipe):
 
 def test_cli_rejects_misspelled_key_before_importing_torch(tmp_path):
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text("name: bad\nmodel: minilm-l6\ndata: {name: tweets2016}\nstages:\n  - finetune: {epochs: 1, lr_rate: 0.1}\n")
-    script = ("import sys\nfrom tailor.cli import main\ncode = main(['run', sys.argv[1]])\n"
-              "print('torch imported' if 'torch' in sys.modules else 'torch not imported')\nsys.exit(code)")
+    recipe.write_text(
+        "name: bad\nmodel: minilm-l6\ndata: {name: tweets2016}\nstages:\n  - finetune: {epochs: 1, lr_rate: 0.1}\n"
+    )
+    script = (
+        "import sys\nfrom tailor.cli import main\ncode = main(['run', sys.argv[1]])\n"
+        "print('torch imported' if 'torch' in sys.modules else 'torch not imported')\nsys.exit(code)"
+    )
     proc = subprocess.run([sys.executable, "-c", script, str(recipe)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown key 'stages.0.finetune.lr_rate'" in proc.stderr
@@ -89,7 +96,16 @@ def test_the_tickets_papers_transfer_recipe_in_tickets_yaml_parses():
     text = (Path(__file__).parents[1] / "recipes" / "tickets.yaml").read_text()
     block = re.search(r"#   tailor run recipes/tickets.yaml (stages\.transfer\.optimizer=sgd.*?)\n(?!#  )", text, re.S)
     overrides = shlex.split(block.group(1).replace("\\\n#    ", " "))
-    cfg = next(c.config for c in load_recipe(Path(__file__).parents[1] / "recipes" / "tickets.yaml", overrides).calls
-               if c.name == "transfer")
-    assert (cfg.optimizer, cfg.momentum, cfg.weight_decay, cfg.scheduler, cfg.gamma) == ("sgd", 0.9, 1e-4, "multistep", 0.1)
+    cfg = next(
+        c.config
+        for c in load_recipe(Path(__file__).parents[1] / "recipes" / "tickets.yaml", overrides).calls
+        if c.name == "transfer"
+    )
+    assert (cfg.optimizer, cfg.momentum, cfg.weight_decay, cfg.scheduler, cfg.gamma) == (
+        "sgd",
+        0.9,
+        1e-4,
+        "multistep",
+        0.1,
+    )
     assert cfg.milestones == [1.5, 2.25] and cfg.milestones_in == "epochs"

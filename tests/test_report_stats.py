@@ -1,4 +1,5 @@
 """Paired statistics against hand-computed values."""
+
 import math
 
 import pytest
@@ -37,8 +38,14 @@ def test_one_pair_is_inconclusive_and_keys_pair_up():
 
 def test_paired_runs_pair_last_stages_by_seed():
     def run(name, accs):
-        return {"recipe": name, "seeds": {str(s): {"01-a": {"test": {"accuracy": 0.0}},
-                                                   "02-b": {"test": {"accuracy": a}}} for s, a in enumerate(accs)}}
+        return {
+            "recipe": name,
+            "seeds": {
+                str(s): {"01-a": {"test": {"accuracy": 0.0}}, "02-b": {"test": {"accuracy": a}}}
+                for s, a in enumerate(accs)
+            },
+        }
+
     rows = paired_runs([run("ft", [0.5, 0.6, 0.7]), run("sd", [0.53, 0.64, 0.75])])
     # d = (0.03, 0.04, 0.05): mean +4.00, sd 0.01, t_{0.975,2} 4.302653 · 0.01/√3 = 0.024841
     assert rows == [["sd", "ft", "+4.00", "[+1.52, +6.48]", "holds (n=3)"]]

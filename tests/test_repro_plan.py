@@ -1,5 +1,6 @@
 """`tailor repro <method> --profile P --plan`: every method's runs resolve into valid recipes, and the
 cost estimate counts steps as hand-computed; nothing is loaded (the paper's hub models are absent here)."""
+
 import pytest
 
 from tailor.cli import main
@@ -17,8 +18,12 @@ def test_plan_resolves_for_every_method(method, profile, capsys):
 
 
 def test_paper_profiles_use_the_papers_models():
-    for method, model in (("selfdistill", "FacebookAI/roberta-base"), ("selfdistill", "facebook/vit-mae-base"),
-                          ("kdqat", "google-bert/bert-base-uncased"), ("vera", "FacebookAI/roberta-base")):
+    for method, model in (
+        ("selfdistill", "FacebookAI/roberta-base"),
+        ("selfdistill", "facebook/vit-mae-base"),
+        ("kdqat", "google-bert/bert-base-uncased"),
+        ("vera", "FacebookAI/roberta-base"),
+    ):
         import importlib
 
         runs = importlib.import_module(f"tailor.methods.{method}.repro").planned_runs("paper")
@@ -26,10 +31,17 @@ def test_paper_profiles_use_the_papers_models():
 
 
 def test_estimate_counts_steps_and_passes():
-    recipe = {"name": "x", "model": "m", "data": {"train_size": 1000}, "seeds": [0, 1],
-              "stages": [{"further_pretrain": {"epochs": 2, "batch_size": 100}},
-                         {"self_distill": {"steps": 10, "batch_size": 100}},
-                         {"robust_pretrain": {"steps": 5, "batch_size": 10, "attack": {"steps": 3}}}]}
+    recipe = {
+        "name": "x",
+        "model": "m",
+        "data": {"train_size": 1000},
+        "seeds": [0, 1],
+        "stages": [
+            {"further_pretrain": {"epochs": 2, "batch_size": 100}},
+            {"self_distill": {"steps": 10, "batch_size": 100}},
+            {"robust_pretrain": {"steps": 5, "batch_size": 10, "attack": {"steps": 3}}},
+        ],
+    }
     cost = estimate(PlannedRun(recipe, 0, 1e12))
     assert cost["steps_per_seed"] == {"01-further_pretrain": 20, "02-self_distill": 10, "03-robust_pretrain": 5}
     # FLOPs per seed: 20·100·3 + 10·100·7 + 5·10·3·4 = 6000 + 7000 + 600 = 13600 forwards of 1e12

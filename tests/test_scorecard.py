@@ -28,8 +28,11 @@ def test_fires_on_a_collapsed_model_not_on_a_good_one():
 
 def test_loss_that_did_not_fall(tmp_path):
     log = tmp_path / "metrics.jsonl"
-    log.write_text("\n".join(json.dumps({"step": 10 * i, "loss": v}) for i, v in enumerate([1.10, 1.09, 1.12, 1.08, 1.11]))
-                   + "\n" + json.dumps({"step": 50, "train_loss": 1.1}))
+    log.write_text(
+        "\n".join(json.dumps({"step": 10 * i, "loss": v}) for i, v in enumerate([1.10, 1.09, 1.12, 1.08, 1.11]))
+        + "\n"
+        + json.dumps({"step": 50, "train_loss": 1.1})
+    )
     assert loss_trend(log) == (1.10, 1.11)
     good = classification_metrics(logits_for(LABELS), LABELS)
     (problem,) = learning_problems(good, BASE, loss_trend(log))
@@ -44,13 +47,32 @@ def test_collapsed_run_is_flagged_in_results_and_warned_about(tmp_path, capsys, 
     data.mkdir()
     write_csv(data / "train.csv", rows(24, ("pos", "neg", "mid")))
     write_csv(data / "test.csv", [("the same line", c) for c in ("pos", "neg", "mid") * 4])  # one input: one answer
-    assert main(["finetune", "--model", "tiny-bert", "--data", str(data), "--epochs", "1", "--max-length", "16",
-                 "--runs", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--model",
+                "tiny-bert",
+                "--data",
+                str(data),
+                "--epochs",
+                "1",
+                "--max-length",
+                "16",
+                "--runs",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     (path,) = (tmp_path / "runs").glob("*/results.json")
     results = json.loads(path.read_text())
     learning = results["seeds"]["0"]["01-finetune"]["learning"]
     assert learning["ok"] is False and learning["problems"][0].startswith("test MCC is 0.000")
     assert "stage 01-finetune learned nothing useful: test MCC is 0.000" in err
-    assert "Likely causes: a learning rate" in err and "65 training examples over 3 classes, the smallest class has 21" in err
+    assert (
+        "Likely causes: a learning rate" in err
+        and "65 training examples over 3 classes, the smallest class has 21" in err
+    )
     assert warnings(results) and all(w in err for w in warnings(results))

@@ -1,4 +1,5 @@
 """The stage contract: what a StageContext hands a stage (base, source, the task and inputs, cached per seed)."""
+
 from tailor.artifacts import Artifact
 from tailor.recipe import parse_recipe
 from tailor.stages import StageContext, StageResult

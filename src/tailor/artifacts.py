@@ -7,6 +7,7 @@ on-disk form (packed ternary weights, pruning masks, adapters) declare a format 
 pydantic model of the format's own settings (`tailor.plugins.declare_method`), so any later stage
 can load any earlier stage's output, and a folder written by another version is refused clearly.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,9 @@ ARTIFACT_VERSION = 2  # 2: head, label_names and base are fields; meta holds onl
 class ArtifactVersionError(ConfigError):
     """An artifact.json this version of tailor cannot read (written by another version, or damaged)."""
 
+
 if TYPE_CHECKING:  # artifacts are read by the CLI before torch is imported
     from torch import nn
-
 
 
 @dataclass
@@ -56,8 +57,10 @@ class Artifact:
             return model.model_validate(self.meta)
         except ValidationError as e:
             problems = explain(e, model, "meta").args[0].removeprefix("invalid configuration:").strip()
-            raise ArtifactVersionError(f"{self.path / 'artifact.json'}: the '{self.format}' settings do not match "
-                                       f"this version of tailor ({problems}); run the stage that made it again") from None
+            raise ArtifactVersionError(
+                f"{self.path / 'artifact.json'}: the '{self.format}' settings do not match "
+                f"this version of tailor ({problems}); run the stage that made it again"
+            ) from None
 
     def save(self) -> "Artifact":
         """Write `artifact.json` with the sha256 of the folder's files (on rank 0 only under torchrun)."""
@@ -81,8 +84,10 @@ class Artifact:
         file = Path(path) / "artifact.json"
         record = json.loads(file.read_text())
         if record.pop("version", None) != ARTIFACT_VERSION:
-            raise ArtifactVersionError(f"{file} was written by another version of tailor (this one reads artifact "
-                                       f"version {ARTIFACT_VERSION}): run the stage that made it again")
+            raise ArtifactVersionError(
+                f"{file} was written by another version of tailor (this one reads artifact "
+                f"version {ARTIFACT_VERSION}): run the stage that made it again"
+            )
         record.pop("path", None)
         try:
             artifact = cls(Path(path), **record)
@@ -109,14 +114,23 @@ def load_model(artifact: Artifact, head: str = "base", num_labels: int | None = 
     artifact.verify()
     loader = format_loader(artifact.format)
     if loader is None:
-        raise ValueError(f"artifact {artifact.path}: unknown format '{artifact.format}' "
-                         f"(known: {', '.join(known_formats())})")
+        raise ValueError(
+            f"artifact {artifact.path}: unknown format '{artifact.format}' (known: {', '.join(known_formats())})"
+        )
     return loader(artifact, head, num_labels)
 
 
-def save_hf(model: "nn.Module", path: Path, model_name: str, *, head: str | None = None,
-            label_names: list[str] | tuple = (), meta: dict | None = None, format: str = "hf",
-            extra_tensors: dict | None = None) -> Artifact:
+def save_hf(
+    model: "nn.Module",
+    path: Path,
+    model_name: str,
+    *,
+    head: str | None = None,
+    label_names: list[str] | tuple = (),
+    meta: dict | None = None,
+    format: str = "hf",
+    extra_tensors: dict | None = None,
+) -> Artifact:
     """Save a transformers model with `save_pretrained` (safetensors) as an artifact; `format` names the
     loader for methods that keep extra files beside the weights (masks, quantizer settings);
     `extra_tensors` are written into the checkpoint beside the model's own (a pooler carried through)."""

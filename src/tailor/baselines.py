@@ -13,6 +13,7 @@ class frequencies as probabilities.
 Results are cached per data split in `$TAILOR_CACHE/baselines/<sha1 of the split's inputs and
 labels>.json`, so every stage and seed that scores on the same data pays for them once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,8 +87,11 @@ def baselines_for(task) -> dict:
     if path.is_file():
         return json.loads(path.read_text())
     y_train, y_test = np.asarray(task.train["label"]), np.asarray(task.test["label"])
-    log.info("baselines: majority class and %s + logistic regression on %d training examples",
-             "TF-IDF" if task.modality == "text" else "pixels", len(y_train))
+    log.info(
+        "baselines: majority class and %s + logistic regression on %d training examples",
+        "TF-IDF" if task.modality == "text" else "pixels",
+        len(y_train),
+    )
     out = {
         "majority": classification_metrics(_majority_logits(y_train, len(y_test), task.num_labels), y_test),
         "linear": _without_loss(classification_metrics(_linear_scores(task), y_test)),

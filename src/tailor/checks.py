@@ -7,6 +7,7 @@ matches the model's), that an `unlabeled` corpus exists and yields a first examp
 column, and that `max_length` fits the model's positions. Every problem found is
 reported at once, in one ConfigError. `tailor run --check RECIPE` runs only this pass.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,17 +61,23 @@ def stage_graph_problems(recipe: Recipe) -> list[str]:
         where = f"stages.{i}.{call.name}"
         source = getattr(call.config, "source", None)
         if source is not None and source not in ids[:i]:
-            problems.append(f"{where}.source: '{source}' is not an earlier stage of this recipe "
-                            f"(earlier: {', '.join(ids[:i]) or 'none'})")
+            problems.append(
+                f"{where}.source: '{source}' is not an earlier stage of this recipe "
+                f"(earlier: {', '.join(ids[:i]) or 'none'})"
+            )
             continue
         if call.name == "export" and (i == 0 or recipe.calls[i - 1].name != "qat_distill"):
-            problems.append(f"{where}: export packs a quantized student, so it must come right after "
-                            f"'qat_distill' (it follows {recipe.calls[i - 1].name if i else 'nothing'!r})")
+            problems.append(
+                f"{where}: export packs a quantized student, so it must come right after "
+                f"'qat_distill' (it follows {recipe.calls[i - 1].name if i else 'nothing'!r})"
+            )
         if call.name == "transfer" and not call.config.dense and not _has_ticket(recipe, _feeder(recipe, i)):
             fed = _feeder(recipe, i)
-            problems.append(f"{where}: transfers a ticket, but its input ({ids[fed] if fed is not None else recipe.model}) "
-                            "holds no pruning mask; put a 'draw_ticket' stage before it (or point 'source' at one), "
-                            "or set dense: true to fine-tune the dense model on purpose")
+            problems.append(
+                f"{where}: transfers a ticket, but its input ({ids[fed] if fed is not None else recipe.model}) "
+                "holds no pruning mask; put a 'draw_ticket' stage before it (or point 'source' at one), "
+                "or set dense: true to fine-tune the dense model on purpose"
+            )
     return problems
 
 
@@ -119,8 +126,11 @@ def _damaged_images(folder: Path) -> list[str]:
 
 def _corpora(recipe: Recipe) -> list[tuple[str, object]]:
     """(key, CorpusConfig) of every stage that streams an `unlabeled` corpus."""
-    return [(f"stages.{i}.{c.name}.unlabeled", c.config.unlabeled) for i, c in enumerate(recipe.calls)
-            if getattr(c.config, "unlabeled", None) is not None]
+    return [
+        (f"stages.{i}.{c.name}.unlabeled", c.config.unlabeled)
+        for i, c in enumerate(recipe.calls)
+        if getattr(c.config, "unlabeled", None) is not None
+    ]
 
 
 def check_recipe(recipe: Recipe, load_data: bool = True) -> Plan:
@@ -129,10 +139,17 @@ def check_recipe(recipe: Recipe, load_data: bool = True) -> Plan:
     model = recipe.model
     if _looks_local(model) and not Path(model).expanduser().is_dir():
         problems.append(f"model: folder '{model}' does not exist")
-    datas = [("data", recipe.data)] + [(f"stages.{i}.{c.name}.data", c.config.data)
-                                        for i, c in enumerate(recipe.calls) if getattr(c.config, "data", None)]
+    datas = [("data", recipe.data)] + [
+        (f"stages.{i}.{c.name}.data", c.config.data)
+        for i, c in enumerate(recipe.calls)
+        if getattr(c.config, "data", None)
+    ]
     for where, data in datas:
-        named = {f"{where}.name": data.name} if data.files is None else {f"{where}.files.{k}": v for k, v in data.files.items()}
+        named = (
+            {f"{where}.name": data.name}
+            if data.files is None
+            else {f"{where}.files.{k}": v for k, v in data.files.items()}
+        )
         for key, path in named.items():
             if _looks_local(str(path)) and not Path(path).expanduser().exists():
                 problems.append(f"{key}: file or folder '{path}' does not exist")
@@ -149,18 +166,24 @@ def check_recipe(recipe: Recipe, load_data: bool = True) -> Plan:
     if load_data:  # data before the model: a bad file fails before any model is resolved
         task = plan.task = _load_data(recipe, recipe.seeds[0])
         if len(task.train) == 0:
-            problems.append(f"data '{recipe.data.source}': no training rows left (is the file empty or header-only, "
-                            "or train_size/per_class/classes too strict?)")
+            problems.append(
+                f"data '{recipe.data.source}': no training rows left (is the file empty or header-only, "
+                "or train_size/per_class/classes too strict?)"
+            )
         if modality and task.modality != modality:
-            problems.append(f"data '{recipe.data.source}' is {task.modality} but model '{model}' takes {modality} "
-                            f"input; use a {task.modality} model (`tailor models` lists each one's modality)")
+            problems.append(
+                f"data '{recipe.data.source}' is {task.modality} but model '{model}' takes {modality} "
+                f"input; use a {task.modality} model (`tailor models` lists each one's modality)"
+            )
         for where, corpus in corpora:
             problems.extend(check_corpus(corpus, modality or task.modality, where))
     config = _model_config(model)
     positions = (config or {}).get("max_position_embeddings") or (config or {}).get("n_positions")
     if modality == "text" and positions and recipe.data.max_length > positions:
-        problems.append(f"data.max_length: {recipe.data.max_length} exceeds model '{model}''s {positions} positions; "
-                        f"set data.max_length <= {positions}")
+        problems.append(
+            f"data.max_length: {recipe.data.max_length} exceeds model '{model}''s {positions} positions; "
+            f"set data.max_length <= {positions}"
+        )
     if problems:
         raise ConfigError("recipe check failed:\n  - " + "\n  - ".join(problems))
     ids = [f"{j + 1:02d}-{c.name}" for j, c in enumerate(recipe.calls)]

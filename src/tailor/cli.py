@@ -1,5 +1,6 @@
 """`tailor` command line: parse, call the library, print. Heavy imports happen inside handlers,
 so listing and validating stay fast."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,27 @@ from .config import ConfigError
 from .files import atomic_write_text
 from .plugins import all_methods, get_method
 
-REPORT_METRICS = ("test/accuracy", "test/macro_f1", "test/micro_f1", "test/mcc",
-                  "baselines/majority/accuracy", "baselines/linear/accuracy", "baselines/linear/mcc")
-REPORT_HEADER = ["recipe", "stage", "seeds", "test acc %", "macro-F1 %", "micro-F1 %", "MCC ×100",
-                 "majority acc %", "linear acc %", "linear MCC ×100"]
+REPORT_METRICS = (
+    "test/accuracy",
+    "test/macro_f1",
+    "test/micro_f1",
+    "test/mcc",
+    "baselines/majority/accuracy",
+    "baselines/linear/accuracy",
+    "baselines/linear/mcc",
+)
+REPORT_HEADER = [
+    "recipe",
+    "stage",
+    "seeds",
+    "test acc %",
+    "macro-F1 %",
+    "micro-F1 %",
+    "MCC ×100",
+    "majority acc %",
+    "linear acc %",
+    "linear MCC ×100",
+]
 
 
 def _print_summary(result) -> None:
@@ -26,8 +44,10 @@ def _print_summary(result) -> None:
     rows = summary_rows(result.results, REPORT_METRICS)
     if rows:
         print(markdown_table(REPORT_HEADER, rows))
-        print("baselines on the same training examples and test split: majority = the most frequent class; "
-              "linear = TF-IDF + linear SVM (text) or logistic regression on pixels (images)")
+        print(
+            "baselines on the same training examples and test split: majority = the most frequent class; "
+            "linear = TF-IDF + linear SVM (text) or logistic regression on pixels (images)"
+        )
     from .scorecard import warnings
 
     for warning in warnings(result.results):
@@ -50,8 +70,7 @@ def _check(recipe, runs: str) -> None:
     from .pipeline import run_dir_for
 
     plan = check_recipe(recipe)
-    print(f"recipe '{recipe.name}' passes every check; it would run in "
-          f"{run_dir_for(recipe, Path(runs))}")
+    print(f"recipe '{recipe.name}' passes every check; it would run in {run_dir_for(recipe, Path(runs))}")
     for line in plan.lines:
         print(f"  {line}")
 
@@ -73,8 +92,14 @@ def cmd_finetune(args) -> None:
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     settings = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
-    recipe = parse_recipe({"name": args.name or f"finetune-{Path(args.model).name}-{Path(args.data).name}",
-                           "model": args.model, "data": data, "stages": [{"finetune": settings}]})
+    recipe = parse_recipe(
+        {
+            "name": args.name or f"finetune-{Path(args.model).name}-{Path(args.data).name}",
+            "model": args.model,
+            "data": data,
+            "stages": [{"finetune": settings}],
+        }
+    )
     _run(recipe, args)
 
 
@@ -119,8 +144,11 @@ def _print_fields(config, prefix: str = "") -> None:
     for field, info in config.model_fields.items():
         default = "(required)" if info.is_required() else f"default={info.get_default(call_default_factory=True)!r}"
         print(f"    {prefix + field:<18} {default}  {info.description or ''}")
-        nested = [a for a in (info.annotation, *getattr(info.annotation, "__args__", ()))
-                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested = [
+            a
+            for a in (info.annotation, *getattr(info.annotation, "__args__", ()))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if nested and not prefix:
             _print_fields(nested[0], f"{field}.")
 
@@ -145,7 +173,8 @@ def cmd_report(args) -> None:
         from .report.stats import PAIRED_HEADER, paired_runs
 
         table += "\ntest accuracy paired by seed against the first run (points ×100):\n\n" + markdown_table(
-            ["run", "baseline", *PAIRED_HEADER], paired_runs(results))
+            ["run", "baseline", *PAIRED_HEADER], paired_runs(results)
+        )
     atomic_write_text(out / "table.md", table)
     metric_bars(results, "test/accuracy", out / "test_accuracy.png")
     loss_curves([Path(r) for r in args.runs], out / "loss_curves.png")
@@ -180,8 +209,10 @@ def _use_device(device: str) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False); "
-                              "run on a machine with a GPU and a CUDA build of torch, or use --device auto")
+            raise ConfigError(
+                "--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False); "
+                "run on a machine with a GPU and a CUDA build of torch, or use --device auto"
+            )
 
 
 _BENCHES_OUTSIDE_METHODS = {"engine": "tailor.engine_bench", "serve": "tailor.serve.bench"}
@@ -228,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("overrides", nargs="*", help="key.path=value, e.g. stages.0.finetune.lr=1e-4 or data.train_size=500")
     r.add_argument("--runs", default="runs", help="parent folder of run folders (default: runs)")
     r.add_argument("--seeds", type=seed_list, help="comma-separated seeds, overriding the recipe's")
-    r.add_argument("--check", action="store_true", help="only run every check (stages, paths, data, model); train nothing")
+    r.add_argument(
+        "--check", action="store_true", help="only run every check (stages, paths, data, model); train nothing"
+    )
     r.set_defaults(func=cmd_run)
 
     f = sub.add_parser("finetune", help="shortcut: fine-tune MODEL on DATA (the baseline)")
@@ -247,9 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_finetune)
 
     sub.add_parser("models", help="list zoo models and whether each is available here").set_defaults(func=cmd_models)
-    sub.add_parser("datasets", help="list zoo datasets and whether each is available here").set_defaults(func=cmd_datasets)
+    sub.add_parser("datasets", help="list zoo datasets and whether each is available here").set_defaults(
+        func=cmd_datasets
+    )
     sub.add_parser("methods", help="list the methods: their stages, repro, bench and commands").set_defaults(
-        func=cmd_methods)
+        func=cmd_methods
+    )
     s = sub.add_parser("stages", help="list registered stages (-v: with their settings)")
     s.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     s.set_defaults(func=cmd_stages)
@@ -261,17 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("repro", help="reproduce a paper's experiments at our scale")
     rp.add_argument("method")
-    rp.add_argument("--profile", default="quick",
-                    help="quick (default), full, paper (the paper's own models, data and settings: hub ids, for a "
-                         "GPU and a network), or one of a method's own (tickets: quick-paper-recipe)")
+    rp.add_argument(
+        "--profile",
+        default="quick",
+        help="quick (default), full, paper (the paper's own models, data and settings: hub ids, for a "
+        "GPU and a network), or one of a method's own (tickets: quick-paper-recipe)",
+    )
     rp.add_argument("--out")
     rp.add_argument("--seeds", type=seed_list)
-    rp.add_argument("--plan", action="store_true", help="print every run, its settings and a cost estimate; run nothing")
+    rp.add_argument(
+        "--plan", action="store_true", help="print every run, its settings and a cost estimate; run nothing"
+    )
     rp.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when present")
     rp.set_defaults(func=cmd_repro)
 
     b = sub.add_parser("bench", help="measure a method's costs side by side in one run")
-    b.add_argument("method", help="a method's name, engine (fp32 vs bf16 per stage) or serve (a loopback load test of `tailor serve`)")
+    b.add_argument(
+        "method",
+        help="a method's name, engine (fp32 vs bf16 per stage) or serve (a loopback load test of `tailor serve`)",
+    )
     b.add_argument("--out")
     b.set_defaults(func=cmd_bench)
 
@@ -288,8 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     try:
         args.func(args)
     except Exception as e:  # noqa: BLE001  (the one top-level handler: every failure ends as a message)
@@ -299,8 +346,11 @@ def main(argv: list[str] | None = None) -> int:
 
         message = describe(e)
         if message is None:
-            print(f"tailor: internal error: {cap(f'{type(e).__name__}: {e}')} "
-                  "(run again with --debug for the traceback, and please report it)", file=sys.stderr)
+            print(
+                f"tailor: internal error: {cap(f'{type(e).__name__}: {e}')} "
+                "(run again with --debug for the traceback, and please report it)",
+                file=sys.stderr,
+            )
             return 1
         print(f"tailor: error: {message}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 Every config in tailor is a pydantic model that rejects unknown keys, so a misspelled key in a
 recipe fails at load time, before any compute is spent.
 """
+
 from __future__ import annotations
 
 import reprlib

@@ -1,5 +1,6 @@
 """Which process writes (under torchrun/accelerate every rank runs every stage, only rank 0 writes),
 and the user's model inside the data-parallel wrapper."""
+
 from __future__ import annotations
 
 import os

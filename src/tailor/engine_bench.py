@@ -12,6 +12,7 @@ self CPU time, fp32 beside bf16, into bench.json (`profile`) and the printed tab
 On a CPU without AMX/AVX512-BF16 bf16 is emulated (about 100x slower per matmul), so batches are
 small and repeats few.
 """
+
 from __future__ import annotations
 
 import copy
@@ -52,20 +53,31 @@ def _stages(batch: dict, data) -> dict:
     tok = data.tokenizer
     classifier = zoo.load("minilm-l6", "classifier", num_labels=data.num_labels)
     mlm = zoo.load("minilm-l6", "mlm")
-    backend = MaskedLM(mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids, vocab_size=mlm.config.vocab_size)
+    backend = MaskedLM(
+        mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids, vocab_size=mlm.config.vocab_size
+    )
     teacher = copy.deepcopy(classifier).eval().requires_grad_(False)
     student = quantize_model(copy.deepcopy(classifier), QatDistillConfig().quant)
     cfg = QatDistillConfig()
     vera = build_vera(copy.deepcopy(classifier), VeraFields(r=256))
-    images = prepare(load_task(DataConfig(name="digits", train_size=TRAIN_BATCH, image_size=IMAGE_SIZE), 0),
-                     "effnet-lite0", DataConfig(name="digits", image_size=IMAGE_SIZE), normalize=False)
+    images = prepare(
+        load_task(DataConfig(name="digits", train_size=TRAIN_BATCH, image_size=IMAGE_SIZE), 0),
+        "effnet-lite0",
+        DataConfig(name="digits", image_size=IMAGE_SIZE),
+        normalize=False,
+    )
     image_batch = images.collator([images.train[i] for i in range(TRAIN_BATCH)])
     effnet = zoo.load("effnet-lite0", "classifier", num_labels=images.num_labels)
     attack = AttackConfig(kind="pgd", eps="4/255", steps=PGD_STEPS)
     return {
         "finetune": (classifier, CrossEntropy(), None, batch),
         "further_pretrain": (mlm, MaskedAutoEncodingObjective(backend), None, batch),
-        "self_distill": (copy.deepcopy(mlm), SelfDistillObjective(backend), copy.deepcopy(mlm.base_model).eval(), batch),
+        "self_distill": (
+            copy.deepcopy(mlm),
+            SelfDistillObjective(backend),
+            copy.deepcopy(mlm.base_model).eval(),
+            batch,
+        ),
         "qat_distill": (student, KDQATObjective(cfg.distill, student, teacher), teacher, batch),
         "vera": (vera, CrossEntropy(), None, batch),
         "robust_pretrain": (effnet, AdversarialCE(attack, images.image.mean, images.image.std), None, image_batch),
@@ -82,6 +94,7 @@ def _train_step(model, objective, teacher, batch, choice: PrecisionChoice):
             loss = weighted_sum(objective.terms(model, batch, teacher), objective.weights)
         loss.backward()
         optimizer.step()
+
     return step
 
 
@@ -92,6 +105,7 @@ def _forward(model, batch: dict, choice: PrecisionChoice):
     def forward():
         with autocast(choice, "cpu"):
             model(**inputs)
+
     return forward
 
 
@@ -104,8 +118,9 @@ def _top_ops(fn, k: int = 5) -> list[dict]:
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events) or 1
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:k]
-    return [{"op": e.key, "self_cpu_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total}
-            for e in top]
+    return [
+        {"op": e.key, "self_cpu_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total} for e in top
+    ]
 
 
 def _profile_if_missed(profiles: dict, case: str, speedup: float, fns: dict) -> None:
@@ -124,8 +139,12 @@ def run(out: Path, repeats: int = 2) -> dict:
         steps = {name: _train_step(model, objective, teacher, stage_batch, c) for name, c in CHOICES.items()}
         train_times[stage] = interleaved(steps, repeats=repeats, warmup=1)
         if f"train_{stage}" in TARGETS:
-            _profile_if_missed(profiles, f"train_{stage}", train_times[stage]["fp32"] / train_times[stage]["bf16"], steps)
-        print(f"  {stage}: fp32 {train_times[stage]['fp32']:.3f} s, bf16 {train_times[stage]['bf16']:.3f} s", flush=True)
+            _profile_if_missed(
+                profiles, f"train_{stage}", train_times[stage]["fp32"] / train_times[stage]["bf16"], steps
+            )
+        print(
+            f"  {stage}: fp32 {train_times[stage]['fp32']:.3f} s, bf16 {train_times[stage]['bf16']:.3f} s", flush=True
+        )
     model = zoo.load("minilm-l6", "classifier", num_labels=data.num_labels).eval()
     infer_times = {}
     for size in (1, 64):
@@ -146,17 +165,22 @@ def run(out: Path, repeats: int = 2) -> dict:
     }
     details = {
         "seconds": {"train": train_times, "inference": infer_times},
-        "setup": {"text": f"minilm-l6, tweets2016, batch {TRAIN_BATCH} x {TEXT.max_length} tokens (inference: 1 and 64)",
-                  "image": f"effnet-lite0, digits at {IMAGE_SIZE} px, batch {TRAIN_BATCH}, PGD-{PGD_STEPS}",
-                  "repeats": repeats, "threads": torch.get_num_threads()},
+        "setup": {
+            "text": f"minilm-l6, tweets2016, batch {TRAIN_BATCH} x {TEXT.max_length} tokens (inference: 1 and 64)",
+            "image": f"effnet-lite0, digits at {IMAGE_SIZE} px, batch {TRAIN_BATCH}, PGD-{PGD_STEPS}",
+            "repeats": repeats,
+            "threads": torch.get_num_threads(),
+        },
     }
     _print(result, details)
     return {**result, "details": details}
 
 
 def _print(result: dict, details: dict) -> None:
-    print(f"\nbf16 vs fp32 (speedup = fp32 time / bf16 time; > 1: bf16 faster); auto here = "
-          f"{result['auto_precision']['precision']} ({result['auto_precision']['reason']})")
+    print(
+        f"\nbf16 vs fp32 (speedup = fp32 time / bf16 time; > 1: bf16 faster); auto here = "
+        f"{result['auto_precision']['precision']} ({result['auto_precision']['reason']})"
+    )
     print(f"{'':22s}{'fp32 s':>10s}{'bf16 s':>10s}{'speedup':>10s}")
     for stage, t in details["seconds"]["train"].items():
         print(f"train {stage:16s}{t['fp32']:10.3f}{t['bf16']:10.3f}{result['train_speedup'][stage]:10.3f}")
@@ -164,9 +188,13 @@ def _print(result: dict, details: dict) -> None:
         print(f"inference {b:12s}{t['fp32']:10.3f}{t['bf16']:10.3f}{result['inference_speedup'][b]:10.3f}")
     print(f"setup: {details['setup']}")
     for case, prof in result["profile"].items():
-        print(f"\n{case}: bf16 {prof['speedup']:.3f}x fp32, target {prof['target']}x missed. Where the time goes "
-              "(top 5 ops by self CPU time, one call each; without AMX/AVX512-BF16 bf16 matmuls are emulated):")
+        print(
+            f"\n{case}: bf16 {prof['speedup']:.3f}x fp32, target {prof['target']}x missed. Where the time goes "
+            "(top 5 ops by self CPU time, one call each; without AMX/AVX512-BF16 bf16 matmuls are emulated):"
+        )
         print(f"  {'fp32 op':34s}{'s':>8s}{'share':>7s}   {'bf16 op':34s}{'s':>8s}{'share':>7s}")
         for a, b in zip(prof["fp32"], prof["bf16"]):
-            print(f"  {a['op'][:34]:34s}{a['self_cpu_s']:8.3f}{a['share']:7.0%}   "
-                  f"{b['op'][:34]:34s}{b['self_cpu_s']:8.3f}{b['share']:7.0%}")
+            print(
+                f"  {a['op'][:34]:34s}{a['self_cpu_s']:8.3f}{a['share']:7.0%}   "
+                f"{b['op'][:34]:34s}{b['self_cpu_s']:8.3f}{b['share']:7.0%}"
+            )

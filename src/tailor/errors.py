@@ -7,6 +7,7 @@ UTF-8, unreadable images, the offline hub. Whatever is echoed is capped, so a ho
 flood the terminal. Anything else is an internal error: a short message and `--debug` for the
 traceback.
 """
+
 from __future__ import annotations
 
 import errno
@@ -45,24 +46,43 @@ def describe(exc: BaseException) -> str | None:
             return cap(str(e))
     for e in _chain(exc):
         text = str(e)
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC or "No space left" in text \
-                or "iostream error" in text or "PytorchStreamWriter failed" in text:
-            return cap(f"the disk is full (or a write failed) while writing{_filename(e)}: {text}. "
-                       "Free some space or point --runs (or $TAILOR_CACHE) at a disk with room, then re-run: "
-                       "finished stages are kept and the unfinished one resumes.")
+        if (
+            isinstance(e, OSError)
+            and e.errno == errno.ENOSPC
+            or "No space left" in text
+            or "iostream error" in text
+            or "PytorchStreamWriter failed" in text
+        ):
+            return cap(
+                f"the disk is full (or a write failed) while writing{_filename(e)}: {text}. "
+                "Free some space or point --runs (or $TAILOR_CACHE) at a disk with room, then re-run: "
+                "finished stages are kept and the unfinished one resumes."
+            )
         if isinstance(e, PermissionError):
-            return cap(f"permission denied{_filename(e)}: {e.strerror or text}. Check that you may read and "
-                       "write there, or choose another folder (--runs).")
+            return cap(
+                f"permission denied{_filename(e)}: {e.strerror or text}. Check that you may read and "
+                "write there, or choose another folder (--runs)."
+            )
         if isinstance(e, UnicodeDecodeError):
-            return cap(f"a file is not UTF-8 text ({text}); re-save it as UTF-8 "
-                       "(e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`).")
+            return cap(
+                f"a file is not UTF-8 text ({text}); re-save it as UTF-8 "
+                "(e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)."
+            )
         if isinstance(e, FileNotFoundError):
             return cap(f"file not found{_filename(e)}: {e.strerror or text}")
-        if type(e).__name__ in ("UnidentifiedImageError", "DecompressionBombError") or "image file is truncated" in text:
-            return cap(f"an image could not be read ({type(e).__name__}: {text}); remove or replace the damaged "
-                       "file (`python -c \"from PIL import Image; Image.open('F').load()\"` finds it).")
-        if type(e).__name__ in ("OfflineModeIsEnabled", "LocalEntryNotFoundError") or \
-                (os.environ.get("HF_HUB_OFFLINE") == "1" and "offline" in text.lower()):
-            return cap(f"the Hugging Face hub is not reachable (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}): "
-                       f"{text}. Use a zoo name (`tailor models`, `tailor datasets`) or a local path, or go online.")
+        if (
+            type(e).__name__ in ("UnidentifiedImageError", "DecompressionBombError")
+            or "image file is truncated" in text
+        ):
+            return cap(
+                f"an image could not be read ({type(e).__name__}: {text}); remove or replace the damaged "
+                "file (`python -c \"from PIL import Image; Image.open('F').load()\"` finds it)."
+            )
+        if type(e).__name__ in ("OfflineModeIsEnabled", "LocalEntryNotFoundError") or (
+            os.environ.get("HF_HUB_OFFLINE") == "1" and "offline" in text.lower()
+        ):
+            return cap(
+                f"the Hugging Face hub is not reachable (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}): "
+                f"{text}. Use a zoo name (`tailor models`, `tailor datasets`) or a local path, or go online."
+            )
     return None

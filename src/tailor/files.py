@@ -4,6 +4,7 @@ A write goes to a temporary sibling (same folder, so the same file system) that 
 target with `os.replace` only once it is complete; a failure removes the temporary and leaves any
 earlier version in place. A reader, a resumed run or a second process never sees half a file.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,5 +61,8 @@ def atomic_save_safetensors(tensors: Mapping, path: str | Path, metadata: Mappin
     from safetensors.torch import save_file
 
     with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
-                  metadata=dict(metadata) if metadata is not None else None)
+        save_file(
+            {k: v.contiguous() for k, v in tensors.items()},
+            str(tmp),
+            metadata=dict(metadata) if metadata is not None else None,
+        )

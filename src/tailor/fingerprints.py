@@ -7,6 +7,7 @@ by the version of the registry package that ships them; hub datasets and models 
 the local Hugging Face cache resolved (or "unresolved" when it has none). An unlabeled corpus is
 hashed over the files it streams (every file of a corpus folder that tailor reads).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,8 +70,9 @@ def corpus_fingerprint(cfg) -> str:
     path = Path(cfg.name).expanduser()
     if path.exists():
         found = corpus_files(cfg)
-        return "sha256:" + _combined({f.relative_to(path).as_posix() if path.is_dir() else f.name: sha256_file(f)
-                                      for f in found[1]})
+        return "sha256:" + _combined(
+            {f.relative_to(path).as_posix() if path.is_dir() else f.name: sha256_file(f) for f in found[1]}
+        )
     return f"{_hub_revision(cfg.name, 'dataset')}:{cfg.config or 'default'}:{cfg.split}"
 
 

@@ -6,6 +6,7 @@ with garbage of the same size, is caught before it is trained on. Trainer checkp
 manifest, so resume can pick the newest checkpoint that is whole. hashlib does the hashing; only
 the folder walk and the comparison are written here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,11 @@ def folder_hashes(folder: Path, exclude: tuple[str, ...] = ()) -> dict[str, str]
     """sha256 of every file under `folder` (relative POSIX paths), skipping names in `exclude`
     and the hidden temporary files of atomic writes."""
     folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name not in exclude and not p.name.startswith(".")}
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in exclude and not p.name.startswith(".")
+    }
 
 
 def mismatches(folder: Path, expected: dict[str, str]) -> list[str]:
@@ -62,6 +66,8 @@ class IntegrityError(ConfigError):
 def verify(folder: Path, expected: dict[str, str], what: str) -> None:
     bad = mismatches(folder, expected)
     if bad:
-        raise IntegrityError(f"{what} '{folder}' is damaged: {', '.join(bad)} no longer match the sha256 recorded "
-                             "when it was written; re-run the stage that made it (delete its done.json) "
-                             "or restore the files")
+        raise IntegrityError(
+            f"{what} '{folder}' is damaged: {', '.join(bad)} no longer match the sha256 recorded "
+            "when it was written; re-run the stage that made it (delete its done.json) "
+            "or restore the files"
+        )

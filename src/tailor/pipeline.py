@@ -13,6 +13,7 @@ only once work starts, under a lock (one process per run folder). `done.json` ce
 of the stage's model files: a finished stage whose files changed is run again, with every stage
 after it, instead of being handed on.
 """
+
 from __future__ import annotations
 
 import json
@@ -120,14 +121,20 @@ def _finished_record(done: Path, stale: bool) -> dict | None:
         try:
             Artifact.load(done.parent / record["artifact"])
         except ArtifactVersionError as e:
-            log.warning("%s: finished by another version of tailor (%s): running it again, and every later stage",
-                        done.parent, e)
+            log.warning(
+                "%s: finished by another version of tailor (%s): running it again, and every later stage",
+                done.parent,
+                e,
+            )
             return None
     if record.get("artifact") and "files" in record:
         bad = mismatches(done.parent / record["artifact"], record["files"])
         if bad:
-            log.warning("%s: finished, but its output changed since (%s): running it again, and every later stage",
-                        done.parent, ", ".join(bad))
+            log.warning(
+                "%s: finished, but its output changed since (%s): running it again, and every later stage",
+                done.parent,
+                ", ".join(bad),
+            )
             return None
     return record
 
@@ -222,8 +229,12 @@ def environment() -> dict:
         except PackageNotFoundError:
             versions[pkg] = None
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).parent).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {

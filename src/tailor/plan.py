@@ -8,6 +8,7 @@ estimate, written by hand because no library does it: optimisation steps per see
 ASSUMED sustained 1e14 FLOP/s (bf16 on an A100/H100-class GPU at roughly a third of its peak). It is
 good to a factor of about two: attention's quadratic term, evaluation and data loading are ignored.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,7 @@ def estimate(run: PlannedRun) -> dict:
     examples = run.recipe["data"].get("train_size") or run.examples
     steps, flops = {}, 0.0
     for i, stage in enumerate(run.recipe["stages"]):
-        (name, cfg), = stage.items()
+        ((name, cfg),) = stage.items()
         n = stage_steps(name, cfg, examples)
         steps[f"{i + 1:02d}-{name}"] = n
         flops += n * cfg.get("batch_size", 32) * stage_passes(name, cfg) * run.forward_flops
@@ -62,17 +63,26 @@ def render(method: str, profile: str, runs: list[PlannedRun]) -> str:
     """The plan as text; raises ConfigError on the first recipe that does not validate."""
     from .recipe import parse_recipe
 
-    lines, total = [f"tailor repro {method} --profile {profile}: {len(runs)} runs "
-                    f"(cost at an assumed {ASSUMED_FLOPS:.0e} FLOP/s; see tailor.plan)"], 0.0
+    lines, total = (
+        [
+            f"tailor repro {method} --profile {profile}: {len(runs)} runs "
+            f"(cost at an assumed {ASSUMED_FLOPS:.0e} FLOP/s; see tailor.plan)"
+        ],
+        0.0,
+    )
     for run in runs:
         parse_recipe(run.recipe, f"{method} {profile} plan: {run.recipe['name']}")
         cost = estimate(run)
         total += cost["gpu_hours"]
-        lines += [f"\n{run.recipe['name']}: model {run.recipe['model']}, seeds {run.recipe.get('seeds', [0])}"
-                  + (f"  ({run.note})" if run.note else ""),
-                  f"  data   {json.dumps(run.recipe['data'])}"]
-        lines += [f"  {sid}: {steps} steps/seed  {json.dumps(next(iter(stage.values())))}"
-                  for (sid, steps), stage in zip(cost["steps_per_seed"].items(), run.recipe["stages"])]
+        lines += [
+            f"\n{run.recipe['name']}: model {run.recipe['model']}, seeds {run.recipe.get('seeds', [0])}"
+            + (f"  ({run.note})" if run.note else ""),
+            f"  data   {json.dumps(run.recipe['data'])}",
+        ]
+        lines += [
+            f"  {sid}: {steps} steps/seed  {json.dumps(next(iter(stage.values())))}"
+            for (sid, steps), stage in zip(cost["steps_per_seed"].items(), run.recipe["stages"])
+        ]
         lines.append(f"  estimated {cost['gpu_hours']:.2f} GPU-hours for {cost['seeds']} seed(s)")
     lines.append(f"\ntotal: about {total:.1f} GPU-hours")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ another distribution is found through the ``tailor.methods`` entry-point group::
 peft's `register_peft_method` is the model; discovery imports by name (`importlib`), which is
 the only way the registry reaches up to the methods.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -94,8 +95,10 @@ class Method:
     def part(self, kind: Part) -> ModuleType:
         """The method's repro, bench or commands module, checked against its protocol."""
         if kind not in self.parts:
-            raise ConfigError(f"method '{self.name}' has no `tailor {kind}` "
-                              f"(methods with one: {', '.join(n for n, m in all_methods().items() if kind in m.parts)})")
+            raise ConfigError(
+                f"method '{self.name}' has no `tailor {kind}` "
+                f"(methods with one: {', '.join(n for n, m in all_methods().items() if kind in m.parts)})"
+            )
         module = _import(self.parts[kind])
         if not isinstance(module, _PROTOCOLS[kind]):
             raise TypeError(f"{self.parts[kind]} does not implement {_PROTOCOLS[kind].__name__}")
@@ -112,18 +115,29 @@ _discovered = False
 FormatDecl = Union[str, tuple[str, type[StrictModel]]]  # a loader, or a loader and its settings model
 
 
-def declare_method(name: str, package: str, summary: str, *, stages: Sequence[tuple[str, type[StrictModel], str, str]] = (),
-                   formats: Mapping[str, FormatDecl] | None = None, repro: str | None = None, bench: str | None = None,
-                   commands: str | None = None) -> Method:
+def declare_method(
+    name: str,
+    package: str,
+    summary: str,
+    *,
+    stages: Sequence[tuple[str, type[StrictModel], str, str]] = (),
+    formats: Mapping[str, FormatDecl] | None = None,
+    repro: str | None = None,
+    bench: str | None = None,
+    commands: str | None = None,
+) -> Method:
     """Register a method: ``stages`` as ``(name, config class, runner, description)``, ``formats`` as
     ``{format: loader}`` or ``{format: (loader, settings model)}`` (the pydantic model its artifacts'
     ``meta`` must satisfy), and optional module names. Call it once, from the method's ``__init__.py``."""
     formats = {f: decl if isinstance(decl, tuple) else (decl, None) for f, decl in (formats or {}).items()}
     method = Method(
-        name=name, package=package, summary=summary,
+        name=name,
+        package=package,
+        summary=summary,
         stages=tuple(StageSpec(s, config, _resolve(runner, package), doc) for s, config, runner, doc in stages),
         formats={f: _resolve(loader, package) for f, (loader, _) in formats.items()},
-        parts={k: _resolve(v, package) for k, v in (("repro", repro), ("bench", bench), ("commands", commands)) if v})
+        parts={k: _resolve(v, package) for k, v in (("repro", repro), ("bench", bench), ("commands", commands)) if v},
+    )
     if name in _METHODS and _METHODS[name].package != package:
         raise ValueError(f"method '{name}' is already declared by {_METHODS[name].package}")
     for spec in method.stages:

@@ -7,6 +7,7 @@ the data and model content) names the run folder, so re-running the same recipe 
 changing any setting, or the data, starts a new run. YAML is read with a cap on alias expansion
 (a 600-byte "billion laughs" recipe would otherwise expand to hundreds of megabytes).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,8 +59,10 @@ class Recipe(StrictModel):
             from .fingerprints import corpus_fingerprint, data_config_fingerprint, model_fingerprint
 
             datas = [self.data] + [c.config.data for c in self._calls if getattr(c.config, "data", None)]
-            self._fingerprints = {"model": model_fingerprint(self.model),
-                                  "data": {d.source: data_config_fingerprint(d) for d in datas}}
+            self._fingerprints = {
+                "model": model_fingerprint(self.model),
+                "data": {d.source: data_config_fingerprint(d) for d in datas},
+            }
             corpora = [c.config.unlabeled for c in self._calls if getattr(c.config, "unlabeled", None) is not None]
             if corpora:  # only then: a recipe without one keeps the fingerprints it had
                 self._fingerprints["unlabeled"] = {c.name: corpus_fingerprint(c) for c in corpora}
@@ -82,8 +85,10 @@ def parse_recipe(raw: dict, source: str = "recipe") -> Recipe:
     calls = []
     for i, entry in enumerate(recipe.stages):
         if len(entry) != 1:
-            raise ConfigError(f"stages.{i}: each stage is a one-key mapping like '- finetune: {{epochs: 3}}', got keys {list(entry)}")
-        (name, settings), = entry.items()
+            raise ConfigError(
+                f"stages.{i}: each stage is a one-key mapping like '- finetune: {{epochs: 3}}', got keys {list(entry)}"
+            )
+        ((name, settings),) = entry.items()
         spec = get_stage(name)
         try:
             calls.append(StageCall(name, spec.config.model_validate(settings or {})))
@@ -117,14 +122,21 @@ class _CountingLoader(yaml.SafeLoader):
 
         def size(n) -> int:  # memoised on node identity: linear in the text, not in the expansion
             if id(n) not in sizes:
-                children = n.value if isinstance(n, yaml.SequenceNode) else \
-                    [x for kv in n.value for x in kv] if isinstance(n, yaml.MappingNode) else []
+                children = (
+                    n.value
+                    if isinstance(n, yaml.SequenceNode)
+                    else [x for kv in n.value for x in kv]
+                    if isinstance(n, yaml.MappingNode)
+                    else []
+                )
                 sizes[id(n)] = 1 + sum(size(c) for c in children)
             return sizes[id(n)]
 
         if node is not None and size(node) > MAX_YAML_NODES:
-            raise ConfigError(f"{self.name}: the YAML expands to {size(node):,} nodes through aliases (limit "
-                              f"{MAX_YAML_NODES:,}); a recipe needs a few hundred. Remove the nested '*' aliases.")
+            raise ConfigError(
+                f"{self.name}: the YAML expands to {size(node):,} nodes through aliases (limit "
+                f"{MAX_YAML_NODES:,}); a recipe needs a few hundred. Remove the nested '*' aliases."
+            )
         return node
 
 
@@ -170,7 +182,9 @@ def _override_value(key: str, value: str) -> Any:
     try:
         return yaml.safe_load(value)
     except yaml.YAMLError as e:
-        raise ConfigError(f"override '{key}': value {value[:80]!r} is not valid YAML ({getattr(e, 'problem', e)})") from None
+        raise ConfigError(
+            f"override '{key}': value {value[:80]!r} is not valid YAML ({getattr(e, 'problem', e)})"
+        ) from None
 
 
 def _child(node: Any, part: str, where: str) -> Any:

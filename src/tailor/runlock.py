@@ -5,6 +5,7 @@ death: the next run takes it over and says whose stale holder record it replaced
 (pid, host, start time) is written beside the lock, because the lock file itself is truncated by
 every process that tries it; a refused run names that holder.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,14 +44,23 @@ def run_lock(run_dir: Path):
         raise RunFolderBusy(
             f"run folder '{run_dir}' is in use by another tailor process (pid {holder.get('pid', '?')} on host "
             f"{holder.get('host', '?')}, since {holder.get('started', '?')}); wait for it to finish or stop it, "
-            "then run again (it resumes)") from None
+            "then run again (it resumes)"
+        ) from None
     try:
         stale = _read(holder_file)
         if stale:
-            log.warning("run folder %s: taking over the lock of pid %s on host %s (that process is gone)",
-                        run_dir, stale.get("pid"), stale.get("host"))
-        atomic_write_text(holder_file, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                                   "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+            log.warning(
+                "run folder %s: taking over the lock of pid %s on host %s (that process is gone)",
+                run_dir,
+                stale.get("pid"),
+                stale.get("host"),
+            )
+        atomic_write_text(
+            holder_file,
+            json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            ),
+        )
         yield
     finally:
         holder_file.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 the same data split (`tailor.baselines`), computed once per split in the pipeline, not in each
 stage, and a verdict on whether the model learned anything (`learning`), which the CLI turns into
 a warning a user cannot miss."""
+
 from __future__ import annotations
 
 import json
@@ -49,13 +50,19 @@ def learning_problems(test: dict, base: dict, loss: tuple[float, float] | None) 
     """Plain sentences, one per sign that the model learned nothing; empty when none shows."""
     problems = []
     if test["mcc"] <= MCC_FLOOR:
-        problems.append(f"test MCC is {test['mcc']:.3f} (<= {MCC_FLOOR}): its predictions say almost nothing about the labels")
+        problems.append(
+            f"test MCC is {test['mcc']:.3f} (<= {MCC_FLOOR}): its predictions say almost nothing about the labels"
+        )
     majority = base["majority"]["accuracy"]
     if test["accuracy"] <= majority:
-        problems.append(f"test accuracy {100 * test['accuracy']:.1f}% does not beat always answering the most frequent "
-                        f"class ({100 * majority:.1f}%)")
+        problems.append(
+            f"test accuracy {100 * test['accuracy']:.1f}% does not beat always answering the most frequent "
+            f"class ({100 * majority:.1f}%)"
+        )
     if loss is not None and loss[1] >= LOSS_FALL * loss[0]:
-        problems.append(f"the training loss did not fall ({loss[0]:.3f} over the first logged steps, {loss[1]:.3f} over the last)")
+        problems.append(
+            f"the training loss did not fall ({loss[0]:.3f} over the first logged steps, {loss[1]:.3f} over the last)"
+        )
     return problems
 
 
@@ -76,6 +83,10 @@ def warnings(results: dict) -> list[str]:
         for stage_id, metrics in stages.items():
             learning = metrics.get("learning") or {"ok": True}
             if not learning["ok"]:
-                out.append(f"warning: {results['recipe']} seed {seed}, stage {stage_id} learned nothing useful: "
-                           + "; ".join(learning["problems"]) + ". " + learning["advice"])
+                out.append(
+                    f"warning: {results['recipe']} seed {seed}, stage {stage_id} learned nothing useful: "
+                    + "; ".join(learning["problems"])
+                    + ". "
+                    + learning["advice"]
+                )
     return out

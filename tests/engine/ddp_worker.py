@@ -1,4 +1,5 @@
 """Run under torchrun: trains tiny-vit for a few steps and writes a hash of the final weights per rank."""
+
 import hashlib
 import os
 import sys
@@ -18,8 +19,14 @@ cfg = DataConfig(name="digits", image_size=32, train_size=64, test_size=32)
 data = prepare(load_task(cfg), "tiny-vit", cfg)
 torch.manual_seed(0)  # same initial head on every rank (DDP also broadcasts it)
 model = models.load("tiny-vit", "classifier", num_labels=10)
-train(model, data.train, settings=TrainSettings(steps=3, lr=1e-2, batch_size=8), out_dir=out / "train",
-      objective=CrossEntropy(), collator=data.collator)
+train(
+    model,
+    data.train,
+    settings=TrainSettings(steps=3, lr=1e-2, batch_size=8),
+    out_dir=out / "train",
+    objective=CrossEntropy(),
+    collator=data.collator,
+)
 digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest()
 world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
 (out / f"rank{os.environ['RANK']}.txt").write_text(f"{world} {digest}")

@@ -4,6 +4,7 @@ Run as a script (`python precision_recipes.py RUNS_DIR`) it runs them all in fp3
 digest of every stage's final weights: the precision test runs it with the code before the
 `precision` setting existed and compares with the current code.
 """
+
 import hashlib
 import json
 import sys
@@ -16,13 +17,22 @@ ATTACK = {"eps": "4/255", "steps": 2}
 # the settings of the code before `precision` existed, where a default has since moved to the paper's
 SD = {**FAST, "head_warmup_steps": 1, "adam_betas": [0.9, 0.999], "max_grad_norm": 1.0}
 RECIPES = {
-    "kdqat": {"model": "tiny-bert", "data": TWEETS, "stages": [
-        {"finetune": FAST}, {"qat_distill": {**FAST, "distill": {"preset": "sm1", "beta": 0.5}}}]},
-    "selfdistill": {"model": "tiny-bert", "data": TWEETS, "stages": [
-        {"further_pretrain": SD}, {"self_distill": SD}]},
-    "vera": {"model": "tiny-bert", "data": TWEETS, "stages": [{"vera": {**FAST, "r": 16, "lr": 1e-2, "head_lr": None}}]},
-    "tickets": {"model": "tiny-resnet", "data": DIGITS, "stages": [
-        {"robust_pretrain": {**FAST, "attack": ATTACK, "eval_attack": None}}]},
+    "kdqat": {
+        "model": "tiny-bert",
+        "data": TWEETS,
+        "stages": [{"finetune": FAST}, {"qat_distill": {**FAST, "distill": {"preset": "sm1", "beta": 0.5}}}],
+    },
+    "selfdistill": {"model": "tiny-bert", "data": TWEETS, "stages": [{"further_pretrain": SD}, {"self_distill": SD}]},
+    "vera": {
+        "model": "tiny-bert",
+        "data": TWEETS,
+        "stages": [{"vera": {**FAST, "r": 16, "lr": 1e-2, "head_lr": None}}],
+    },
+    "tickets": {
+        "model": "tiny-resnet",
+        "data": DIGITS,
+        "stages": [{"robust_pretrain": {**FAST, "attack": ATTACK, "eval_attack": None}}],
+    },
 }
 
 

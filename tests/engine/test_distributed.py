@@ -22,9 +22,20 @@ def _torchrun(worker: str, out: Path, *model_names: str, extra: list[str] = ()) 
         models.resolve(name)
     env = _env()
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(Path(__file__).with_name(worker)), str(out), *extra],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(Path(__file__).with_name(worker)),
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -70,8 +81,13 @@ def test_self_distillation_stages_under_two_processes_match_one_process(tmp_path
     ranks = [json.loads((tmp_path / "ddp" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
     assert ranks[0]["weights"] == ranks[1]["weights"] and len(ranks[0]["weights"]) == 2
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("ddp_selfdistill_worker.py")),
-                           str(tmp_path / "one"), "8"], capture_output=True, text=True, env=_env(), timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("ddp_selfdistill_worker.py")), str(tmp_path / "one"), "8"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     single = json.loads((tmp_path / "one" / "rank0.json").read_text())
     assert single["world"] == 1 and set(single["losses"]) == set(ranks[0]["losses"])
@@ -92,13 +108,17 @@ def test_two_ranks_stream_distinct_parts_of_an_unlabeled_corpus(tmp_path):
     from tests.zoo.test_corpus import labeled_csv, write_text_corpus
 
     corpus = write_text_corpus(tmp_path / "corpus", files=4, lines=40)
-    _torchrun("ddp_corpus_worker.py", tmp_path, "tiny-bert",
-              extra=[str(corpus), str(labeled_csv(tmp_path / "labeled.csv"))])
+    _torchrun(
+        "ddp_corpus_worker.py", tmp_path, "tiny-bert", extra=[str(corpus), str(labeled_csv(tmp_path / "labeled.csv"))]
+    )
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
     tok = models.tokenizer("tiny-bert")
-    file_of = {tuple(ids): i for i, f in enumerate(sorted(corpus.glob("*.txt")))
-               for ids in tokenize(tok, {"text": f.read_text().splitlines()}, 16)["input_ids"]}
+    file_of = {
+        tuple(ids): i
+        for i, f in enumerate(sorted(corpus.glob("*.txt")))
+        for ids in tokenize(tok, {"text": f.read_text().splitlines()}, 16)["input_ids"]
+    }
     for stage in ("01-further_pretrain", "round-1"):
         rows = [[tuple(ids) for ids in rank["rows"][stage]] for rank in ranks]
         assert [len(r) for r in rows] == [16, 16]  # (3 steps + 1 read ahead by accelerate's loader) x batch 4

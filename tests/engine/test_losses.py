@@ -1,4 +1,5 @@
 """Weight distances against hand-computed values, and the weighted sum of named terms."""
+
 import pytest
 import torch
 

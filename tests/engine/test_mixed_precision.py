@@ -9,6 +9,7 @@ loss of the first step (the weights are still identical there, so only the forwa
 shows). A real precision bug (a loss computed on rounded codes, a KL in bf16, fp16 overflow, an
 fp32 island missing its upcast) moves these by far more, or breaks them (NaN).
 """
+
 import json
 import os
 import subprocess
@@ -44,9 +45,11 @@ def _train_records(metrics: dict) -> dict:
 def _first_losses(run) -> dict[str, float]:
     out = {}
     for stage_dir in sorted(Path(run.path).glob("seed-0/*")):
-        rows = [json.loads(l) for l in (stage_dir / "metrics.jsonl").read_text().splitlines()] \
-            if (stage_dir / "metrics.jsonl").is_file() else \
-            [json.loads(l) for l in next(stage_dir.glob("round-*/metrics.jsonl")).read_text().splitlines()]
+        rows = (
+            [json.loads(l) for l in (stage_dir / "metrics.jsonl").read_text().splitlines()]
+            if (stage_dir / "metrics.jsonl").is_file()
+            else [json.loads(l) for l in next(stage_dir.glob("round-*/metrics.jsonl")).read_text().splitlines()]
+        )
         out[stage_dir.name] = next(r["loss"] for r in rows if "loss" in r)
     return out
 
@@ -59,8 +62,13 @@ def test_fp32_is_bit_for_bit_the_code_before_precision_existed(tmp_path):
         pytest.skip(f"git history with commit {BEFORE_PRECISION} is not available")
     subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
     env = {**os.environ, "PYTHONPATH": f"{old / 'src'}{os.pathsep}{REPO}"}
-    proc = subprocess.run([sys.executable, str(Path(pr.__file__)), str(tmp_path / "old-runs")],
-                          capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(Path(pr.__file__)), str(tmp_path / "old-runs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     before = json.loads(proc.stdout.strip().splitlines()[-1])
     for family in pr.RECIPES:

@@ -8,6 +8,7 @@ from tailor.engine import precision
 def cpu_units(monkeypatch):
     def set_units(value):
         monkeypatch.setattr(precision, "cpu_bf16_units", lambda: value)
+
     return set_units
 
 
@@ -70,7 +71,10 @@ def test_kd_and_mae_losses_are_fp32_islands():
 
     gen = torch.Generator().manual_seed(0)
     s, t = torch.randn(8, 5, generator=gen).to(torch.bfloat16), torch.randn(8, 5, generator=gen).to(torch.bfloat16)
-    logits, labels = torch.randn(2, 6, 11, generator=gen).to(torch.bfloat16), torch.randint(0, 11, (2, 6), generator=gen)
+    logits, labels = (
+        torch.randn(2, 6, 11, generator=gen).to(torch.bfloat16),
+        torch.randint(0, 11, (2, 6), generator=gen),
+    )
     with precision.autocast(precision.PrecisionChoice("bf16", "requested"), "cpu"):
         kd, mlm = soft_cross_entropy(s, t), masked_lm_loss(logits, labels)
     assert kd.dtype is mlm.dtype is torch.float32

@@ -32,15 +32,21 @@ class HalfCE(CrossEntropy):
 
     def terms(self, model, batch, teacher=None):
         out = super().terms(model, batch)
-        out["l2"] = sum((p ** 2).sum() for p in model.classifier.parameters())
+        out["l2"] = sum((p**2).sum() for p in model.classifier.parameters())
         return out
 
 
 def test_train_reduces_loss_and_logs_terms(tmp_path, digits_inputs):
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
     settings = TrainSettings(steps=30, lr=3e-3, batch_size=32, log_every=5)
-    report = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=HalfCE(),
-                   collator=digits_inputs.collator)
+    report = train(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=tmp_path,
+        objective=HalfCE(),
+        collator=digits_inputs.collator,
+    )
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
     assert report.steps == 30 and losses[-1] < losses[0]
@@ -53,9 +59,15 @@ def test_lr_overrides_and_frozen_params_make_groups(tmp_path, digits_inputs):
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
     for p in model.vit.embeddings.parameters():
         p.requires_grad_(False)
-    trainer = build_trainer(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16),
-                            out_dir=tmp_path, objective=CrossEntropy(), collator=digits_inputs.collator,
-                            lr_overrides={r"^classifier\.": 0.5})
+    trainer = build_trainer(
+        model,
+        digits_inputs.train,
+        settings=TrainSettings(steps=3, lr=1e-3, batch_size=16),
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+        lr_overrides={r"^classifier\.": 0.5},
+    )
     groups = trainer.create_optimizer().param_groups
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
     decay_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
@@ -72,8 +84,15 @@ def test_frozen_teacher_and_frozen_params_stay_unchanged(tmp_path, digits_inputs
         p.requires_grad_(False)
     frozen = model.vit.embeddings.patch_embeddings.projection.weight.clone()
     teacher = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
-    train(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16), out_dir=tmp_path,
-          objective=CrossEntropy(), collator=digits_inputs.collator, teacher=teacher)
+    train(
+        model,
+        digits_inputs.train,
+        settings=TrainSettings(steps=3, lr=1e-3, batch_size=16),
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+        teacher=teacher,
+    )
     assert torch.equal(frozen, model.vit.embeddings.patch_embeddings.projection.weight)
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
 
@@ -86,8 +105,14 @@ def test_gradient_accumulation_averages_instead_of_summing(tmp_path, digits_inpu
         model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
         settings = TrainSettings(steps=1, lr=1e-3, batch_size=batch, grad_accum=accum, log_every=1, max_grad_norm=None)
         out = tmp_path / f"accum{accum}"
-        train(model, digits_inputs.train, settings=settings, out_dir=out, objective=CrossEntropy(),
-              collator=digits_inputs.collator)
+        train(
+            model,
+            digits_inputs.train,
+            settings=settings,
+            out_dir=out,
+            objective=CrossEntropy(),
+            collator=digits_inputs.collator,
+        )
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         norms[accum] = next(r["grad_norm"] for r in rows if "grad_norm" in r)
     assert norms[2] == pytest.approx(norms[1], rel=1e-3)
@@ -97,16 +122,28 @@ def test_resume_continues_from_last_checkpoint(tmp_path, digits_inputs):
     settings = TrainSettings(steps=4, lr=1e-3, batch_size=16, save_every=2, log_every=1)
     torch.manual_seed(0)
     model = models.load("tiny-vit", "classifier", num_labels=10)
-    first = train(model, digits_inputs.train, settings=settings.model_copy(update={"steps": 2}), out_dir=tmp_path,
-                  objective=CrossEntropy(), collator=digits_inputs.collator)
+    first = train(
+        model,
+        digits_inputs.train,
+        settings=settings.model_copy(update={"steps": 2}),
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     assert first.resumed_from is None and (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
     with open(tmp_path / "metrics.jsonl", "a") as f:  # a row logged after the checkpoint, before a crash
         f.write(json.dumps({"step": 3, "loss": 9.9}) + "\n")
     torn = tmp_path / "checkpoints" / "checkpoint-3"  # killed while saving: no trainer_state.json yet
     torn.mkdir()
     (torn / "model.safetensors").write_bytes(b"partial")
-    second = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
-                   collator=digits_inputs.collator)
+    second = train(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     assert second.resumed_from.endswith("checkpoint-2") and second.steps == 4
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]  # step 3 logged once, by the resumed run
@@ -133,8 +170,14 @@ def test_capture_records_module_outputs_and_removes_hooks():
 def test_bf16_training_keeps_weights_and_optimizer_state_in_fp32(tmp_path, digits_inputs):
     """Trainer's bf16 is autocast: master weights, gradients and AdamW moments stay fp32 (VeRA's vectors too)."""
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
-    trainer = build_trainer(model, digits_inputs.train, settings=TrainSettings(steps=2, lr=1e-3, batch_size=8,
-                            precision="bf16"), out_dir=tmp_path, objective=CrossEntropy(), collator=digits_inputs.collator)
+    trainer = build_trainer(
+        model,
+        digits_inputs.train,
+        settings=TrainSettings(steps=2, lr=1e-3, batch_size=8, precision="bf16"),
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     assert trainer.args.bf16 and not trainer.args.fp16
     trainer.train()
     states = [t for s in trainer.optimizer.state.values() for t in s.values() if t.is_floating_point() and t.dim()]
@@ -151,27 +194,56 @@ def _learning_rates(out):
 def test_multistep_scales_the_lr_by_gamma_after_each_milestone(tmp_path, digits_inputs, unit, milestones):
     """96 examples at batch 24 = 4 steps per epoch, so epochs [0.5, 1] are steps [2, 4]."""
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
-    settings = TrainSettings(steps=6, lr=0.1, batch_size=24, log_every=1, scheduler="multistep",
-                             milestones=milestones, milestones_in=unit, gamma=0.1, optimizer="sgd", momentum=0.9)
-    train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
-          collator=digits_inputs.collator)
+    settings = TrainSettings(
+        steps=6,
+        lr=0.1,
+        batch_size=24,
+        log_every=1,
+        scheduler="multistep",
+        milestones=milestones,
+        milestones_in=unit,
+        gamma=0.1,
+        optimizer="sgd",
+        momentum=0.9,
+    )
+    train(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     # the lr each step ran at: steps 1-2 at 0.1, 3-4 at 0.01, 5-6 at 0.001 (hand-computed)
     assert _learning_rates(tmp_path) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
 def test_sgd_is_torch_sgd_with_momentum_nesterov_and_decay_groups(tmp_path, digits_inputs):
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
-    settings = TrainSettings(steps=1, lr=0.05, batch_size=16, optimizer="sgd", momentum=0.9, nesterov=True,
-                             weight_decay=1e-4)
-    trainer = build_trainer(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
-                            collator=digits_inputs.collator)
+    settings = TrainSettings(
+        steps=1, lr=0.05, batch_size=16, optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=1e-4
+    )
+    trainer = build_trainer(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     opt = trainer.create_optimizer()
     assert type(opt) is torch.optim.SGD
     assert all(g["momentum"] == 0.9 and g["nesterov"] and g["lr"] == 0.05 for g in opt.param_groups)
     assert sorted({g["weight_decay"] for g in opt.param_groups}) == [0.0, 1e-4]  # no decay on biases/norms
     # one plain SGD step by hand: w1 = w0 - lr * (g + wd * w0) with momentum's first buffer = that gradient
-    trainer2 = build_trainer(model, digits_inputs.train, settings=settings.model_copy(update={"nesterov": False}),
-                             out_dir=tmp_path / "b", objective=CrossEntropy(), collator=digits_inputs.collator)
+    trainer2 = build_trainer(
+        model,
+        digits_inputs.train,
+        settings=settings.model_copy(update={"nesterov": False}),
+        out_dir=tmp_path / "b",
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     w = model.classifier.weight
     w0 = w.detach().clone()
     w.grad = torch.ones_like(w)
@@ -179,13 +251,16 @@ def test_sgd_is_torch_sgd_with_momentum_nesterov_and_decay_groups(tmp_path, digi
     assert torch.allclose(w.detach(), w0 - 0.05 * (1 + 1e-4 * w0))
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"scheduler": "multistep"}, "needs milestones"),
-    ({"scheduler": "multistep", "milestones": [3, 2]}, "increasing"),
-    ({"scheduler": "multistep", "milestones": [2], "warmup_ratio": 0.1}, "no warm-up"),
-    ({"milestones": [2]}, "multistep only"),
-    ({"nesterov": True}, "optimizer: sgd"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"scheduler": "multistep"}, "needs milestones"),
+        ({"scheduler": "multistep", "milestones": [3, 2]}, "increasing"),
+        ({"scheduler": "multistep", "milestones": [2], "warmup_ratio": 0.1}, "no warm-up"),
+        ({"milestones": [2]}, "multistep only"),
+        ({"nesterov": True}, "optimizer: sgd"),
+    ],
+)
 def test_bad_schedule_settings_say_what_to_do(bad, match):
     with pytest.raises(ValueError, match=match):
         TrainSettings(**bad)
@@ -198,10 +273,18 @@ def test_eval_every_select_best_and_patience(tmp_path, digits_inputs):
 
     torch.manual_seed(0)
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
-    settings = TrainSettings(steps=40, lr=3e-3, batch_size=16, eval_every=2, select="best", patience=3,
-                             scheduler="constant")
-    report = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path, objective=CrossEntropy(),
-                   collator=digits_inputs.collator, validation=digits_inputs)
+    settings = TrainSettings(
+        steps=40, lr=3e-3, batch_size=16, eval_every=2, select="best", patience=3, scheduler="constant"
+    )
+    report = train(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+        validation=digits_inputs,
+    )
     history = report.selection["history"]
     best = max(history, key=lambda h: h["accuracy"])
     assert report.selection["best_step"] == best["step"] and report.selection["select"] == "best"
@@ -220,8 +303,14 @@ def test_eval_every_without_validation_or_patience_without_eval_every_is_refused
         TrainSettings(select="best")
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
     with pytest.raises(ConfigError, match="no labelled validation split"):
-        train(model, digits_inputs.train, settings=TrainSettings(steps=1, eval_every=1), out_dir=tmp_path,
-              objective=CrossEntropy(), collator=digits_inputs.collator)
+        train(
+            model,
+            digits_inputs.train,
+            settings=TrainSettings(steps=1, eval_every=1),
+            out_dir=tmp_path,
+            objective=CrossEntropy(),
+            collator=digits_inputs.collator,
+        )
 
 
 def test_gradient_checkpointing_and_compile_reach_trainer(tmp_path, digits_inputs):
@@ -232,22 +321,41 @@ def test_gradient_checkpointing_and_compile_reach_trainer(tmp_path, digits_input
         model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
         out = tmp_path / f"ckpt{ckpt}"
         settings = TrainSettings(steps=3, lr=1e-3, batch_size=16, log_every=1, gradient_checkpointing=ckpt)
-        trainer = build_trainer(model, digits_inputs.train, settings=settings, out_dir=out, objective=CrossEntropy(),
-                                collator=digits_inputs.collator)
+        trainer = build_trainer(
+            model,
+            digits_inputs.train,
+            settings=settings,
+            out_dir=out,
+            objective=CrossEntropy(),
+            collator=digits_inputs.collator,
+        )
         trainer.train()
         assert model.is_gradient_checkpointing is ckpt
-        losses[ckpt] = [json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in l]
+        losses[ckpt] = [
+            json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in l
+        ]
     assert losses[True] == pytest.approx(losses[False], rel=1e-5)
-    compiled = build_trainer(models.load("tiny-vit", "classifier", num_labels=10), digits_inputs.train,
-                             settings=TrainSettings(compile=True), out_dir=tmp_path / "c", objective=CrossEntropy(),
-                             collator=digits_inputs.collator)
+    compiled = build_trainer(
+        models.load("tiny-vit", "classifier", num_labels=10),
+        digits_inputs.train,
+        settings=TrainSettings(compile=True),
+        out_dir=tmp_path / "c",
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     assert compiled.args.torch_compile and not TrainSettings().compile
 
 
 def test_console_shows_one_bar_with_loss_lr_and_throughput_and_no_log_dicts(tmp_path, digits_inputs, capfd):
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
-    train(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16, log_every=1),
-          out_dir=tmp_path / "my-stage", objective=CrossEntropy(), collator=digits_inputs.collator)
+    train(
+        model,
+        digits_inputs.train,
+        settings=TrainSettings(steps=3, lr=1e-3, batch_size=16, log_every=1),
+        out_dir=tmp_path / "my-stage",
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
     err = capfd.readouterr().err
     assert "my-stage" in err and "loss=" in err and "lr=" in err and "samples/s=" in err
     assert "{'loss'" not in err and "'train_runtime'" not in err  # Trainer's dicts are not printed

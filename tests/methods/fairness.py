@@ -1,6 +1,7 @@
 """Fair-arm checks shared by the repro tests: every arm of a comparison must start its downstream
 training from the same non-encoder parameters (head, pooler) and the same recipe, so that arms differ
 only in the method under test. The helpers record the model each stage hands to ``train``."""
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,8 @@ def record_initial_states(monkeypatch, module) -> dict[tuple[str, int, str], dic
     def recording(model, *args, out_dir, **kwargs):
         run, seed, stage = Path(out_dir).parts[-3:]
         states[(run.rsplit("-", 1)[0], int(seed.removeprefix("seed-")), stage)] = {
-            k: v.detach().clone() for k, v in unwrap(model).state_dict().items()}
+            k: v.detach().clone() for k, v in unwrap(model).state_dict().items()
+        }
         return real(model, *args, out_dir=out_dir, **kwargs)
 
     monkeypatch.setattr(module, "train", recording)

@@ -3,6 +3,7 @@
 Each must end with exit code 2, a message that names the problem, no traceback, and nothing left
 behind (no run folder). Most fail in the dry pass, before any model loads.
 """
+
 import json
 
 import pytest
@@ -15,8 +16,13 @@ TINY = {"steps": 2, "batch_size": 8, "lr": 1.0e-3}
 
 
 def _recipe(model="tiny-bert", data=None, stages=None, **extra) -> dict:
-    return {"name": "bad", "model": model, "data": data or {"name": "DATA", "max_length": 16},
-            "stages": stages or [{"finetune": TINY}], **extra}
+    return {
+        "name": "bad",
+        "model": model,
+        "data": data or {"name": "DATA", "max_length": 16},
+        "stages": stages or [{"finetune": TINY}],
+        **extra,
+    }
 
 
 def _csv(path, text, encoding="utf-8"):
@@ -30,9 +36,13 @@ GOOD_ROWS = "text,label\n" + "".join(f"row number {i} says {'yes' if i % 2 else 
 CASES = {
     "missing-recipe-file": (None, [], "not found"),
     "yaml-syntax": ("name: x\nmodel: tiny-bert\ndata: {name: a\nstages: [", [], "line"),
-    "yaml-alias-bomb": ("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-        f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
-        + "name: *i\n", [], "aliases"),
+    "yaml-alias-bomb": (
+        "a: &a [x,x,x,x,x,x,x,x,x]\n"
+        + "".join(f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+        + "name: *i\n",
+        [],
+        "aliases",
+    ),
     "recipe-latin1": ("LATIN1", [], "UTF-8"),
     "recipe-empty": ("", [], "mapping"),
     "recipe-is-a-list": ("- a\n- b\n", [], "mapping"),
@@ -45,11 +55,16 @@ CASES = {
     "override-bad-yaml": (_recipe(), ["stages.0.finetune.lr=[1,"], "not valid YAML"),
     "override-unknown-index": (_recipe(), ["stages.5.lr=1"], "no unique list item"),
     "export-without-qat": (_recipe(stages=[{"finetune": TINY}, {"export": {}}]), [], "right after 'qat_distill'"),
-    "transfer-unknown-source": (_recipe(model="tiny-vit", data={"name": "digits"},
-                                        stages=[{"transfer": {**TINY, "source": "07-draw_ticket"}}]), [],
-                                "'07-draw_ticket' is not an earlier stage"),
-    "transfer-without-ticket": (_recipe(model="tiny-vit", data={"name": "digits"},
-                                        stages=[{"finetune": TINY}, {"transfer": TINY}]), [], "dense: true"),
+    "transfer-unknown-source": (
+        _recipe(model="tiny-vit", data={"name": "digits"}, stages=[{"transfer": {**TINY, "source": "07-draw_ticket"}}]),
+        [],
+        "'07-draw_ticket' is not an earlier stage",
+    ),
+    "transfer-without-ticket": (
+        _recipe(model="tiny-vit", data={"name": "digits"}, stages=[{"finetune": TINY}, {"transfer": TINY}]),
+        [],
+        "dense: true",
+    ),
     "missing-data-file": (_recipe(data={"name": "ROOT/nope.csv"}), [], "'ROOT/nope.csv' does not exist"),
     "missing-model-folder": (_recipe(model="ROOT/no-model"), [], "'ROOT/no-model' does not exist"),
     "empty-csv": (_recipe(data={"name": "ROOT/empty.csv"}), [], "ROOT/empty.csv"),
@@ -59,8 +74,11 @@ CASES = {
     "csv-one-class": (_recipe(data={"name": "ROOT/oneclass.csv"}), [], "single class"),
     "csv-unknown-class": (_recipe(data={"name": "ROOT/good.csv", "classes": ["maybe"]}), [], "unknown class 'maybe'"),
     "unsupported-data-suffix": (_recipe(data={"name": "ROOT/data.txt"}), [], "unsupported suffix"),
-    "text-data-image-model": (_recipe(model="tiny-vit", data={"name": "ROOT/good.csv"}), [],
-                              "is text but model 'tiny-vit' takes image"),
+    "text-data-image-model": (
+        _recipe(model="tiny-vit", data={"name": "ROOT/good.csv"}),
+        [],
+        "is text but model 'tiny-vit' takes image",
+    ),
     "image-data-text-model": (_recipe(data={"name": "digits"}), [], "is image but model 'tiny-bert' takes text"),
     "max-length-over-positions": (_recipe(data={"name": "ROOT/good.csv", "max_length": 100000}), [], "positions"),
     "truncated-image": (_recipe(model="tiny-vit", data={"name": "ROOT/images"}), [], "cat.png"),
@@ -75,7 +93,11 @@ CASES = {
 def root(tmp_path):
     _csv(tmp_path / "empty.csv", "")
     _csv(tmp_path / "header.csv", "text,label\n")
-    _csv(tmp_path / "latin1.csv", "text,label\n" + "".join(f"caf\u00e9 cr\u00e8me {i},{i % 2}\n" for i in range(40)), "latin-1")
+    _csv(
+        tmp_path / "latin1.csv",
+        "text,label\n" + "".join(f"caf\u00e9 cr\u00e8me {i},{i % 2}\n" for i in range(40)),
+        "latin-1",
+    )
     _csv(tmp_path / "nolabel.csv", "text,category\n" + "".join(f"t {i},{i % 2}\n" for i in range(40)))
     _csv(tmp_path / "oneclass.csv", "text,label\n" + "".join(f"t {i},same\n" for i in range(40)))
     _csv(tmp_path / "good.csv", GOOD_ROWS)

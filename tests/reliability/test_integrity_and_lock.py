@@ -1,4 +1,5 @@
 """Fault injection: damaged outputs and checkpoints, changed data, a swapped adapter base, two processes."""
+
 import json
 import os
 import signal
@@ -18,8 +19,12 @@ from tailor.pipeline import run_dir_for, run_recipe
 from tailor.recipe import parse_recipe
 from tailor.runlock import RunFolderBusy, run_lock
 
-RECIPE = {"name": "fault", "model": "tiny-vit", "data": {"name": "digits", "image_size": 32, "train_size": 48, "test_size": 32},
-          "stages": [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}}]}
+RECIPE = {
+    "name": "fault",
+    "model": "tiny-vit",
+    "data": {"name": "digits", "image_size": 32, "train_size": 48, "test_size": 32},
+    "stages": [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +78,18 @@ def test_resume_skips_a_damaged_newest_checkpoint_and_totals_every_segment(tmp_p
     inputs = _digits()
     model = lambda: models.load("tiny-vit", "classifier", num_labels=inputs.num_labels)  # noqa: E731
     kw = dict(out_dir=tmp_path, objective=CrossEntropy(), collator=inputs.collator)
-    first = train(model(), inputs.train, settings=TrainSettings(steps=4, batch_size=16, save_every=2, log_every=1), **kw)
+    first = train(
+        model(), inputs.train, settings=TrainSettings(steps=4, batch_size=16, save_every=2, log_every=1), **kw
+    )
     ckpts = sorted(p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*"))
     assert ckpts == ["checkpoint-2", "checkpoint-4"]  # two kept: one to fall back to
     newest = tmp_path / "checkpoints/checkpoint-4/model.safetensors"
     newest.write_bytes(b"\0" * newest.stat().st_size)
     assert last_complete_checkpoint(tmp_path / "checkpoints").endswith("checkpoint-2")
     with caplog.at_level("INFO"):
-        second = train(model(), inputs.train, settings=TrainSettings(steps=6, batch_size=16, save_every=2, log_every=1), **kw)
+        second = train(
+            model(), inputs.train, settings=TrainSettings(steps=6, batch_size=16, save_every=2, log_every=1), **kw
+        )
     assert second.resumed_from.endswith("checkpoint-2") and second.segments == 2 and second.steps == 6
     assert "resuming from checkpoint" in caplog.text and "checkpoint-2" in caplog.text
     assert "unusable" in caplog.text
@@ -127,7 +136,9 @@ def test_adapter_refuses_a_different_base_naming_both(tmp_path):
     shutil.copytree(resolve("tiny-bert"), base)
     adapter_dir = tmp_path / "run/seed-0/02-vera/model"
     adapter_dir.mkdir(parents=True)
-    adapter = Artifact(adapter_dir, "tiny-bert", "peft", base=base_record(Artifact(base, "tiny-bert"), adapter_dir, False))
+    adapter = Artifact(
+        adapter_dir, "tiny-bert", "peft", base=base_record(Artifact(base, "tiny-bert"), adapter_dir, False)
+    )
     check_base(adapter, base_artifact(adapter))  # the same base: accepted
     weights = {k: v + 1 for k, v in load_file(str(base / "model.safetensors")).items()}
     save_file(weights, str(base / "model.safetensors"))  # a copied run folder with another base in place
@@ -135,8 +146,10 @@ def test_adapter_refuses_a_different_base_naming_both(tmp_path):
         check_base(adapter, base_artifact(adapter))
 
 
-HOLD = ("import sys, time; from tailor.runlock import run_lock\n"
-        "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)\n")
+HOLD = (
+    "import sys, time; from tailor.runlock import run_lock\n"
+    "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)\n"
+)
 
 
 def test_second_process_is_refused_naming_the_holder_and_a_killed_holder_is_taken_over(tmp_path, caplog):
@@ -158,7 +171,9 @@ def test_second_process_is_refused_naming_the_holder_and_a_killed_holder_is_take
 
 def test_two_runs_of_one_recipe_do_not_share_a_folder(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(json.dumps({**RECIPE, "stages": [{"finetune": {"steps": 400, "batch_size": 4, "save_every": 50}}]}))
+    recipe.write_text(
+        json.dumps({**RECIPE, "stages": [{"finetune": {"steps": 400, "batch_size": 4, "save_every": 50}}]})
+    )
     cmd = [sys.executable, "-m", "tailor.cli", "run", str(recipe), "--runs", str(tmp_path / "runs")]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -1,4 +1,5 @@
 """A NaN/inf loss or gradient stops the stage with a clear error (or, if asked, skips the step)."""
+
 import json
 
 import pytest
@@ -43,8 +44,14 @@ def _model(inputs):
 def test_non_finite_loss_stops_naming_the_step_and_causes(tmp_path, digits_inputs, value):
     settings = TrainSettings(steps=6, lr=1e-3, batch_size=16, log_every=1)
     with pytest.raises(NonFiniteError) as err:
-        train(_model(digits_inputs), digits_inputs.train, settings=settings, out_dir=tmp_path,
-              objective=PoisonedCE({3}, value), collator=digits_inputs.collator)
+        train(
+            _model(digits_inputs),
+            digits_inputs.train,
+            settings=settings,
+            out_dir=tmp_path,
+            objective=PoisonedCE({3}, value),
+            collator=digits_inputs.collator,
+        )
     msg = str(err.value)
     assert "step 3" in msg and "learning rate" in msg and "precision" in msg and "non_finite: skip" in msg
 
@@ -53,15 +60,27 @@ def test_non_finite_gradient_with_finite_loss_stops(tmp_path, digits_inputs):
     model = _model(digits_inputs)
     model.classifier.weight.register_hook(lambda g: g * float("nan"))  # finite loss, NaN gradient
     with pytest.raises(NonFiniteError, match="gradient .* step 1"):
-        train(model, digits_inputs.train, settings=TrainSettings(steps=3, lr=1e-3, batch_size=16),
-              out_dir=tmp_path, objective=CrossEntropy(), collator=digits_inputs.collator)
+        train(
+            model,
+            digits_inputs.train,
+            settings=TrainSettings(steps=3, lr=1e-3, batch_size=16),
+            out_dir=tmp_path,
+            objective=CrossEntropy(),
+            collator=digits_inputs.collator,
+        )
 
 
 def test_skip_drops_the_bad_steps_counts_them_and_keeps_weights_finite(tmp_path, digits_inputs):
     model = _model(digits_inputs)
     settings = TrainSettings(steps=6, lr=1e-3, batch_size=16, log_every=1, non_finite="skip")
-    report = train(model, digits_inputs.train, settings=settings, out_dir=tmp_path,
-                   objective=PoisonedCE({2, 5}), collator=digits_inputs.collator)
+    report = train(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=tmp_path,
+        objective=PoisonedCE({2, 5}),
+        collator=digits_inputs.collator,
+    )
     assert report.skipped_steps == 2 and report.steps == 6
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert torch.isfinite(torch.tensor(report.train_loss))
@@ -71,8 +90,10 @@ def test_huge_learning_rate_recipe_fails_with_exit_2_and_no_done_json(tmp_path, 
     from tailor.cli import main
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("name: nan\nmodel: tiny-vit\ndata: {name: digits, image_size: 32, train_size: 64, test_size: 32}\n"
-                      "stages:\n  - finetune: {steps: 20, lr: 1.0e+6, batch_size: 16, max_grad_norm: null}\n")
+    recipe.write_text(
+        "name: nan\nmodel: tiny-vit\ndata: {name: digits, image_size: 32, train_size: 64, test_size: 32}\n"
+        "stages:\n  - finetune: {steps: 20, lr: 1.0e+6, batch_size: 16, max_grad_norm: null}\n"
+    )
     assert main(["run", str(recipe), "--runs", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert "non-finite" in err and "learning rate" in err and "Traceback" not in err

@@ -13,8 +13,12 @@ from .conftest import LABELS, alone
 
 
 def _client(zoo_adapters, **kwargs):
-    registry = open_registry(str(zoo_adapters["base"].path), [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()],
-                             overlength=kwargs.pop("overlength", "truncate"), max_length=kwargs.pop("max_length", None))
+    registry = open_registry(
+        str(zoo_adapters["base"].path),
+        [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()],
+        overlength=kwargs.pop("overlength", "truncate"),
+        max_length=kwargs.pop("max_length", None),
+    )
     return TestClient(create_app(registry, **kwargs))
 
 
@@ -27,8 +31,9 @@ def client(zoo_adapters):
 def _good(client, zoo_adapters):
     r = client.post("/v1/classify", json={"adapter": "vera1", "text": "vote early"})
     assert r.status_code == 200, r.text
-    assert list(r.json()["probs"].values()) == pytest.approx(alone(zoo_adapters["models"]["vera1"], "vote early"),
-                                                             abs=1e-5)
+    assert list(r.json()["probs"].values()) == pytest.approx(
+        alone(zoo_adapters["models"]["vera1"], "vote early"), abs=1e-5
+    )
     r = client.post("/v1/classify", json={"adapter": "lora0", "inputs": ["a", "zz top"]})
     assert r.status_code == 200, r.text
     for text, answer in zip(["a", "zz top"], r.json()["results"]):
@@ -49,11 +54,15 @@ def test_classify_list_health_and_metrics(client, zoo_adapters):
     assert 'tailor_serve_requests_total{route="/v1/classify",status="200"} 4.0' in metrics
     assert "tailor_serve_batch_rows_count" in metrics and "tailor_serve_adapters_loaded 3.0" in metrics
     assert 'tailor_serve_request_seconds_bucket{le="+Inf",route="/v1/classify"} 4.0' in metrics
-    assert 'tailor_serve_batch_rows_sum 5.0' in metrics  # 1 + 2 + 1 + 1 rows
+    assert "tailor_serve_batch_rows_sum 5.0" in metrics  # 1 + 2 + 1 + 1 rows
     assert 'tailor_serve_requests_total{route="/v1/adapters",status="200"} 1.0' in metrics
-    model = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
-             if line.startswith(("tailor_serve_model_seconds_total", "tailor_serve_tokens_total",
-                                 "tailor_serve_forwards_total"))}
+    model = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith(
+            ("tailor_serve_model_seconds_total", "tailor_serve_tokens_total", "tailor_serve_forwards_total")
+        )
+    }
     assert model["tailor_serve_forwards_total"] >= 4 and model['tailor_serve_model_seconds_total{phase="forward"}'] > 0
     assert 0 < model['tailor_serve_tokens_total{kind="real"}'] <= model['tailor_serve_tokens_total{kind="padded"}']
 
@@ -71,8 +80,10 @@ def test_load_and_unload_at_run_time(client, zoo_adapters):
     assert client.delete("/v1/adapters/vera0-copy").status_code == 404
     r = client.post("/v1/adapters", json={"path": str(zoo_adapters["foreign"])})
     assert r.status_code == 400 and "other-base" in r.json()["detail"]
-    assert client.post("/v1/adapters", json={"path": str(zoo_adapters["dirs"]["lora0"]),
-                                             "name": "lora0"}).status_code == 409
+    assert (
+        client.post("/v1/adapters", json={"path": str(zoo_adapters["dirs"]["lora0"]), "name": "lora0"}).status_code
+        == 409
+    )
 
 
 def test_adapter_root_limits_what_may_be_loaded(zoo_adapters, tmp_path):
@@ -88,7 +99,9 @@ def _field(response) -> list:
 def test_bad_requests_get_the_right_status_and_name_the_field(client):
     r = client.post("/v1/classify", json={"adapter": "nobody", "text": "x"})
     assert r.status_code == 404 and "unknown adapter 'nobody'; loaded: ['vera0', 'vera1', 'lora0']" in r.text
-    r = client.post("/v1/classify", content=b'{"adapter": "vera0", "text": ', headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/classify", content=b'{"adapter": "vera0", "text": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
     r = client.post("/v1/classify", json={"adapter": "vera0", "txt": "x"})
     assert r.status_code == 422 and ["body", "txt"] in _field(r)

@@ -10,8 +10,12 @@ from tailor.serve import bench
 
 pytestmark = pytest.mark.slow
 
-KEYS = {"mixed64_over_base_throughput", "mixed64_over_single_throughput", "flop_bound_over_base",
-        "batched_over_unbatched_throughput"}
+KEYS = {
+    "mixed64_over_base_throughput",
+    "mixed64_over_single_throughput",
+    "flop_bound_over_base",
+    "batched_over_unbatched_throughput",
+}
 
 
 def test_bench_serve_writes_the_contract_keys(tmp_path, monkeypatch):
@@ -32,4 +36,3 @@ def test_bench_serve_writes_the_contract_keys(tmp_path, monkeypatch):
     assert {f"{case}@{c}" for case in bench.CASES for c in bench.CONCURRENCY} == set(details["rows"])
     assert all(row["errors"] == 0 and row["requests"] > 0 for row in details["rows"].values())
     assert "| mixed64_unbatched | 64 |" in (tmp_path / "bench.md").read_text()
-

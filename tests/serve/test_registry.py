@@ -32,8 +32,12 @@ def test_mixed_batch_of_vera_lora_and_base_rows_equals_each_adapter_alone(regist
 
 @pytest.mark.parametrize("call_tokens,multiple", [(0, 1), (8, 8), (1e9, 1)])
 def test_length_buckets_change_no_answer(zoo_adapters, call_tokens, multiple):
-    registry = open_registry(str(zoo_adapters["base"].path), [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()],
-                             bucket_call_tokens=call_tokens, pad_multiple=multiple)
+    registry = open_registry(
+        str(zoo_adapters["base"].path),
+        [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()],
+        bucket_call_tokens=call_tokens,
+        pad_multiple=multiple,
+    )
     names = ["vera1", "vera0", "lora0", "vera0", "lora0", "vera1"]
     out = registry.run(list(zip(names, TEXTS)))
     for name, text, answer in zip(names, TEXTS, out):
@@ -49,8 +53,7 @@ def test_unload_and_reload_at_run_time(registry, zoo_adapters):
     registry.unload("vera0")  # the first VeRA adapter: the mixed batch must not depend on it
     assert list(registry.adapters) == ["vera1", "lora0"]
     (answer,) = registry.run([("vera1", "hi there")])
-    assert list(answer["probs"].values()) == pytest.approx(alone(zoo_adapters["models"]["vera1"], "hi there"),
-                                                           abs=1e-5)
+    assert list(answer["probs"].values()) == pytest.approx(alone(zoo_adapters["models"]["vera1"], "hi there"), abs=1e-5)
     assert isinstance(registry.run([("vera0", "x")])[0], UnknownAdapter)
     registry.unload("lora0")
     assert "lora" not in registry._peft  # the last adapter of a kind releases its peft copy
@@ -95,7 +98,10 @@ def test_overlength_texts_are_truncated_or_rejected(zoo_adapters):
 
 def test_adapter_names_and_folders(zoo_adapters, tmp_path):
     assert adapter_names(["runs/a/model", "runs/b/model", "x=runs/c/model"]) == [
-        ("a-model", "runs/a/model"), ("b-model", "runs/b/model"), ("x", "runs/c/model")]
+        ("a-model", "runs/a/model"),
+        ("b-model", "runs/b/model"),
+        ("x", "runs/c/model"),
+    ]
     with pytest.raises(ConfigError, match="given twice"):
         adapter_names(["a=p", "a=q"])
     root = zoo_adapters["root"]

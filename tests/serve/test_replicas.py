@@ -45,8 +45,9 @@ def test_two_replicas_answer_alike_and_share_the_traffic(zoo_adapters):
             r = balancer.post("/v1/classify", json={"adapter": name, "text": f"text number {i}"})
             assert list(r.json()["probs"].values()) == pytest.approx(alone(models[name], f"text number {i}"), abs=1e-5)
         assert _served(one.url) == _served(two.url) == 3
-        assert [r.status_code for r in balancer.broadcast("POST", "/v1/adapters", json={"path": str(dirs["vera1"])})] \
-            == [201, 201]
+        assert [
+            r.status_code for r in balancer.broadcast("POST", "/v1/adapters", json={"path": str(dirs["vera1"])})
+        ] == [201, 201]
         for _ in range(2):
             r = balancer.post("/v1/classify", json={"adapter": "vera1", "text": "hi"})
             assert list(r.json()["probs"].values()) == pytest.approx(alone(models["vera1"], "hi"), abs=1e-5)

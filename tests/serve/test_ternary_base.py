@@ -21,8 +21,9 @@ def test_mixed_batch_on_a_packed_ternary_base(tmp_path, zoo_adapters):
     # dynamic scale per tensor, so a row's answer would depend on the other rows of its batch
     quant = QuantConfig(act_bits=None)
     student = quantize_model(zoo.load("tiny-bert", "classifier", num_labels=3), quant).eval()
-    packed = Artifact(export_packed(student, tmp_path / "packed", quant), "tiny-bert", "kdqat",
-                      meta=quant.model_dump()).save()
+    packed = Artifact(
+        export_packed(student, tmp_path / "packed", quant), "tiny-bert", "kdqat", meta=quant.model_dump()
+    ).save()
     vera, vera_dir = save_random_adapter(packed, tmp_path / "vera", "vera", 1, ["a", "b", "c"])
     lora, lora_dir = save_random_adapter(packed, tmp_path / "lora", "lora", 2, ["x", "y", "z"])
     registry = Registry(packed, 3)

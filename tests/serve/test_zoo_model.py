@@ -20,8 +20,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, needs("orangecontrib", 
 
 def test_answers_equal_tailor_predict(tmp_path):
     data = {"name": "tweets2016", "max_length": 32, "train_size": 64, "test_size": 32, "validation_size": 16}
-    recipe = parse_recipe({"name": "serve-zoo", "model": "minilm-l6", "data": data, "seeds": [0, 1],
-                           "stages": [{"vera": {"r": 64, "steps": 4, "batch_size": 16, "lr": 5e-2, "head_lr": 1e-2}}]})
+    recipe = parse_recipe(
+        {
+            "name": "serve-zoo",
+            "model": "minilm-l6",
+            "data": data,
+            "seeds": [0, 1],
+            "stages": [{"vera": {"r": 64, "steps": 4, "batch_size": 16, "lr": 5e-2, "head_lr": 1e-2}}],
+        }
+    )
     run = run_recipe(recipe, tmp_path).path
     dirs = []
     for seed in (0, 1):

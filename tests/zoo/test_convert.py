@@ -63,8 +63,10 @@ def test_onnx_linear_weights_named_by_following_bias():
     weight = np.arange(6, dtype=np.float32).reshape(2, 3)  # exporter layout (in=2, out=3)
     bias = np.array([0.5, -1.0, 2.0], np.float32)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["h"]),
-         helper.make_node("Add", ["enc.fc.bias", "h"], ["y"])],
+        [
+            helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["h"]),
+            helper.make_node("Add", ["enc.fc.bias", "h"], ["y"]),
+        ],
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
@@ -81,9 +83,11 @@ def test_onnx_linear_weights_named_by_following_bias():
 
 def test_dinov2_position_embedding_reassembled_from_cls_and_grid():
     hidden = 4
-    arrays = {"onnx::Concat_1": np.ones((1, 1, hidden), np.float32),
-              "onnx::Reshape_2": np.zeros((1, 9, hidden), np.float32),
-              "onnx::MatMul_3": np.zeros((hidden, hidden), np.float32)}
+    arrays = {
+        "onnx::Concat_1": np.ones((1, 1, hidden), np.float32),
+        "onnx::Reshape_2": np.zeros((1, 9, hidden), np.float32),
+        "onnx::MatMul_3": np.zeros((hidden, hidden), np.float32),
+    }
     positions = dinov2_s.position_embeddings(arrays, hidden)
     assert positions.shape == (1, 10, hidden)
     assert positions[0, 0].tolist() == [1.0] * hidden and not positions[0, 1:].any()
@@ -92,7 +96,10 @@ def test_dinov2_position_embedding_reassembled_from_cls_and_grid():
 
 
 def test_dinov2_attention_names_follow_transformers_5():
-    assert dinov2_s.renamed("encoder.layer.3.attention.attention.query.weight") == "encoder.layer.3.attention.q_proj.weight"
+    assert (
+        dinov2_s.renamed("encoder.layer.3.attention.attention.query.weight")
+        == "encoder.layer.3.attention.q_proj.weight"
+    )
     assert dinov2_s.renamed("encoder.layer.3.attention.output.dense.bias") == "encoder.layer.3.attention.o_proj.bias"
     assert dinov2_s.renamed("encoder.layer.3.mlp.fc1.bias") == "encoder.layer.3.mlp.fc1.bias"
 
@@ -127,8 +134,9 @@ def test_drop_connect_keeps_or_drops_whole_samples():
 
 
 def tiny_effnet_config(**kw) -> EfficientNetLiteConfig:
-    return EfficientNetLiteConfig(stem_channels=8, stages=[[1, 3, 1, 1, 8], [2, 5, 2, 4, 12]], head_channels=16,
-                                  num_labels=5, **kw)
+    return EfficientNetLiteConfig(
+        stem_channels=8, stages=[[1, 3, 1, 1, 8], [2, 5, 2, 4, 12]], head_channels=16, num_labels=5, **kw
+    )
 
 
 def test_effnet_tiny_forward_loss_and_hidden_states():
@@ -227,15 +235,22 @@ def test_effnet_lite0_labels_real_photos():
     assert coffee == 967  # espresso
 
 
-SOURCES = {"minilm-l3": (minilm_l3.PACKAGE, minilm_l3.TOKENIZER_PACKAGE), "dinov2-s": (dinov2_s.PACKAGE,),
-           "effnet-lite0": (effnet_lite0.PACKAGE,)}
+SOURCES = {
+    "minilm-l3": (minilm_l3.PACKAGE, minilm_l3.TOKENIZER_PACKAGE),
+    "dinov2-s": (dinov2_s.PACKAGE,),
+    "effnet-lite0": (effnet_lite0.PACKAGE,),
+}
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name, head", [
-    pytest.param(name, head, marks=requires(*SOURCES[name]), id=f"{name}-{head}")
-    for name in SOURCES for head in models.get_info(name).heads
-])
+@pytest.mark.parametrize(
+    "name, head",
+    [
+        pytest.param(name, head, marks=requires(*SOURCES[name]), id=f"{name}-{head}")
+        for name in SOURCES
+        for head in models.get_info(name).heads
+    ],
+)
 def test_zoo_names_load_with_their_heads(name, head):
     """Every head a converted entry registers loads and runs."""
     info = models.get_info(name)
@@ -262,14 +277,20 @@ def test_zoo_names_load_with_their_heads(name, head):
 def test_smollm2_answers_and_has_low_perplexity():
     model = models.load("smollm2-135m", "causal_lm").eval()
     tokenizer = models.tokenizer("smollm2-135m")
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         generated = model.generate(**prompt, max_new_tokens=12, do_sample=False)
-    answer = tokenizer.decode(generated[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tokenizer.decode(generated[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
     print(f"smollm2-135m answer: {answer!r}")
     assert "Paris" in answer
-    text = tokenizer("The weather was cold, so she wore a warm coat and a scarf when she went out.", return_tensors="pt")
+    text = tokenizer(
+        "The weather was cold, so she wore a warm coat and a scarf when she went out.", return_tensors="pt"
+    )
     with torch.no_grad():
         loss = model(**text, labels=text["input_ids"]).loss
     print(f"smollm2-135m perplexity on a plain sentence: {loss.exp():.1f}")

@@ -1,5 +1,6 @@
 """Unlabeled corpora (`unlabeled:` of further_pretrain / self_distill): every layout streams, memory stays
 flat in the corpus size, bad input fails in the dry pass naming the path, and the corpus is in the run hash."""
+
 import json
 import tracemalloc
 import types
@@ -25,19 +26,28 @@ def write_text_corpus(folder, files: int, lines: int):
     folder.mkdir(parents=True, exist_ok=True)
     for f in range(files):
         (folder / f"part{f:03d}.txt").write_text(
-            "".join(f"doc{f}_{j} " + " ".join(WORDS[(f + j + k) % 8] for k in range(8)) + "\n" for j in range(lines)))
+            "".join(f"doc{f}_{j} " + " ".join(WORDS[(f + j + k) % 8] for k in range(8)) + "\n" for j in range(lines))
+        )
     return folder
 
 
 def labeled_csv(path):
-    path.write_text("text,label\n" + "".join(f"a {'great' if i % 2 else 'dull'} film {i},{'pos' if i % 2 else 'neg'}\n"
-                                             for i in range(40)))
+    path.write_text(
+        "text,label\n"
+        + "".join(f"a {'great' if i % 2 else 'dull'} film {i},{'pos' if i % 2 else 'neg'}\n" for i in range(40))
+    )
     return path
 
 
 def recipe(data, unlabeled, stage="further_pretrain", model="tiny-bert", **settings):
-    return parse_recipe({"name": "c", "model": model, "data": {"name": str(data), "max_length": 16},
-                         "stages": [{stage: {"steps": 2, "unlabeled": unlabeled, **settings}}]})
+    return parse_recipe(
+        {
+            "name": "c",
+            "model": model,
+            "data": {"name": str(data), "max_length": 16},
+            "stages": [{stage: {"steps": 2, "unlabeled": unlabeled, **settings}}],
+        }
+    )
 
 
 @pytest.mark.parametrize("layout", ["txt", "csv", "tsv", "jsonl", "parquet"])
@@ -150,8 +160,14 @@ def test_bad_corpora_fail_the_dry_pass_naming_the_path_and_the_fix(tmp_path):
 
 def test_a_streamed_corpus_needs_steps_not_epochs(tmp_path):
     with pytest.raises(ConfigError, match=r"stages\.0\.self_distill.*bounded by steps, not epochs.*set steps: N"):
-        parse_recipe({"name": "c", "model": "tiny-bert", "data": {"name": "x.csv"},
-                      "stages": [{"self_distill": {"epochs": 2, "unlabeled": "corpus/"}}]})
+        parse_recipe(
+            {
+                "name": "c",
+                "model": "tiny-bert",
+                "data": {"name": "x.csv"},
+                "stages": [{"self_distill": {"epochs": 2, "unlabeled": "corpus/"}}],
+            }
+        )
     with pytest.raises(ConfigError, match="milestones_in: steps"):
         recipe(tmp_path / "d.csv", "corpus/", scheduler="multistep", milestones=[1], warmup_ratio=0)
 
@@ -164,5 +180,14 @@ def test_the_corpus_content_is_part_of_the_run_hash(tmp_path):
     assert recipe(data, {"name": str(folder), "shuffle_buffer": 7}).digest() != first
     (folder / "part001.txt").write_text("edited\n")
     assert recipe(data, str(folder)).digest() != first
-    assert "unlabeled" not in parse_recipe({"name": "c", "model": "tiny-bert", "data": {"name": str(data)},
-                                            "stages": [{"further_pretrain": {"steps": 2}}]}).fingerprints()
+    assert (
+        "unlabeled"
+        not in parse_recipe(
+            {
+                "name": "c",
+                "model": "tiny-bert",
+                "data": {"name": str(data)},
+                "stages": [{"further_pretrain": {"steps": 2}}],
+            }
+        ).fingerprints()
+    )

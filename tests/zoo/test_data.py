@@ -53,4 +53,3 @@ def test_every_zoo_dataset_loads(info):
     assert len(d.train) > 1000 and len(d.test) == 200 and d.num_labels >= 2
     assert set(d.train["label"]) == set(range(d.num_labels))
     assert column in d.train.column_names
-

@@ -1,5 +1,6 @@
 """Every user data layout loads through `datasets`, and each bad input fails with a message that
 names the file and the fix, before any model or run folder exists."""
+
 import json
 
 import numpy as np
@@ -45,8 +46,13 @@ def test_jsonl_and_parquet_splits_and_explicit_files(tmp_path):
     train, test = rows(20), rows(5, start=70)
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps({"review": t, "y": y}) for t, y in train))
     pd.DataFrame(test, columns=["review", "y"]).to_parquet(tmp_path / "b.parquet")
-    d = load_task(DataConfig(files={"train": str(tmp_path / "a.jsonl"), "test": str(tmp_path / "b.parquet")},
-                             text_column="review", label_column="y"))
+    d = load_task(
+        DataConfig(
+            files={"train": str(tmp_path / "a.jsonl"), "test": str(tmp_path / "b.parquet")},
+            text_column="review",
+            label_column="y",
+        )
+    )
     assert sorted(d.test["text"]) == sorted(t for t, _ in test)
     assert len(d.train) + len(d.validation) == 40
 
@@ -59,7 +65,9 @@ def test_image_folders_with_split_subfolders(tmp_path):
         for cls in ("cat", "dog"):
             (tmp_path / split / cls).mkdir(parents=True)
             for i in range(n):
-                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / split / cls / f"{i}.png")
+                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
+                    tmp_path / split / cls / f"{i}.png"
+                )
     d = load_task(DataConfig(name=str(tmp_path)))
     assert d.modality == "image" and d.label_names == ["cat", "dog"]
     assert len(d.test) == 6 and len(d.train) + len(d.validation) == 12
@@ -86,8 +94,10 @@ def bad(tmp_path, kind):
         return {}, r"test\.parquet' could not be read as parquet \(.*\): check the file's format"
     if kind == "not utf-8":
         (tmp_path / "test.csv").write_bytes("text,label\nun film génial,pos\nnul,neg\n".encode("cp1252"))
-        return {}, (r"test\.csv' is not valid utf-8 text \(byte 0xe9 on line 2\): re-save it as UTF-8 "
-                    r"\(e\.g\. `iconv -f cp1252 -t utf-8 'test\.csv' > utf8\.csv`\) or set data\.encoding")
+        return {}, (
+            r"test\.csv' is not valid utf-8 text \(byte 0xe9 on line 2\): re-save it as UTF-8 "
+            r"\(e\.g\. `iconv -f cp1252 -t utf-8 'test\.csv' > utf8\.csv`\) or set data\.encoding"
+        )
     if kind == "no train file":
         (tmp_path / "train.csv").rename(tmp_path / "mine.csv")
         write_csv(tmp_path / "other.csv", rows(3))

@@ -6,6 +6,7 @@ student's :class:`~tailor.methods.kdqat.integer.IntegerLinear` declares its ``Ma
 through an autograd-function ``symbolic``. optimum's exporter is not used: its releases pin
 transformers below the 5.x line this project runs on.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,9 @@ def _dynamic_axes(names: list[str]) -> dict[str, dict[int, str]]:
     return {**axes, "logits": {0: "batch"}}
 
 
-def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], folder: str | Path,
-                file_name: str = ONNX_FILE) -> Path:
+def export_onnx(
+    model: nn.Module, example: dict[str, torch.Tensor], folder: str | Path, file_name: str = ONNX_FILE
+) -> Path:
     """Write ``folder/file_name`` for a classifier taking ``example``'s inputs (dynamic batch/sequence)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,9 +48,16 @@ def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], folder: str 
     with torch.no_grad(), atomic_path(path) as tmp:
         # The wrapper itself must be in eval mode: the exporter restores the wrapper's own mode
         # afterwards, recursively, and a fresh module is in training mode (dropout on in `model`).
-        torch.onnx.export(_Logits(model, names).eval(), tuple(example[n] for n in names), str(tmp),
-                          input_names=names, output_names=["logits"], dynamic_axes=_dynamic_axes(names),
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            _Logits(model, names).eval(),
+            tuple(example[n] for n in names),
+            str(tmp),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=_dynamic_axes(names),
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return path
 
 
@@ -81,8 +90,13 @@ def check_onnx(path: str | Path, model: nn.Module, dataset, collator, batch_size
         labels_right += int((theirs.argmax(-1) == batch["labels"].numpy()).sum())
         diff = max(diff, float(np.abs(ours - theirs).max()))
         n += len(ours)
-    return {"examples": n, "agreement_with_tailor": agree / n, "max_abs_logit_diff": diff,
-            "onnx_test_accuracy": labels_right / n, "passed": agree == n}
+    return {
+        "examples": n,
+        "agreement_with_tailor": agree / n,
+        "max_abs_logit_diff": diff,
+        "onnx_test_accuracy": labels_right / n,
+        "passed": agree == n,
+    }
 
 
 def op_counts(path: str | Path) -> dict[str, int]:

@@ -8,6 +8,7 @@ step (the loss is checked by the trainer's `compute_loss`): with `non_finite: st
 step's gradients (torch optimizers skip parameters whose `.grad` is None, so neither the Adam
 moments nor weight decay move) and counts it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,9 +20,11 @@ __all__ = ["NonFiniteError", "NonFiniteGuard", "non_finite_message"]
 
 
 def non_finite_message(what: str, step: int, lr: float) -> str:
-    return (f"non-finite {what} (NaN or inf) at optimisation step {step}: training stopped, no results written. "
-            f"Likely causes: a learning rate too high (lr={lr:g}; try 10x lower), or reduced precision "
-            "overflowing (use precision fp32). To skip such batches instead, set non_finite: skip in the stage.")
+    return (
+        f"non-finite {what} (NaN or inf) at optimisation step {step}: training stopped, no results written. "
+        f"Likely causes: a learning rate too high (lr={lr:g}; try 10x lower), or reduced precision "
+        "overflowing (use precision fp32). To skip such batches instead, set non_finite: skip in the stage."
+    )
 
 
 class NonFiniteGuard(TrainerCallback):

@@ -1,4 +1,5 @@
 """Capture intermediate tensors with forward hooks on module paths (models are never edited)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -10,7 +11,9 @@ from ..dist import unwrap
 
 
 @contextmanager
-def capture(model: nn.Module, paths: Mapping[str, str] | Sequence[str], *, inputs: bool = False) -> Iterator[dict[str, Tensor]]:
+def capture(
+    model: nn.Module, paths: Mapping[str, str] | Sequence[str], *, inputs: bool = False
+) -> Iterator[dict[str, Tensor]]:
     """Record the output (or first input) of each named submodule during the forward passes inside the block.
 
     `paths` maps a short name to a dotted module path (a plain list uses the paths as names).

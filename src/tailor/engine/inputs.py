@@ -1,4 +1,5 @@
 """Turn task data into what a model eats: tokenized text or normalised pixel tensors, plus a collator."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,8 +77,10 @@ def prepare(task: TaskData, model_name: str, cfg: DataConfig, *, normalize: bool
     """Tokenize text (truncated to cfg.max_length, padded per batch) or set up pixel batching."""
     takes = zoo.model_modality(model_name)
     if takes is not None and takes != task.modality:  # else: a tokenizer error about sentencepiece, say
-        raise ConfigError(f"data '{cfg.name}' is {task.modality} but model '{model_name}' takes {takes} input; "
-                          f"use a {task.modality} model (`tailor models` lists each one's modality)")
+        raise ConfigError(
+            f"data '{cfg.name}' is {task.modality} but model '{model_name}' takes {takes} input; "
+            f"use a {task.modality} model (`tailor models` lists each one's modality)"
+        )
     if task.modality == "image":
         spec = zoo.image_spec(model_name)
         if cfg.image_size:
@@ -96,9 +99,13 @@ def prepare(task: TaskData, model_name: str, cfg: DataConfig, *, normalize: bool
         out["labels"] = batch["label"]
         return out
 
-    splits = [s.map(encode, batched=True, remove_columns=s.column_names, desc="tokenize") for s in
-              (task.train, task.validation, task.test)]
-    return ModelInputs(*splits, DataCollatorWithPadding(tok, return_tensors="pt"), task.num_labels, "text", tokenizer=tok)
+    splits = [
+        s.map(encode, batched=True, remove_columns=s.column_names, desc="tokenize")
+        for s in (task.train, task.validation, task.test)
+    ]
+    return ModelInputs(
+        *splits, DataCollatorWithPadding(tok, return_tensors="pt"), task.num_labels, "text", tokenizer=tok
+    )
 
 
 def tokenize(tok, batch: dict, max_length: int) -> dict:
@@ -116,6 +123,10 @@ def stream_inputs(corpus, inputs: ModelInputs, max_length: int, seed: int = 0):
 
     ds = stream(corpus, inputs.modality, seed=seed)
     if inputs.modality == "text":
-        return ds.map(lambda batch: tokenize(inputs.tokenizer, batch, max_length), batched=True,
-                      batch_size=STREAM_BATCH, remove_columns=["text"])
+        return ds.map(
+            lambda batch: tokenize(inputs.tokenizer, batch, max_length),
+            batched=True,
+            batch_size=STREAM_BATCH,
+            remove_columns=["text"],
+        )
     return ds.map(lambda row: {"image": np.array(row["image"].convert("RGB"), dtype=np.uint8)})

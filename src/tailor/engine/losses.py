@@ -6,6 +6,7 @@ Also here: distances between a model's weights and reference weights (ℓ2 and t
 by the fine-tuning regularisers and self-distillation's Weight-Matching ablation (written by hand:
 no library has the MARS norm).
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Mapping, Protocol

@@ -1,4 +1,5 @@
 """Classification metrics and a batched prediction loop."""
+
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -28,8 +29,9 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, dataset, collator: Callable, batch_size: int = 64,
-            precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: nn.Module, dataset, collator: Callable, batch_size: int = 64, precision: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Logits (fp32) and labels over a dataset, in order, with the model in eval mode (mode restored after).
 
     `precision` (auto/fp32/bf16/fp16) runs the forward under `torch.autocast` when mixed.
@@ -53,9 +55,16 @@ def predict(model: nn.Module, dataset, collator: Callable, batch_size: int = 64,
     return torch.cat(logits).numpy(), torch.cat(labels).numpy()
 
 
-def evaluate(model: nn.Module, inputs, batch_size: int = 64, splits: Iterable[str] = ("validation", "test"),
-             precision: str = "auto") -> dict:
+def evaluate(
+    model: nn.Module,
+    inputs,
+    batch_size: int = 64,
+    splits: Iterable[str] = ("validation", "test"),
+    precision: str = "auto",
+) -> dict:
     """{split: metrics} for a classifier on prepared `ModelInputs`; `precision` as in `predict` (logged)."""
     choice = resolve_logged(precision, "evaluation", next(unwrap(model).parameters()).device)
-    return {s: classification_metrics(*predict(model, getattr(inputs, s), inputs.collator, batch_size, choice.name))
-            for s in splits}
+    return {
+        s: classification_metrics(*predict(model, getattr(inputs, s), inputs.collator, batch_size, choice.name))
+        for s in splits
+    }

@@ -5,6 +5,7 @@ as in the robust-tickets transfer recipe) over the engine's parameter groups; `s
 is torch's MultiStepLR with milestones given in epochs or steps. Nothing is re-implemented here:
 this module only maps TrainSettings onto the torch classes.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,10 @@ def milestone_steps(settings: TrainSettings, steps_per_epoch: int) -> list[int]:
     return [max(1, math.floor(m * steps_per_epoch + 0.5)) for m in settings.milestones]
 
 
-def multistep_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings,
-                        steps_per_epoch: int) -> torch.optim.lr_scheduler.MultiStepLR:
+def multistep_scheduler(
+    optimizer: torch.optim.Optimizer, settings: TrainSettings, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.MultiStepLR:
     """×gamma at each milestone: steps 1..m₁ run at lr, steps m₁+1..m₂ at lr·gamma, and so on."""
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestone_steps(settings, steps_per_epoch),
-                                                gamma=settings.gamma)
+    return torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestone_steps(settings, steps_per_epoch), gamma=settings.gamma
+    )

@@ -11,6 +11,7 @@ training and `torch.autocast` for inference; nothing here casts tensors by hand.
 exact under autocast (quantizer codes, KD/KL and masked-reconstruction losses) is marked with
 `full_precision`, an fp32 island: autocast off, floating-point inputs upcast to fp32.
 """
+
 from __future__ import annotations
 
 import contextlib

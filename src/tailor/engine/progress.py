@@ -4,6 +4,7 @@ transformers' ProgressCallback draws the bar but also writes every log dict thro
 dicts interleave with tqdm's redraws. This subclass keeps the bar and puts the latest loss, lr and
 samples/s in the postfix instead; the full log still goes to metrics.jsonl and TensorBoard.
 """
+
 from __future__ import annotations
 
 import time
@@ -31,8 +32,9 @@ class StageProgress(ProgressCallback):
         now, steps = time.perf_counter(), state.global_step
         rate = (steps - self._since[1]) * self._samples_per_step / max(now - self._since[0], 1e-9)
         self._since = (now, steps)
-        self.training_bar.set_postfix({"loss": f"{logs['loss']:.4g}", "lr": f"{logs.get('learning_rate', 0.0):.3g}",
-                                       "samples/s": f"{rate:.1f}"})
+        self.training_bar.set_postfix(
+            {"loss": f"{logs['loss']:.4g}", "lr": f"{logs.get('learning_rate', 0.0):.3g}", "samples/s": f"{rate:.1f}"}
+        )
 
 
 def quiet_libraries() -> None:

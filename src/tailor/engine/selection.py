@@ -8,6 +8,7 @@ exist for resume. So the validation split is scored with `metrics.predict` here,
 are kept in `best.safetensors` next to the stage's checkpoints, and early stopping sets Trainer's
 own `control.should_training_stop`. The record survives a resume.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,17 @@ class KeepBestOnValidation(TrainerCallback):
     resumed run keeps what the interrupted one selected.
     """
 
-    def __init__(self, model, inputs, every: int, batch_size: int, folder: Path, precision: str = "auto",
-                 patience: int | None = None, metric: str = "accuracy"):
+    def __init__(
+        self,
+        model,
+        inputs,
+        every: int,
+        batch_size: int,
+        folder: Path,
+        precision: str = "auto",
+        patience: int | None = None,
+        metric: str = "accuracy",
+    ):
         self.model, self.inputs, self.every, self.batch_size = model, inputs, every, batch_size
         self.precision, self.patience, self.metric = precision, patience, metric
         self.weights, self.record = Path(folder) / "best.safetensors", Path(folder) / "best.json"
@@ -42,8 +52,9 @@ class KeepBestOnValidation(TrainerCallback):
             self.best_score, self.best_step, self.history = saved["score"], saved["step"], saved["history"]
 
     def _score(self, step: int) -> None:
-        logits, labels = predict(self.model, self.inputs.validation, self.inputs.collator, self.batch_size,
-                                 self.precision)
+        logits, labels = predict(
+            self.model, self.inputs.validation, self.inputs.collator, self.batch_size, self.precision
+        )
         score = classification_metrics(logits, labels)[self.metric]
         self.history = [h for h in self.history if h["step"] < step] + [{"step": step, self.metric: score}]
         improved = score > self.best_score
@@ -55,8 +66,9 @@ class KeepBestOnValidation(TrainerCallback):
         if improved:
             with atomic_path(self.weights) as tmp:
                 save_model(self.model, str(tmp))
-        atomic_write_text(self.record, json.dumps({"score": self.best_score, "step": self.best_step,
-                                                   "history": self.history}))
+        atomic_write_text(
+            self.record, json.dumps({"score": self.best_score, "step": self.best_step, "history": self.history})
+        )
 
     def evaluations_without_improvement(self) -> int:
         return sum(h["step"] > self.best_step for h in self.history)
@@ -77,5 +89,4 @@ class KeepBestOnValidation(TrainerCallback):
         return self.summary()
 
     def summary(self) -> dict:
-        return {"best_step": self.best_step, f"best_validation_{self.metric}": self.best_score,
-                "history": self.history}
+        return {"best_step": self.best_step, f"best_validation_{self.metric}": self.best_score, "history": self.history}

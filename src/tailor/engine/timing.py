@@ -1,5 +1,6 @@
 """Side-by-side timing for `tailor bench`: the compared functions alternate call by call, so a
 change in machine load hits all of them alike and their ratio stays meaningful."""
+
 from __future__ import annotations
 
 import statistics
@@ -14,8 +15,9 @@ def _sync(device: torch.device | str | None) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                device: torch.device | str | None = None) -> dict[str, float]:
+def interleaved(
+    fns: Mapping[str, Callable[[], object]], repeats: int, warmup: int = 1, device: torch.device | str | None = None
+) -> dict[str, float]:
     """Median seconds per call of each function, calling them round-robin after `warmup` rounds."""
     for _ in range(warmup):
         for fn in fns.values():

@@ -6,6 +6,7 @@ checkpoints, resume, tqdm progress and TensorBoard. This module adds the three t
 needs on top: a loss made of named, weighted terms (all logged), an optional frozen teacher, and
 per-parameter-group learning rates.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,15 @@ class MetricsFile(TrainerCallback):
 
 
 class _ObjectiveTrainer(Trainer):
-    def __init__(self, *args, objective: Objective, teacher: nn.Module | None,
-                 lr_overrides: Mapping[str, float] | None, settings: TrainSettings, **kwargs):
+    def __init__(
+        self,
+        *args,
+        objective: Objective,
+        teacher: nn.Module | None,
+        lr_overrides: Mapping[str, float] | None,
+        settings: TrainSettings,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.settings = settings
         # Objectives return per-batch means, so Trainer must divide by grad_accum itself (it skips
@@ -112,10 +120,13 @@ class _ObjectiveTrainer(Trainer):
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
             folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-            manifest = {"step": self.state.global_step, "files": folder_hashes(folder, (CHECKPOINT_MANIFEST,)),
-                        "loss_sum": self.prior["loss_sum"] + self._total_loss_scalar + float(self._tr_loss.item()),
-                        "seconds": self.prior["seconds"] + time.time() - self.segment_start,
-                        "segments": self.prior["segments"] + 1}
+            manifest = {
+                "step": self.state.global_step,
+                "files": folder_hashes(folder, (CHECKPOINT_MANIFEST,)),
+                "loss_sum": self.prior["loss_sum"] + self._total_loss_scalar + float(self._tr_loss.item()),
+                "seconds": self.prior["seconds"] + time.time() - self.segment_start,
+                "segments": self.prior["segments"] + 1,
+            }
             atomic_write_text(folder / CHECKPOINT_MANIFEST, json.dumps(manifest))
 
     def create_optimizer(self, model=None):
@@ -129,8 +140,11 @@ class _ObjectiveTrainer(Trainer):
             lr = next((lr for pattern, lr in self.lr_overrides if pattern.search(name)), self.args.learning_rate)
             decay = 0.0 if (p.dim() < 2 or _NO_DECAY.search(name)) else self.args.weight_decay
             groups.setdefault((lr, decay), []).append(p)
-        self.optimizer = make_optimizer([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
-                                        self.settings, eps=self.args.adam_epsilon)
+        self.optimizer = make_optimizer(
+            [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+            self.settings,
+            eps=self.args.adam_epsilon,
+        )
         return self.optimizer
 
     def get_train_dataloader(self):
@@ -143,10 +157,16 @@ class _ObjectiveTrainer(Trainer):
         from accelerate.data_loader import prepare_data_loader
         from torch.utils.data import DataLoader
 
-        loader = DataLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
-                            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory)
-        return prepare_data_loader(loader, self.args.device, num_processes=1, process_index=0, put_on_device=True,
-                                   dispatch_batches=False)
+        loader = DataLoader(
+            self.train_dataset,
+            batch_size=self._train_batch_size,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return prepare_data_loader(
+            loader, self.args.device, num_processes=1, process_index=0, put_on_device=True, dispatch_batches=False
+        )
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         """transformers' schedules by name; `multistep` is torch's MultiStepLR."""
@@ -254,9 +274,12 @@ def build_trainer(
         teacher=teacher,
         lr_overrides=lr_overrides,
         settings=settings,
-        callbacks=[MetricsFile(out_dir / "metrics.jsonl"),
-                   TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))), NonFiniteGuard(settings.non_finite),
-                   *callbacks],
+        callbacks=[
+            MetricsFile(out_dir / "metrics.jsonl"),
+            TensorBoardCallback(SummaryWriter(str(out_dir / "tb"))),
+            NonFiniteGuard(settings.non_finite),
+            *callbacks,
+        ],
     )
     trainer.remove_callback(ProgressCallback)  # it prints raw log dicts through the bar
     trainer.add_callback(StageProgress(out_dir.name))
@@ -283,17 +306,31 @@ def train(
     `validation` split) is what `eval_every`, `select: best` and `patience` score.
     """
     keeper = _validation_callback(model, validation, settings, Path(out_dir))
-    trainer = build_trainer(model, train_dataset, settings=settings, out_dir=out_dir, objective=objective,
-                            collator=collator, teacher=teacher, callbacks=[*callbacks, *([keeper] if keeper else [])],
-                            lr_overrides=lr_overrides, seed=seed)
+    trainer = build_trainer(
+        model,
+        train_dataset,
+        settings=settings,
+        out_dir=out_dir,
+        objective=objective,
+        collator=collator,
+        teacher=teacher,
+        callbacks=[*callbacks, *([keeper] if keeper else [])],
+        lr_overrides=lr_overrides,
+        seed=seed,
+    )
     choice = resolve_logged(settings.precision, f"training ({Path(out_dir).name})", trainer.args.device)
     ckpt_dir = Path(trainer.args.output_dir)
     resume = last_complete_checkpoint(ckpt_dir, discard_damaged=True)
     if resume:
         manifest = json.loads((Path(resume) / CHECKPOINT_MANIFEST).read_text())
         trainer.prior = {k: manifest[k] for k in ("loss_sum", "seconds", "segments")}
-        log.info("%s: resuming from checkpoint %s (step %d, %.0f s trained before)",
-                 Path(out_dir).name, resume, manifest["step"], manifest["seconds"])
+        log.info(
+            "%s: resuming from checkpoint %s (step %d, %.0f s trained before)",
+            Path(out_dir).name,
+            resume,
+            manifest["step"],
+            manifest["seconds"],
+        )
         _drop_rows_after(Path(out_dir) / "metrics.jsonl", manifest["step"])
     trainer.segment_start = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
@@ -301,20 +338,34 @@ def train(
     loss_sum = trainer.prior["loss_sum"] + float(result.training_loss) * result.global_step
     selection = None
     if keeper:
-        selection = {"select": settings.select, **(keeper.restore_best() if settings.select == "best" else keeper.summary())}
-    return TrainReport(result.global_step, loss_sum / max(result.global_step, 1),
-                       trainer.prior["seconds"] + time.time() - trainer.segment_start, resume,
-                       choice.name, choice.reason, selection, trainer.prior["segments"] + 1, guard.skipped_steps)
+        selection = {
+            "select": settings.select,
+            **(keeper.restore_best() if settings.select == "best" else keeper.summary()),
+        }
+    return TrainReport(
+        result.global_step,
+        loss_sum / max(result.global_step, 1),
+        trainer.prior["seconds"] + time.time() - trainer.segment_start,
+        resume,
+        choice.name,
+        choice.reason,
+        selection,
+        trainer.prior["segments"] + 1,
+        guard.skipped_steps,
+    )
 
 
 def _validation_callback(model, validation, settings: TrainSettings, out_dir: Path):
     if not settings.eval_every:
         return None
     if validation is None:
-        raise ConfigError(f"eval_every is set but this stage has no labelled validation split to score "
-                          f"({out_dir.name}); remove eval_every/select/patience from it")
-    return KeepBestOnValidation(model, validation, settings.eval_every, settings.eval_batch_size, out_dir,
-                                settings.precision, settings.patience)
+        raise ConfigError(
+            f"eval_every is set but this stage has no labelled validation split to score "
+            f"({out_dir.name}); remove eval_every/select/patience from it"
+        )
+    return KeepBestOnValidation(
+        model, validation, settings.eval_every, settings.eval_batch_size, out_dir, settings.precision, settings.patience
+    )
 
 
 def last_complete_checkpoint(ckpt_dir: Path, discard_damaged: bool = False) -> str | None:

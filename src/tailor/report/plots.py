@@ -1,5 +1,6 @@
 """PNG plots: a metric per run and stage (bars, mean ± std), training-loss curves, and `finish`,
 the labels-grid-save tail every repro plot shares."""
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def finish(fig, axes, out: Path, *, xlabel: str | None = None, ylabel: str | None = None, grid: str = "both",
-           legend: int | None = None) -> Path:
+def finish(
+    fig,
+    axes,
+    out: Path,
+    *,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    grid: str = "both",
+    legend: int | None = None,
+) -> Path:
     """The tail every plot shares: axis labels, a light grid, an optional legend (its font size),
     tight layout, a 120-dpi PNG, and the figure closed."""
-    for ax in (axes if isinstance(axes, (list, tuple)) else [axes]):
+    for ax in axes if isinstance(axes, (list, tuple)) else [axes]:
         if xlabel:
             ax.set_xlabel(xlabel)
         if ylabel:

@@ -7,6 +7,7 @@ scipy.stats), and a verdict read off the interval: *holds* (interval above 0), *
 (below 0), *inconclusive* (it contains 0, or fewer than 2 pairs). Only this verdict rule and the
 pairing are written here; the interval is the textbook one.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ class Paired:
         return asdict(self)
 
 
-def paired(method: Sequence[float], baseline: Sequence[float], confidence: float = 0.95,
-           higher_is_better: bool = True) -> Paired:
+def paired(
+    method: Sequence[float], baseline: Sequence[float], confidence: float = 0.95, higher_is_better: bool = True
+) -> Paired:
     """Paired-t summary of ``method − baseline`` (``baseline − method`` when lower is better, e.g.
     perplexity), so a positive difference always means the method is better."""
     from scipy import stats
@@ -77,6 +79,7 @@ PAIRED_HEADER = ("mean difference", "95 % interval (paired t)", "verdict")
 
 def paired_runs(results: list[dict], metric: str = "test/accuracy") -> list[list[str]]:
     """Rows for ``tailor report``: each run's last stage against the first run's, paired by seed."""
+
     def last_stage(res: dict) -> dict[str, float]:
         out = {}
         for seed, stages in res["seeds"].items():
@@ -86,8 +89,9 @@ def paired_runs(results: list[dict], metric: str = "test/accuracy") -> list[list
         return out
 
     base = last_stage(results[0])
-    return [[res["recipe"], results[0]["recipe"], *fmt_paired(paired_by_key(last_stage(res), base))]
-            for res in results[1:]]
+    return [
+        [res["recipe"], results[0]["recipe"], *fmt_paired(paired_by_key(last_stage(res), base))] for res in results[1:]
+    ]
 
 
 def _get(metrics: dict, path: str) -> float | None:

@@ -1,4 +1,5 @@
 """Markdown tables of mean ± std over seeds, from the `summary` block of results.json."""
+
 from __future__ import annotations
 
 from typing import Iterable, Sequence

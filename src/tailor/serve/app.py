@@ -56,8 +56,9 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            response = Response(f'{{"detail": "request body over the limit of {self.limit} bytes"}}', 413,
-                                media_type="application/json")
+            response = Response(
+                f'{{"detail": "request body over the limit of {self.limit} bytes"}}', 413, media_type="application/json"
+            )
             return await response(scope, receive, send)
         seen = 0
 
@@ -107,27 +108,42 @@ class ModelStats:
         seconds = CounterMetricFamily("tailor_serve_model_seconds", "model worker seconds by phase", labels=["phase"])
         for phase in PHASES:
             seconds.add_metric([phase], self.stats[f"{phase}_seconds"])
-        tokens = CounterMetricFamily("tailor_serve_tokens", "tokens through the model: real, or padded (computed)",
-                                     labels=["kind"])
+        tokens = CounterMetricFamily(
+            "tailor_serve_tokens", "tokens through the model: real, or padded (computed)", labels=["kind"]
+        )
         for kind in ("real", "padded"):
             tokens.add_metric([kind], self.stats[f"{kind}_tokens"])
         yield seconds
         yield tokens
-        yield CounterMetricFamily("tailor_serve_forwards", "model forward calls (one per length bucket)",
-                                  value=self.stats["forwards"])
+        yield CounterMetricFamily(
+            "tailor_serve_forwards", "model forward calls (one per length bucket)", value=self.stats["forwards"]
+        )
 
 
-def create_app(registry: Registry, max_batch: int = 64, window_ms: float = 5.0, max_body_bytes: int = 1 << 20,
-               max_inputs: int = 256, adapter_root: str | None = None) -> FastAPI:
+def create_app(
+    registry: Registry,
+    max_batch: int = 64,
+    window_ms: float = 5.0,
+    max_body_bytes: int = 1 << 20,
+    max_inputs: int = 256,
+    adapter_root: str | None = None,
+) -> FastAPI:
     """The app serving ``registry``; ``adapter_root`` (if set) is the only tree POST /v1/adapters may load from."""
     metrics = CollectorRegistry()
-    requests = Counter("tailor_serve_requests", "HTTP requests by route and status", ("route", "status"),
-                       registry=metrics)
-    latency = Histogram("tailor_serve_request_seconds", "request latency by route", ("route",),
-                        buckets=LATENCY_BUCKETS, registry=metrics)
+    requests = Counter(
+        "tailor_serve_requests", "HTTP requests by route and status", ("route", "status"), registry=metrics
+    )
+    latency = Histogram(
+        "tailor_serve_request_seconds",
+        "request latency by route",
+        ("route",),
+        buckets=LATENCY_BUCKETS,
+        registry=metrics,
+    )
     batch_rows = Histogram("tailor_serve_batch_rows", "rows per model batch", buckets=BATCH_BUCKETS, registry=metrics)
     Gauge("tailor_serve_adapters_loaded", "adapters loaded", registry=metrics).set_function(
-        lambda: len(registry.adapters))
+        lambda: len(registry.adapters)
+    )
     metrics.register(ModelStats(registry))
     batcher = Batcher(registry.run, max_batch, window_ms / 1000, on_batch=batch_rows.observe)
 
@@ -148,8 +164,16 @@ def create_app(registry: Registry, max_batch: int = 64, window_ms: float = 5.0, 
             raise HTTPException(404, str(UnknownAdapter(body.adapter, list(registry.adapters))))
         texts = [body.text] if body.text is not None else body.inputs
         if len(texts) > max_inputs:
-            raise HTTPException(422, [{"loc": ["body", "inputs"], "type": "too_long",
-                                       "msg": f"at most {max_inputs} inputs per request, got {len(texts)}"}])
+            raise HTTPException(
+                422,
+                [
+                    {
+                        "loc": ["body", "inputs"],
+                        "type": "too_long",
+                        "msg": f"at most {max_inputs} inputs per request, got {len(texts)}",
+                    }
+                ],
+            )
         answers = await batcher.submit([(body.adapter, t) for t in texts])
         for answer in answers:
             if isinstance(answer, UnknownAdapter):
@@ -187,8 +211,13 @@ def create_app(registry: Registry, max_batch: int = 64, window_ms: float = 5.0, 
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "adapters": len(registry.adapters), "max_batch": max_batch,
-                "batch_window_ms": window_ms, **registry.describe()}
+        return {
+            "status": "ok",
+            "adapters": len(registry.adapters),
+            "max_batch": max_batch,
+            "batch_window_ms": window_ms,
+            **registry.describe(),
+        }
 
     @app.get("/metrics")
     async def prometheus():

@@ -24,8 +24,13 @@ class _Job:
 class Batcher:
     """``await batcher.submit(rows)`` -> ``run_batch``'s answers for those rows, batched with others."""
 
-    def __init__(self, run_batch: Callable[[list], list], max_batch: int = 64, window_s: float = 0.005,
-                 on_batch: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        run_batch: Callable[[list], list],
+        max_batch: int = 64,
+        window_s: float = 0.005,
+        on_batch: Callable[[int], None] | None = None,
+    ):
         if max_batch < 1 or window_s < 0:
             raise ValueError(f"max_batch must be >= 1 and window >= 0, got {max_batch}, {window_s}")
         self.run_batch, self.max_batch, self.window_s = run_batch, max_batch, window_s
@@ -96,5 +101,5 @@ class Batcher:
             start = 0
             for job in jobs:
                 if not job.future.done():  # the client may have gone away
-                    job.future.set_result(answers[start:start + len(job.rows)])
+                    job.future.set_result(answers[start : start + len(job.rows)])
                 start += len(job.rows)

@@ -36,8 +36,10 @@ from pathlib import Path
 ADAPTERS, RANK, LABELS, MAX_LENGTH = 64, 256, 4, 128
 CONCURRENCY = (1, 8, 64)
 CASES = ("base", "single", "mixed64", "mixed64_unbatched")
-WORDS = ("the vote early polls debate great again stronger together economy jobs health care border "
-         "climate taxes rally speech tonight news media people country future plan win").split()
+WORDS = (
+    "the vote early polls debate great again stronger together economy jobs health care border "
+    "climate taxes rally speech tonight news media people country future plan win"
+).split()
 
 
 def texts(n: int, seed: int = 0) -> list[str]:
@@ -58,8 +60,11 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
     from ..methods.vera.stages import base_record
     from ..zoo import models as zoo
 
-    model = build_vera(zoo.load(model_name, "classifier", num_labels=LABELS),
-                       VeraFields(r=RANK, save_projection=False), adapter_name="a0")
+    model = build_vera(
+        zoo.load(model_name, "classifier", num_labels=LABELS),
+        VeraFields(r=RANK, save_projection=False),
+        adapter_name="a0",
+    )
     for i in range(1, ADAPTERS):
         model.add_adapter(f"a{i}", copy.deepcopy(model.peft_config["a0"]))
     randomize_adapters(model)
@@ -67,11 +72,18 @@ def make_adapters(model_name: str, out: Path) -> tuple[list[str], dict]:
     dirs = []
     for i in range(ADAPTERS):
         path = save_adapter(model, out / f"a{i}", adapter_name=f"a{i}")
-        Artifact(path, model_name, "peft", "classifier", [f"user{i}-class{k}" for k in range(LABELS)],
-                 base=base_record(base, path, original=True)).save()
+        Artifact(
+            path,
+            model_name,
+            "peft",
+            "classifier",
+            [f"user{i}-class{k}" for k in range(LABELS)],
+            base=base_record(base, path, original=True),
+        ).save()
         dirs.append(str(path))
-    enc = zoo.tokenizer(model_name)(texts(ADAPTERS, seed=1), truncation=True, max_length=MAX_LENGTH,
-                                    padding=True, return_tensors="pt")
+    enc = zoo.tokenizer(model_name)(
+        texts(ADAPTERS, seed=1), truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt"
+    )
     return dirs, flop_bound(model.eval(), MixedVeraBatch(model, [f"a{i}" for i in range(ADAPTERS)]), enc)
 
 
@@ -85,8 +97,11 @@ def flop_bound(peft_model, mixed, enc) -> dict:
         peft_model(**enc)
     with FlopCounterMode(display=False) as adapted:
         mixed(rows, **enc)
-    return {"base_flops": base.get_total_flops(), "mixed_flops": adapted.get_total_flops(),
-            "flop_bound_over_base": base.get_total_flops() / adapted.get_total_flops()}
+    return {
+        "base_flops": base.get_total_flops(),
+        "mixed_flops": adapted.get_total_flops(),
+        "flop_bound_over_base": base.get_total_flops() / adapted.get_total_flops(),
+    }
 
 
 async def burst(url: str, adapters: list[str | None], concurrency: int, requests: int, seconds: float) -> dict:
@@ -127,8 +142,13 @@ def scrape(url: str) -> dict[str, float]:
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    wanted = ("tailor_serve_model_seconds_total", "tailor_serve_tokens_total", "tailor_serve_forwards_total",
-              "tailor_serve_batch_rows_sum", "tailor_serve_batch_rows_count")
+    wanted = (
+        "tailor_serve_model_seconds_total",
+        "tailor_serve_tokens_total",
+        "tailor_serve_forwards_total",
+        "tailor_serve_batch_rows_sum",
+        "tailor_serve_batch_rows_count",
+    )
     out = {}
     for family in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=60).text):
         for sample in family.samples:
@@ -143,17 +163,23 @@ def where_time_goes(bursts: list[dict]) -> dict:
     share the same cores. Also rows per forward and padded over real tokens."""
     wall = sum(b["seconds"] for b in bursts)
     server = {k: sum(b["server"].get(k, 0.0) for b in bursts) for k in bursts[0]["server"]}
-    phases = {p: server.get(f"tailor_serve_model_seconds_total/{p}", 0.0) for p in ("tokenize", "pad", "forward",
-                                                                                   "answer")}
+    phases = {
+        p: server.get(f"tailor_serve_model_seconds_total/{p}", 0.0) for p in ("tokenize", "pad", "forward", "answer")
+    }
     requests, rows = sum(b["requests"] for b in bursts), server["tailor_serve_batch_rows_sum"]
     forwards = server["tailor_serve_forwards_total"]
     outside = wall - sum(phases.values())
-    return {"wall_seconds": wall, **{f"{p}_share": t / wall for p, t in phases.items()},
-            "outside_model_share": outside / wall, "outside_model_ms_per_request": 1000 * outside / requests,
-            "forward_ms_per_row": 1000 * phases["forward"] / rows, "rows_per_batch":
-            rows / server["tailor_serve_batch_rows_count"], "rows_per_forward": rows / forwards,
-            "padded_over_real_tokens": server["tailor_serve_tokens_total/padded"]
-            / server["tailor_serve_tokens_total/real"]}
+    return {
+        "wall_seconds": wall,
+        **{f"{p}_share": t / wall for p, t in phases.items()},
+        "outside_model_share": outside / wall,
+        "outside_model_ms_per_request": 1000 * outside / requests,
+        "forward_ms_per_row": 1000 * phases["forward"] / rows,
+        "rows_per_batch": rows / server["tailor_serve_batch_rows_count"],
+        "rows_per_forward": rows / forwards,
+        "padded_over_real_tokens": server["tailor_serve_tokens_total/padded"]
+        / server["tailor_serve_tokens_total/real"],
+    }
 
 
 def model_only(adapter_dir: str, repeats: int = 3) -> dict:
@@ -171,14 +197,25 @@ def model_only(adapter_dir: str, repeats: int = 3) -> dict:
         def run():
             registry.bucket_call_tokens = call_tokens
             registry.run(rows)
+
         return run
 
     default = registry.bucket_call_tokens
-    seconds = interleaved({"bucketed": batch(default), "one_padded_batch": batch(1e12),
-                           "row_by_row": lambda: [registry.run([row]) for row in rows]}, repeats)
-    return {"rows": len(rows), "seconds": seconds, "bucket_call_tokens": default,
-            "batched_over_unbatched": seconds["row_by_row"] / seconds["bucketed"],
-            "bucketed_over_one_padded_batch_speedup": seconds["one_padded_batch"] / seconds["bucketed"]}
+    seconds = interleaved(
+        {
+            "bucketed": batch(default),
+            "one_padded_batch": batch(1e12),
+            "row_by_row": lambda: [registry.run([row]) for row in rows],
+        },
+        repeats,
+    )
+    return {
+        "rows": len(rows),
+        "seconds": seconds,
+        "bucket_call_tokens": default,
+        "batched_over_unbatched": seconds["row_by_row"] / seconds["bucketed"],
+        "bucketed_over_one_padded_batch_speedup": seconds["one_padded_batch"] / seconds["bucketed"],
+    }
 
 
 def measured_burst(url: str, adapters: list[str | None], concurrency: int, requests: int, seconds: float) -> dict:
@@ -193,8 +230,13 @@ def _summary(bursts: list[dict]) -> dict:
     latencies = sorted(x for b in bursts for x in b["latencies"])
     done, seconds = len(latencies), sum(b["seconds"] for b in bursts)
     q = statistics.quantiles(latencies, n=100, method="inclusive") if done > 1 else latencies * 99
-    return {"requests": done, "errors": sum(b["errors"] for b in bursts), "throughput_rps": done / seconds,
-            "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
+    return {
+        "requests": done,
+        "errors": sum(b["errors"] for b in bursts),
+        "throughput_rps": done / seconds,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+    }
 
 
 def check_answers(url: str, dirs: list[str]) -> dict:
@@ -208,12 +250,12 @@ def check_answers(url: str, dirs: list[str]) -> dict:
 
     async def ask():
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-            return await asyncio.gather(*(client.post("/v1/classify", json={"adapter": f"a{r['adapter']}",
-                                                                             "text": r["text"]}) for r in rows))
+            return await asyncio.gather(
+                *(client.post("/v1/classify", json={"adapter": f"a{r['adapter']}", "text": r["text"]}) for r in rows)
+            )
 
     answers = [r.json() for r in asyncio.run(ask())]
-    diff = max(abs(a - b) for got, want in zip(answers, expected)
-               for a, b in zip(got["probs"].values(), want["probs"]))
+    diff = max(abs(a - b) for got, want in zip(answers, expected) for a, b in zip(got["probs"].values(), want["probs"]))
     same = all(got["label"] == want["label"] for got, want in zip(answers, expected))
     return {"rows": len(rows), "labels_equal": same, "max_abs_prob_diff": diff}
 
@@ -233,8 +275,11 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no log line per request
     model = model or _model_name()
     load_before = os.getloadavg()
-    print(f"tailor bench serve: {model}, {ADAPTERS} VeRA r={RANK} adapters, loopback, load average "
-          f"{load_before[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"tailor bench serve: {model}, {ADAPTERS} VeRA r={RANK} adapters, loopback, load average "
+        f"{load_before[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         dirs, flops = make_adapters(model, Path(tmp))
@@ -248,8 +293,12 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
             batched.wait_ready(), unbatched.wait_ready()
             answers = check_answers(batched.url, dirs)
             names = [f"a{i}" for i in range(ADAPTERS)]
-            plan = {"base": (batched.url, [None]), "single": (batched.url, ["a0"]),
-                    "mixed64": (batched.url, names), "mixed64_unbatched": (unbatched.url, names)}
+            plan = {
+                "base": (batched.url, [None]),
+                "single": (batched.url, ["a0"]),
+                "mixed64": (batched.url, names),
+                "mixed64_unbatched": (unbatched.url, names),
+            }
             for url, adapters in plan.values():  # warm-up: first calls pay for lazy initialisation
                 asyncio.run(burst(url, adapters, 8, 32, seconds))
             measured = {(case, c): [] for case in CASES for c in CONCURRENCY}
@@ -271,22 +320,39 @@ def run(out: Path, rounds: int = 2, requests: int = 256, seconds: float = 3.0, m
         "mixed64_over_single_throughput": at64["mixed64"] / at64["single"],
         "flop_bound_over_base": flops["flop_bound_over_base"],
         "batched_over_unbatched_throughput": at64["mixed64"] / at64["mixed64_unbatched"],
-        "where_time_goes": {**{case: time_goes[case] for case in ("mixed64", "mixed64_unbatched")},
-                            "model_only": in_process},
+        "where_time_goes": {
+            **{case: time_goes[case] for case in ("mixed64", "mixed64_unbatched")},
+            "model_only": in_process,
+        },
     }
-    details = {"model": model, "adapters": ADAPTERS, "rank": RANK, "max_length": MAX_LENGTH, "rounds": rounds,
-               "requests_per_burst": requests, "seconds_per_burst": seconds, "flops": flops, "answers": answers,
-               "load_average_before": load_before, "load_average_after": os.getloadavg(),
-               "cpu_count": os.cpu_count(), "wall_seconds": time.perf_counter() - started, "rows": rows,
-               "where_time_goes_at_64": time_goes,
-               "targets": {"mixed64_over_single_throughput >= 0.9": result["mixed64_over_single_throughput"] >= 0.9,
-                           "mixed64_over_base_throughput >= 0.85 * flop_bound_over_base":
-                               result["mixed64_over_base_throughput"] >= 0.85 * result["flop_bound_over_base"],
-                           "batched_over_unbatched_throughput >= 4": result["batched_over_unbatched_throughput"] >= 4,
-                           "answers equal tailor predict": answers["labels_equal"]
-                           and answers["max_abs_prob_diff"] < 1e-5}}
-    print(f"model only (in process, 64 rows): batched/row-by-row {in_process['batched_over_unbatched']:.2f}x, "
-          f"bucketed/one padded batch {in_process['bucketed_over_one_padded_batch_speedup']:.2f}x")
+    details = {
+        "model": model,
+        "adapters": ADAPTERS,
+        "rank": RANK,
+        "max_length": MAX_LENGTH,
+        "rounds": rounds,
+        "requests_per_burst": requests,
+        "seconds_per_burst": seconds,
+        "flops": flops,
+        "answers": answers,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "wall_seconds": time.perf_counter() - started,
+        "rows": rows,
+        "where_time_goes_at_64": time_goes,
+        "targets": {
+            "mixed64_over_single_throughput >= 0.9": result["mixed64_over_single_throughput"] >= 0.9,
+            "mixed64_over_base_throughput >= 0.85 * flop_bound_over_base": result["mixed64_over_base_throughput"]
+            >= 0.85 * result["flop_bound_over_base"],
+            "batched_over_unbatched_throughput >= 4": result["batched_over_unbatched_throughput"] >= 4,
+            "answers equal tailor predict": answers["labels_equal"] and answers["max_abs_prob_diff"] < 1e-5,
+        },
+    }
+    print(
+        f"model only (in process, 64 rows): batched/row-by-row {in_process['batched_over_unbatched']:.2f}x, "
+        f"bucketed/one padded batch {in_process['bucketed_over_one_padded_batch_speedup']:.2f}x"
+    )
     return {**result, "details": details}
 
 
@@ -296,21 +362,30 @@ def markdown(result: dict) -> str:
 
 
 def table(details: dict) -> str:
-    lines = ["| case | concurrency | requests | throughput (req/s) | p50 (ms) | p99 (ms) | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| case | concurrency | requests | throughput (req/s) | p50 (ms) | p99 (ms) | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for key, row in details["rows"].items():
         case, c = key.split("@")
-        lines.append(f"| {case} | {c} | {row['requests']} | {row['throughput_rps']:.1f} | {row['p50_ms']:.1f} | "
-                     f"{row['p99_ms']:.1f} | {row['errors']} |")
+        lines.append(
+            f"| {case} | {c} | {row['requests']} | {row['throughput_rps']:.1f} | {row['p50_ms']:.1f} | "
+            f"{row['p99_ms']:.1f} | {row['errors']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def time_table(time_goes: dict) -> str:
-    lines = ["| case @ 64 | forward | tokenize+pad+answer | outside the model | outside ms/request | forward ms/row | "
-             "rows/batch | rows/forward | padded/real tokens |", "|---|" + "---:|" * 8]
+    lines = [
+        "| case @ 64 | forward | tokenize+pad+answer | outside the model | outside ms/request | forward ms/row | "
+        "rows/batch | rows/forward | padded/real tokens |",
+        "|---|" + "---:|" * 8,
+    ]
     for case, t in time_goes.items():
-        lines.append(f"| {case} | {t['forward_share']:.0%} | {t['tokenize_share'] + t['pad_share'] + t['answer_share']:.1%}"
-                     f" | {t['outside_model_share']:.0%} | {t['outside_model_ms_per_request']:.1f} | "
-                     f"{t['forward_ms_per_row']:.1f} | {t['rows_per_batch']:.1f} | {t['rows_per_forward']:.1f} | "
-                     f"{t['padded_over_real_tokens']:.2f} |")
+        lines.append(
+            f"| {case} | {t['forward_share']:.0%} | {t['tokenize_share'] + t['pad_share'] + t['answer_share']:.1%}"
+            f" | {t['outside_model_share']:.0%} | {t['outside_model_ms_per_request']:.1f} | "
+            f"{t['forward_ms_per_row']:.1f} | {t['rows_per_batch']:.1f} | {t['rows_per_forward']:.1f} | "
+            f"{t['padded_over_real_tokens']:.2f} |"
+        )
     return "\n".join(lines) + "\n"

@@ -29,6 +29,6 @@ def length_buckets(lengths: list[int], call_cost_tokens: float, multiple: int = 
                 best[end], cut[end] = cost, start
     buckets, end = [], len(order)
     while end:
-        buckets.append(order[cut[end]:end])
+        buckets.append(order[cut[end] : end])
         end = cut[end]
     return buckets[::-1]

@@ -41,8 +41,12 @@ class ServerProcess:
         src = str(Path(tailor.__file__).resolve().parents[1])  # the same tailor as this process
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         self._log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tailor.cli", "serve", *self.args, "--host", self.host,
-                                      "--port", str(self.port)], env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tailor.cli", "serve", *self.args, "--host", self.host, "--port", str(self.port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         return self
 
     def wait_ready(self) -> ServerProcess:

@@ -70,8 +70,10 @@ def base_from_arg(value: str) -> Artifact:
     if (path / "artifact.json").is_file():
         return Artifact.load(path)
     if path.is_dir():
-        raise ConfigError(f"--base {value}: a folder without artifact.json; pass a zoo model name or a stage's "
-                          "output folder (e.g. runs/<run>/seed-0/02-qat_distill/model)")
+        raise ConfigError(
+            f"--base {value}: a folder without artifact.json; pass a zoo model name or a stage's "
+            "output folder (e.g. runs/<run>/seed-0/02-qat_distill/model)"
+        )
     from ..zoo.models import resolve
 
     return Artifact(resolve(value), value, "hf")
@@ -88,8 +90,10 @@ def base_mismatch(adapter: Artifact, base: Artifact) -> str | None:
     except (ConfigError, OSError, KeyError) as err:
         return f"its base cannot be found ({err})"
     if trained_on.format != base.format:
-        return f"it was trained on a {trained_on.format!r} base ({trained_on.path}); this server's base is " \
-               f"{base.format!r} ({base.path})"
+        return (
+            f"it was trained on a {trained_on.format!r} base ({trained_on.path}); this server's base is "
+            f"{base.format!r} ({base.path})"
+        )
     if Path(trained_on.path).resolve() != Path(base.path).resolve():
         return f"it was trained on {trained_on.path}; this server's base is {base.path}"
     return None
@@ -120,16 +124,26 @@ def _check_name(name: str) -> None:
     import torch
 
     if not NAME.fullmatch(name) or any(hasattr(d, name) for d in (torch.nn.ParameterDict(), torch.nn.ModuleDict())):
-        raise AdapterRefused(f"adapter name {name!r}: use letters, digits, '_' or '-' (at most 64), and not a "
-                             "name torch's ModuleDict already has (e.g. 'copy', 'keys')", status=422)
+        raise AdapterRefused(
+            f"adapter name {name!r}: use letters, digits, '_' or '-' (at most 64), and not a "
+            "name torch's ModuleDict already has (e.g. 'copy', 'keys')",
+            status=422,
+        )
 
 
 class Registry:
     """The base model, its loaded adapters and how to run a batch of (adapter or None, text) rows."""
 
-    def __init__(self, base: Artifact, num_labels: int, precision: str = "auto", max_length: int | None = None,
-                 overlength: str = "truncate", bucket_call_tokens: float = BUCKET_CALL_TOKENS,
-                 pad_multiple: int = PAD_MULTIPLE):
+    def __init__(
+        self,
+        base: Artifact,
+        num_labels: int,
+        precision: str = "auto",
+        max_length: int | None = None,
+        overlength: str = "truncate",
+        bucket_call_tokens: float = BUCKET_CALL_TOKENS,
+        pad_multiple: int = PAD_MULTIPLE,
+    ):
         from ..engine.precision import resolve
         from ..zoo import models as zoo
 
@@ -142,8 +156,11 @@ class Registry:
         self.tokenizer = zoo.tokenizer(base.model_name)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        limits = [n for n in (getattr(self.model.config, "max_position_embeddings", None),
-                              self.tokenizer.model_max_length) if n and n < 1_000_000]
+        limits = [
+            n
+            for n in (getattr(self.model.config, "max_position_embeddings", None), self.tokenizer.model_max_length)
+            if n and n < 1_000_000
+        ]
         self.model_limit = min(limits) if limits else 512
         self.max_length = min(max_length or self.model_limit, self.model_limit)
         self.bucket_call_tokens, self.pad_multiple = bucket_call_tokens, pad_multiple
@@ -162,8 +179,11 @@ class Registry:
 
         path = Path(path)
         if name in self.adapters:
-            raise AdapterRefused(f"an adapter named {name!r} is loaded already ({self.adapters[name].path}); "
-                                 "unload it first or pick another name", status=409)
+            raise AdapterRefused(
+                f"an adapter named {name!r} is loaded already ({self.adapters[name].path}); "
+                "unload it first or pick another name",
+                status=409,
+            )
         _check_name(name)
         if not (path / "artifact.json").is_file():
             raise AdapterRefused(f"{path}: no artifact.json; not an adapter folder saved by the vera or lora stage")
@@ -174,8 +194,10 @@ class Registry:
         if reason:
             raise AdapterRefused(f"{path}: refused, {reason}")
         if art.head != "classifier" or art.num_labels != self.num_labels:
-            raise AdapterRefused(f"{path}: a {art.head!r} adapter with {art.num_labels} "
-                                 f"labels; this server classifies into {self.num_labels} labels")
+            raise AdapterRefused(
+                f"{path}: a {art.head!r} adapter with {art.num_labels} "
+                f"labels; this server classifies into {self.num_labels} labels"
+            )
         kind = KINDS.get(str(PeftConfig.from_pretrained(path).peft_type).rsplit(".", 1)[-1])
         if kind is None:
             raise AdapterRefused(f"{path}: only VeRA and LoRA adapters are served")
@@ -259,12 +281,14 @@ class Registry:
         self._count("tokenize", clock)
         for kind, idx in groups.items():
             idx = self._within_limit(idx, tokens, results)
-            for bucket in length_buckets([len(tokens[i]["input_ids"]) for i in idx], self.bucket_call_tokens,
-                                         self.pad_multiple):
+            for bucket in length_buckets(
+                [len(tokens[i]["input_ids"]) for i in idx], self.bucket_call_tokens, self.pad_multiple
+            ):
                 clock = time.perf_counter()
                 rows_in = [idx[j] for j in bucket]
-                enc = self.tokenizer.pad([tokens[i] for i in rows_in], pad_to_multiple_of=self.pad_multiple,
-                                         return_tensors="pt").to(self.device)
+                enc = self.tokenizer.pad(
+                    [tokens[i] for i in rows_in], pad_to_multiple_of=self.pad_multiple, return_tensors="pt"
+                ).to(self.device)
                 self._count("pad", clock)
                 self.stats["forwards"] += 1
                 self.stats["padded_tokens"] += enc["input_ids"].numel()
@@ -320,7 +344,14 @@ class Registry:
         return {"label": labels[best], "label_id": best, "probs": dict(zip(labels, probs))}
 
     def describe(self) -> dict:
-        return {"base": str(self.base.path), "base_format": self.base.format, "model_name": self.base.model_name,
-                "num_labels": self.num_labels, "max_length": self.max_length, "overlength": self.overlength,
-                "bucket_call_tokens": self.bucket_call_tokens, "pad_multiple": self.pad_multiple,
-                **self.precision.as_dict()}
+        return {
+            "base": str(self.base.path),
+            "base_format": self.base.format,
+            "model_name": self.base.model_name,
+            "num_labels": self.num_labels,
+            "max_length": self.max_length,
+            "overlength": self.overlength,
+            "bucket_call_tokens": self.bucket_call_tokens,
+            "pad_multiple": self.pad_multiple,
+            **self.precision.as_dict(),
+        }

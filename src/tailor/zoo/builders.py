@@ -1,4 +1,5 @@
 """Builders that turn a zoo name into a local `save_pretrained` folder (called lazily by models.py)."""
+
 from __future__ import annotations
 
 import importlib
@@ -37,8 +38,14 @@ def tiny_bert() -> Path:
     def make(dest: Path) -> None:
         from transformers import BertConfig, BertForMaskedLM
 
-        cfg = BertConfig(vocab_size=len(_TINY_VOCAB), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+        cfg = BertConfig(
+            vocab_size=len(_TINY_VOCAB),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+        )
         BertForMaskedLM(cfg).save_pretrained(dest)
         _save_tiny_tokenizer(dest)
 
@@ -49,8 +56,14 @@ def tiny_vit() -> Path:
     def make(dest: Path) -> None:
         from transformers import ViTConfig, ViTModel
 
-        cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64)
+        cfg = ViTConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
         ViTModel(cfg, add_pooling_layer=False).save_pretrained(dest)
 
     return _tiny("vit-v1", make)
@@ -70,8 +83,16 @@ def tiny_gpt2() -> Path:
     def make(dest: Path) -> None:
         from transformers import GPT2Config, GPT2LMHeadModel
 
-        cfg = GPT2Config(vocab_size=len(_TINY_VOCAB), n_positions=128, n_embd=32, n_layer=2, n_head=2,
-                         bos_token_id=2, eos_token_id=3, pad_token_id=0)
+        cfg = GPT2Config(
+            vocab_size=len(_TINY_VOCAB),
+            n_positions=128,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            bos_token_id=2,
+            eos_token_id=3,
+            pad_token_id=0,
+        )
         GPT2LMHeadModel(cfg).save_pretrained(dest)
         _save_tiny_tokenizer(dest)
 

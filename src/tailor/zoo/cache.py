@@ -140,10 +140,7 @@ def _sha256(path: Path) -> str:
 
 def _write_manifest(folder: Path, key: str) -> None:
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    entries = {
-        p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
-        for p in files
-    }
+    entries = {p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in files}
     manifest = {"key": key, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": entries}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
 

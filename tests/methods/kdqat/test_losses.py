@@ -96,19 +96,25 @@ def test_layer_count_mismatch_is_an_error():
         layerwise_mse([torch.zeros(1)], [])
 
 
-@pytest.mark.parametrize("preset, expected", [
-    ("ternarybert", {"pred": 1.0, "rep": 1.0, "score": 1.0}),
-    ("map", {"pred": 1.0, "rep": 1.0, "map": 1.0}),
-    ("output", {"pred": 1.0, "rep": 1.0, "output": 1.0}),
-    ("sm1", {"pred": 1.0, "rep": 1.0, "map": 1.0, "output": 0.3}),
-    ("sm2", {"pred": 1.0, "rep": 1.0, "map": 0.3, "output": 1.0}),
-])
+@pytest.mark.parametrize(
+    "preset, expected",
+    [
+        ("ternarybert", {"pred": 1.0, "rep": 1.0, "score": 1.0}),
+        ("map", {"pred": 1.0, "rep": 1.0, "map": 1.0}),
+        ("output", {"pred": 1.0, "rep": 1.0, "output": 1.0}),
+        ("sm1", {"pred": 1.0, "rep": 1.0, "map": 1.0, "output": 0.3}),
+        ("sm2", {"pred": 1.0, "rep": 1.0, "map": 0.3, "output": 1.0}),
+    ],
+)
 def test_preset_weights(preset, expected):
     assert DistillConfig(preset=preset, beta=0.3).term_weights() == expected
 
 
 def test_weight_overrides_and_unknown_terms():
-    assert DistillConfig(preset="map", weights={"gt": 1.0, "rep": 0.0}).term_weights() == \
-        {"pred": 1.0, "map": 1.0, "gt": 1.0}
+    assert DistillConfig(preset="map", weights={"gt": 1.0, "rep": 0.0}).term_weights() == {
+        "pred": 1.0,
+        "map": 1.0,
+        "gt": 1.0,
+    }
     with pytest.raises(ValueError, match="score"):
         DistillConfig(weights={"bogus": 1.0})

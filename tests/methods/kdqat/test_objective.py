@@ -53,7 +53,9 @@ def test_map_temperature_uses_scores(tiny, batch):
     teacher = tiny.bert()
     student = quantize_model(copy.deepcopy(teacher)).eval()
     cold = KDQATObjective(DistillConfig(preset="map"), student, teacher).terms(student, _batch(batch), teacher)
-    hot = KDQATObjective(DistillConfig(preset="map", map_tau=10.0), student, teacher).terms(student, _batch(batch), teacher)
+    hot = KDQATObjective(DistillConfig(preset="map", map_tau=10.0), student, teacher).terms(
+        student, _batch(batch), teacher
+    )
     assert 0 < hot["map"].item() < cold["map"].item()
 
 

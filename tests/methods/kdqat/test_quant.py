@@ -55,13 +55,14 @@ def test_act_quant_golden_and_ste():
     assert x.grad.tolist() == [1.0, 0.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("spec", [WeightSpec(), WeightSpec(rowwise=True), WeightSpec("uniform", 4),
-                                  WeightSpec("uniform", 8, rowwise=True)])
+@pytest.mark.parametrize(
+    "spec", [WeightSpec(), WeightSpec(rowwise=True), WeightSpec("uniform", 4), WeightSpec("uniform", 8, rowwise=True)]
+)
 def test_quantizers_are_idempotent(spec):
     w = torch.randn(8, 16, generator=torch.Generator().manual_seed(0)) * 0.2
     once = fake_quant_weight(w, spec)
     assert torch.allclose(fake_quant_weight(once, spec), once, atol=1e-6)
-    levels = 3 if spec.bits == 2 else 2 ** spec.bits - 1
+    levels = 3 if spec.bits == 2 else 2**spec.bits - 1
     assert once.unique().numel() <= levels * (w.shape[0] if spec.rowwise else 1)
 
 
@@ -76,6 +77,7 @@ def test_rowwise_embedding_quantizes_only_looked_up_rows_exactly():
     from torch import nn
 
     from tailor.methods.kdqat.quant import QuantEmbedding
+
     emb = nn.Embedding(20, 8)
     q = QuantEmbedding.from_embedding(emb, WeightSpec(rowwise=True))
     ids = torch.tensor([[1, 5, 5, 19]])

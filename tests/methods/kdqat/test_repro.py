@@ -29,13 +29,19 @@ def test_unknown_profile_is_an_error(tmp_path):
 
 def test_attention_table_averages_over_tasks():
     from tailor.methods.kdqat.repro import attention_table
-    values = {"Map": {"a": {"map_kl": 0.2, "cover_length_ratio": 0.3, "ranking_loss": 10.0},
-                      "b": {"map_kl": 0.4, "cover_length_ratio": 0.5, "ranking_loss": 20.0}}}
+
+    values = {
+        "Map": {
+            "a": {"map_kl": 0.2, "cover_length_ratio": 0.3, "ranking_loss": 10.0},
+            "b": {"map_kl": 0.4, "cover_length_ratio": 0.5, "ranking_loss": 20.0},
+        }
+    }
     assert "| Map | 0.3000 | 0.4000 | 15.000 | 2 |" in attention_table(values)
 
 
 def test_paired_table_interval_verdict_and_counts():
     from tailor.methods.kdqat.repro import FP_ROW, paired_table
+
     r = Results()
     for seed, (base, other) in enumerate([(0.5, 0.6), (0.7, 0.7), (0.8, 0.6)]):
         r.add("TernaryBERT (score MSE)", "t", seed, base)

@@ -1,4 +1,5 @@
 """finetune → qat_distill → export through the real pipeline (tiny-bert on the real tweets2016 data)."""
+
 import importlib.util
 import json
 
@@ -13,12 +14,20 @@ from tailor.recipe import parse_recipe
 pytestmark = pytest.mark.integration
 
 RECIPE = {
-    "name": "kdqat-tiny", "model": "tiny-bert",
+    "name": "kdqat-tiny",
+    "model": "tiny-bert",
     "data": {"name": "tweets2016", "max_length": 24, "train_size": 48, "test_size": 32},
     "stages": [
         {"finetune": {"steps": 3, "lr": 1.0e-3, "batch_size": 16}},
-        {"qat_distill": {"steps": 3, "lr": 1.0e-3, "batch_size": 16, "eval_every": 2,
-                         "distill": {"preset": "sm1", "beta": 0.5}}},
+        {
+            "qat_distill": {
+                "steps": 3,
+                "lr": 1.0e-3,
+                "batch_size": 16,
+                "eval_every": 2,
+                "distill": {"preset": "sm1", "beta": 0.5},
+            }
+        },
         {"export": {}},
     ],
 }
@@ -74,9 +83,29 @@ def test_cli_export_and_attention_analysis(run, tmp_path, capsys):
     assert "quantized_linear_weights" in capsys.readouterr().out
     assert Artifact.load(tmp_path / "packed").format == "kdqat"
     teacher = run.path / "seed-0" / "01-finetune" / "model"
-    assert main(["analyze", "attention", "--teacher", str(teacher), "--student", str(tmp_path / "packed"),
-                 "--text", "vote for me", "--text", "a longer tweet about the election", "--layer", "1",
-                 "--head", "1", "--out", str(tmp_path / "att")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "attention",
+                "--teacher",
+                str(teacher),
+                "--student",
+                str(tmp_path / "packed"),
+                "--text",
+                "vote for me",
+                "--text",
+                "a longer tweet about the election",
+                "--layer",
+                "1",
+                "--head",
+                "1",
+                "--out",
+                str(tmp_path / "att"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "att" / "attention_report.json").read_text())
     assert len(report["map_kl"]) == 2 and all(v > 0 for v in report["map_kl"][0])
     assert (tmp_path / "att" / "attention_l1_h1.png").read_bytes()[:4] == b"\x89PNG"

@@ -12,8 +12,9 @@ def _record(model, paths):
     """Outputs of the named modules in the last forward (plain torch hooks)."""
     store, handles = {}, []
     for key, path in paths.items():
-        handles.append(model.get_submodule(path).register_forward_hook(
-            lambda _m, _i, out, key=key: store.__setitem__(key, out)))
+        handles.append(
+            model.get_submodule(path).register_forward_hook(lambda _m, _i, out, key=key: store.__setitem__(key, out))
+        )
     return store, handles
 
 
@@ -61,8 +62,12 @@ def test_quantize_model_swaps_layers_and_keeps_reference_fp_parts(batch, tiny):
     assert type(model.classifier) is nn.Linear
     assert isinstance(model.bert.pooler.dense, QuantLinear)
     layer = model.bert.encoder.layer[0]
-    for linear in (layer.attention.self.query, layer.attention.output.dense, layer.intermediate.dense,
-                   layer.output.dense):
+    for linear in (
+        layer.attention.self.query,
+        layer.attention.output.dense,
+        layer.intermediate.dense,
+        layer.output.dense,
+    ):
         assert isinstance(linear, QuantLinear) and not linear.weight_spec.rowwise
     assert layer.attention.self.kdqat_act is not None
     assert not any(k.endswith("bias") or "LayerNorm" in k for k in quantized_parameters(model))
@@ -77,8 +82,15 @@ def test_student_trains_latent_weights(batch, tiny):
 
 
 def test_configurable_full_precision_parts(tiny):
-    cfg = QuantConfig(word_embeddings="fp", position_embeddings="layerwise", pooler=False, classifier=True,
-                      bias_bits=8, layernorm_bits=8, quantize_attention=False)
+    cfg = QuantConfig(
+        word_embeddings="fp",
+        position_embeddings="layerwise",
+        pooler=False,
+        classifier=True,
+        bias_bits=8,
+        layernorm_bits=8,
+        quantize_attention=False,
+    )
     model = quantize_model(tiny.bert(), cfg)
     names = quantized_parameters(model)
     assert "bert.embeddings.word_embeddings.weight" not in names

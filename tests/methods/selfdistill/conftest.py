@@ -10,26 +10,51 @@ from ...conftest import SPECIALS, VOCAB  # noqa: F401  (test_objectives takes th
 @pytest.fixture
 def tiny_bert_mlm():
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=32, pad_token_id=0)
+    cfg = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        pad_token_id=0,
+    )
     return BertForMaskedLM(cfg)
 
 
 @pytest.fixture
 def tiny_dinov2():
     torch.manual_seed(0)
-    cfg = Dinov2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                       patch_size=4, image_size=16, num_channels=3)
+    cfg = Dinov2Config(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        patch_size=4,
+        image_size=16,
+        num_channels=3,
+    )
     return Dinov2Model(cfg)
 
 
 @pytest.fixture
 def tiny_vitmae():
     torch.manual_seed(0)
-    cfg = ViTMAEConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                       patch_size=4, image_size=16, num_channels=3, decoder_hidden_size=8,
-                       decoder_num_hidden_layers=1, decoder_num_attention_heads=2, decoder_intermediate_size=16,
-                       mask_ratio=0.75, norm_pix_loss=True)
+    cfg = ViTMAEConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        patch_size=4,
+        image_size=16,
+        num_channels=3,
+        decoder_hidden_size=8,
+        decoder_num_hidden_layers=1,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=16,
+        mask_ratio=0.75,
+        norm_pix_loss=True,
+    )
     return ViTMAEForPreTraining(cfg)
 
 

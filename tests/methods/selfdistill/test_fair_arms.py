@@ -2,6 +2,7 @@
 
 Before the fix, ``further_pretrain``/``self_distill`` saved a ``BertForMaskedLM`` with no pooler, so
 fine-tuning after them began from a random pooler while plain fine-tuning kept the pretrained one."""
+
 import pytest
 import torch
 
@@ -74,8 +75,11 @@ def test_pooler_reinit_draws_the_same_fresh_pooler_in_every_arm(tmp_path, monkey
 def test_reinit_pooler_draws_bert_init():
     from transformers import BertConfig, BertForSequenceClassification
 
-    model = BertForSequenceClassification(BertConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                                     intermediate_size=32, initializer_range=0.5))
+    model = BertForSequenceClassification(
+        BertConfig(
+            hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, initializer_range=0.5
+        )
+    )
     torch.nn.init.constant_(model.bert.pooler.dense.bias, 3.0)
     reinit_pooler(model)
     assert torch.equal(model.bert.pooler.dense.bias, torch.zeros(64))

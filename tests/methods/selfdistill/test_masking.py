@@ -39,8 +39,14 @@ def test_mask_tokens_80_10_10_and_specials_untouched():
 
 def test_mask_tokens_rejects_bad_replacement_probs():
     with pytest.raises(ValueError, match="mask_replace_prob"):
-        mask_tokens(torch.ones(1, 3, dtype=torch.long), torch.zeros(1, 3, dtype=torch.bool), mask_token_id=0,
-                    vocab_size=5, mask_replace_prob=0.9, random_replace_prob=0.2)
+        mask_tokens(
+            torch.ones(1, 3, dtype=torch.long),
+            torch.zeros(1, 3, dtype=torch.bool),
+            mask_token_id=0,
+            vocab_size=5,
+            mask_replace_prob=0.9,
+            random_replace_prob=0.2,
+        )
 
 
 def test_shuffle_masks_exact_count_and_bernoulli_mode():

@@ -32,8 +32,17 @@ def test_decoder_sidecar_roundtrip(tmp_path, tiny_dinov2, image_batch):
 def test_plain_vit_gets_a_mask_token_that_the_sidecar_keeps(tmp_path, image_batch):
     from transformers import ViTConfig, ViTModel
 
-    vit = ViTModel(ViTConfig(image_size=16, patch_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=32), add_pooling_layer=False)
+    vit = ViTModel(
+        ViTConfig(
+            image_size=16,
+            patch_size=4,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        ),
+        add_pooling_layer=False,
+    )
     model = MaskedPatchModel(vit)
     model(image_batch["pixel_values"])[0].backward()
     with torch.no_grad():

@@ -42,8 +42,9 @@ def _head_params(name, model):
 
 
 @pytest.mark.parametrize("name", ["text", "mae", "mim"])
-def test_distill_term_leaves_decoder_gradients_untouched(name, tiny_bert_mlm, tiny_vitmae, tiny_dinov2,
-                                                         text_batch, image_batch):
+def test_distill_term_leaves_decoder_gradients_untouched(
+    name, tiny_bert_mlm, tiny_vitmae, tiny_dinov2, text_batch, image_batch
+):
     model, mae = _backends(name, tiny_bert_mlm, tiny_vitmae, tiny_dinov2)
     batch = text_batch if name == "text" else image_batch
     teacher = _teacher_from(model) if name != "mim" else MaskedPatchModel(_teacher_from(tiny_dinov2)).eval()
@@ -60,8 +61,9 @@ def test_distill_term_leaves_decoder_gradients_untouched(name, tiny_bert_mlm, ti
 
 
 @pytest.mark.parametrize("name", ["text", "mae"])
-def test_teacher_gets_no_gradient_and_does_not_change(name, tiny_bert_mlm, tiny_vitmae, tiny_dinov2,
-                                                      text_batch, image_batch):
+def test_teacher_gets_no_gradient_and_does_not_change(
+    name, tiny_bert_mlm, tiny_vitmae, tiny_dinov2, text_batch, image_batch
+):
     model, mae = _backends(name, tiny_bert_mlm, tiny_vitmae, tiny_dinov2)
     batch = text_batch if name == "text" else image_batch
     teacher = _teacher_from(model)

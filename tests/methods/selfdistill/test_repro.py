@@ -15,10 +15,17 @@ def test_repro_writes_results_table_and_plots(tmp_path, monkeypatch):
         pytest.skip("tweets2016 is not installed")
     ft = {"steps": 2, "batch_size": 8, "log_every": 1, "eval_batch_size": 32}
     pt = {"steps": 2, "batch_size": 8, "head_warmup_steps": 1, "log_every": 1}
-    task = repro.Task("tweets2016", "tiny-bert", {"name": "tweets2016", "train_size": 16, "test_size": 16,
-                                                  "max_length": 16}, "macro_f1", ft, pt)
-    monkeypatch.setattr(repro, "profiles", lambda: {"quick": repro.Profile(tasks=(task,), methods=repro.CORE,
-                                                                           sweep=(8, 16))})
+    task = repro.Task(
+        "tweets2016",
+        "tiny-bert",
+        {"name": "tweets2016", "train_size": 16, "test_size": 16, "max_length": 16},
+        "macro_f1",
+        ft,
+        pt,
+    )
+    monkeypatch.setattr(
+        repro, "profiles", lambda: {"quick": repro.Profile(tasks=(task,), methods=repro.CORE, sweep=(8, 16))}
+    )
     results = repro.run("quick", tmp_path, seeds=[0, 1])
     saved = json.loads((tmp_path / "results.json").read_text())
     assert set(saved["tasks"]["tweets2016"]["methods"]) == set(repro.CORE)

@@ -29,11 +29,19 @@ def _same(a, b):
 
 def _recipe(model, data, sd_extra=None):
     pt = {"steps": 2, "batch_size": 8, "head_warmup_steps": 1, "log_every": 1}
-    return parse_recipe({
-        "name": "sd-test", "model": model, "data": data, "seeds": [0],
-        "stages": [{"further_pretrain": pt}, {"self_distill": {**pt, **(sd_extra or {})}},
-                   {"finetune": {"steps": 2, "batch_size": 8, "log_every": 1, "eval_batch_size": 32}}],
-    })
+    return parse_recipe(
+        {
+            "name": "sd-test",
+            "model": model,
+            "data": data,
+            "seeds": [0],
+            "stages": [
+                {"further_pretrain": pt},
+                {"self_distill": {**pt, **(sd_extra or {})}},
+                {"finetune": {"steps": 2, "batch_size": 8, "log_every": 1, "eval_batch_size": 32}},
+            ],
+        }
+    )
 
 
 def test_text_stages_end_to_end_student_from_original_weights(tmp_path, monkeypatch):
@@ -54,8 +62,9 @@ def test_text_stages_end_to_end_student_from_original_weights(tmp_path, monkeypa
         return report
 
     monkeypatch.setattr(stages, "train", recording_train)
-    recipe = _recipe("tiny-bert", {"name": "tweets2016", "train_size": 16, "test_size": 16, "max_length": 16},
-                     {"rounds": 2})
+    recipe = _recipe(
+        "tiny-bert", {"name": "tweets2016", "train_size": 16, "test_size": 16, "max_length": 16}, {"rounds": 2}
+    )
     result = run_recipe(recipe, tmp_path)
 
     base = _state(model_zoo.load("tiny-bert", "base"))
@@ -78,8 +87,7 @@ def test_text_stages_end_to_end_student_from_original_weights(tmp_path, monkeypa
 
 def test_image_stages_end_to_end_with_masked_patch_decoder(tmp_path):
     _need("fashion-mnist")
-    recipe = _recipe("tiny-vit", {"name": "fashion-mnist", "train_size": 16, "test_size": 16},
-                     {"match": "prediction"})
+    recipe = _recipe("tiny-vit", {"name": "fashion-mnist", "train_size": 16, "test_size": 16}, {"match": "prediction"})
     result = run_recipe(recipe, tmp_path)
     seed_dir = result.path / "seed-0"
     for stage in ("01-further_pretrain", "02-self_distill"):
@@ -112,9 +120,20 @@ def test_native_vitmae_stages_end_to_end(tmp_path):
 
     folder = tmp_path / "tiny-vitmae"
     torch.manual_seed(0)
-    ViTMAEForPreTraining(ViTMAEConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                                      patch_size=8, image_size=32, decoder_hidden_size=8, decoder_num_hidden_layers=1,
-                                      decoder_num_attention_heads=2, decoder_intermediate_size=16)).save_pretrained(folder)
+    ViTMAEForPreTraining(
+        ViTMAEConfig(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            patch_size=8,
+            image_size=32,
+            decoder_hidden_size=8,
+            decoder_num_hidden_layers=1,
+            decoder_num_attention_heads=2,
+            decoder_intermediate_size=16,
+        )
+    ).save_pretrained(folder)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
     recipe = _recipe(str(folder), {"name": "fashion-mnist", "train_size": 16, "test_size": 16})
     result = run_recipe(recipe, tmp_path / "runs")

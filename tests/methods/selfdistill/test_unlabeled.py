@@ -1,4 +1,5 @@
 """further_pretrain and self_distill train on an `unlabeled:` corpus instead of the task's train split."""
+
 import numpy as np
 from PIL import Image
 
@@ -30,10 +31,14 @@ def test_image_stages_stream_an_image_folder_of_mixed_sizes(tmp_path, monkeypatc
     for label in ("cat", "dog"):  # the labeled task: a class-folder image set
         (tmp_path / "pets" / label).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "pets" / label / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "pets" / label / f"{i}.png"
+            )
     (tmp_path / "photos" / "batch1").mkdir(parents=True)  # the corpus: any nesting, any size, no labels
     for i, (h, w) in enumerate([(40, 30), (64, 64), (20, 50), (33, 33)] * 3):
-        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "photos" / "batch1" / f"{i}.jpg")
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+            tmp_path / "photos" / "batch1" / f"{i}.jpg"
+        )
     batches = []
     real_train = stages.train
 
@@ -45,11 +50,24 @@ def test_image_stages_stream_an_image_folder_of_mixed_sizes(tmp_path, monkeypatc
         return real_train(model, dataset, collator=collate, **kw)
 
     monkeypatch.setattr(stages, "train", recording_train)
-    settings = {"steps": 2, "batch_size": 4, "log_every": 1, "head_warmup_steps": 1,
-                "unlabeled": {"name": str(tmp_path / "photos"), "shuffle_buffer": 0}}
-    result = run_recipe(parse_recipe({
-        "name": "img", "model": "tiny-vit", "data": {"name": str(tmp_path / "pets")},
-        "stages": [{"further_pretrain": settings}, {"self_distill": settings}]}), tmp_path / "runs")
+    settings = {
+        "steps": 2,
+        "batch_size": 4,
+        "log_every": 1,
+        "head_warmup_steps": 1,
+        "unlabeled": {"name": str(tmp_path / "photos"), "shuffle_buffer": 0},
+    }
+    result = run_recipe(
+        parse_recipe(
+            {
+                "name": "img",
+                "model": "tiny-vit",
+                "data": {"name": str(tmp_path / "pets")},
+                "stages": [{"further_pretrain": settings}, {"self_distill": settings}],
+            }
+        ),
+        tmp_path / "runs",
+    )
     corpus_shapes = {(40, 30, 3), (64, 64, 3), (20, 50, 3), (33, 33, 3)}
     assert batches and all(set(b) <= corpus_shapes for b in batches)  # every batch came from the corpus
     assert any(len(set(b)) > 1 for b in batches)  # with sizes mixed inside one batch

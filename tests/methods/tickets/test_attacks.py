@@ -1,4 +1,5 @@
 """PGD/FGSM: golden values on a linear model and a cross-check against torchattacks (independent code)."""
+
 import pytest
 import torch
 from torch import nn
@@ -74,8 +75,17 @@ def test_random_start_stays_in_ball_and_box(norm, eps, make_resnet):
     model = PixelSpace(make_resnet().eval(), MEAN, STD)
     x = torch.rand(6, 3, 16, 16)
     y = torch.arange(6) % 5
-    adv = pgd(model, x, y, norm=norm, eps=eps, alpha=eps / 4, steps=4, random_start=True,
-              generator=torch.Generator().manual_seed(0))
+    adv = pgd(
+        model,
+        x,
+        y,
+        norm=norm,
+        eps=eps,
+        alpha=eps / 4,
+        steps=4,
+        random_start=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     d = (adv - x).flatten(1)
     size = d.abs().amax(1) if norm == "linf" else d.norm(dim=1)
     assert (size <= eps + 1e-6).all() and adv.min() >= 0 and adv.max() <= 1

@@ -1,4 +1,5 @@
 """Masks: golden patterns, exact sparsity, holding masks fixed (weights and optimizer state), I/O."""
+
 import pytest
 import torch
 
@@ -122,11 +123,15 @@ def test_mask_errors_name_the_problem(make_resnet):
 
 
 def test_sparsity_report_lists_dead_layers():
-    masks = Mask({"a.weight": torch.zeros(2, 2, dtype=torch.bool), "b.weight": torch.ones(2, 2, dtype=torch.bool),
-                  "bn.weight": torch.zeros(2, dtype=torch.bool)})
+    masks = Mask(
+        {
+            "a.weight": torch.zeros(2, 2, dtype=torch.bool),
+            "b.weight": torch.ones(2, 2, dtype=torch.bool),
+            "bn.weight": torch.zeros(2, dtype=torch.bool),
+        }
+    )
     report = masks.report()
     assert report["sparsity"] == 0.5 and report["dead_layers"] == ["a.weight"] and "bn.weight" not in report["layers"]
-
 
 
 def test_nm_skips_layers_whose_input_is_not_a_multiple_of_m(make_resnet):

@@ -1,4 +1,5 @@
 """OMP/A-IMP/LMP on tiny models: STE gradient, A-IMP schedule and rewinding, any conv/linear model."""
+
 import pytest
 import torch
 from torch import nn
@@ -29,13 +30,15 @@ def test_aimp_prunes_trained_magnitudes_and_rewinds(make_resnet):
                 p.add_(torch.randn_like(p))
 
     masks = aimp(model, MaskSpec(sparsity=0.9, scope="layerwise"), rounds=2, rewind=True, train_round=train_round)
-    assert seen[0] is None and seen[1] == pytest.approx(1 - 0.1 ** 0.5, abs=0.02)
+    assert seen[0] is None and seen[1] == pytest.approx(1 - 0.1**0.5, abs=0.02)
     assert masks.sparsity == pytest.approx(0.9, abs=0.01)
     params = dict(model.named_parameters())
     for k, m in masks.items():  # rewound: the ticket is m * theta_pre
         assert torch.equal(params[k], theta_pre[k] * m)
     # the mask is not OMP's on theta_pre (it came from trained magnitudes)
-    assert any(not torch.equal(masks[k], m) for k, m in omp(make_resnet(), MaskSpec(sparsity=0.9, scope="layerwise")).items())
+    assert any(
+        not torch.equal(masks[k], m) for k, m in omp(make_resnet(), MaskSpec(sparsity=0.9, scope="layerwise")).items()
+    )
 
 
 def test_lmp_ste_gradient_golden():
@@ -81,14 +84,22 @@ def test_lmp_learns_a_different_mask_on_frozen_weights(make_resnet):
 
 
 def _tiny_vit():
-    cfg = ViTConfig(image_size=16, patch_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                    intermediate_size=32, num_labels=3)
+    cfg = ViTConfig(
+        image_size=16,
+        patch_size=4,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=3,
+    )
     return ViTForImageClassification(cfg), {"pixel_values": torch.rand(2, 3, 16, 16)}
 
 
 def _tiny_bert():
-    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, num_labels=3)
+    cfg = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=3
+    )
     return BertForSequenceClassification(cfg), {"input_ids": torch.randint(0, 50, (2, 7))}
 
 
@@ -234,12 +245,15 @@ class TwoLayers(nn.Module):
         return self.a(x) + self.b(x)
 
 
-@pytest.mark.parametrize("rank,scope,a_mask,b_mask", [
-    ("abs", "layerwise", [1, 0, 1, 0], [0, 0, 1, 1]),  # edge-popup: per layer, top-2 |s|: a: |-5|, |2|; b: 3, 4
-    ("signed", "global", [0, 1, 1, 0], [0, 0, 1, 1]),  # top-4 signed of all 8: 4, 3, 2, 1
-    ("signed", "layerwise", [0, 1, 1, 0], [0, 0, 1, 1]),
-    ("abs", "global", [1, 0, 1, 0], [0, 0, 1, 1]),  # top-4 |s| of all 8: 5, 4, 3, 2
-])
+@pytest.mark.parametrize(
+    "rank,scope,a_mask,b_mask",
+    [
+        ("abs", "layerwise", [1, 0, 1, 0], [0, 0, 1, 1]),  # edge-popup: per layer, top-2 |s|: a: |-5|, |2|; b: 3, 4
+        ("signed", "global", [0, 1, 1, 0], [0, 0, 1, 1]),  # top-4 signed of all 8: 4, 3, 2, 1
+        ("signed", "layerwise", [0, 1, 1, 0], [0, 0, 1, 1]),
+        ("abs", "global", [1, 0, 1, 0], [0, 0, 1, 1]),  # top-4 |s| of all 8: 5, 4, 3, 2
+    ],
+)
 def test_lmp_ranking_and_ste_gradient_hand_computed(rank, scope, a_mask, b_mask):
     model = TwoLayers()
     handle = attach_scores(model, MaskSpec(sparsity=0.5, scope=scope, exclude=[]), rank=rank)

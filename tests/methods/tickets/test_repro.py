@@ -1,4 +1,5 @@
 """The repro's plan is a valid branching recipe, and its tables aggregate as hand-computed."""
+
 import pytest
 
 from tailor.methods.tickets.repro import PROFILES, overview, plan, table
@@ -32,9 +33,19 @@ def test_tables_average_as_hand_computed():
     for seed, (nat, rob) in enumerate([(0.5, 0.7), (0.7, 0.7)]):
         for task, shift in (("a", 0.0), ("b", 0.1)):
             for pretrain, acc in (("natural", nat), ("robust", rob)):
-                rows.append({"pretrain": pretrain, "seed": seed, "scheme": "omp", "protocol": "finetune", "task": task,
-                             "sparsity": 0.9, "accuracy": acc + shift, "source_accuracy": 0.8,
-                             "source_robust_accuracy": None if pretrain == "natural" else 0.4})
+                rows.append(
+                    {
+                        "pretrain": pretrain,
+                        "seed": seed,
+                        "scheme": "omp",
+                        "protocol": "finetune",
+                        "task": task,
+                        "sparsity": 0.9,
+                        "accuracy": acc + shift,
+                        "source_accuracy": 0.8,
+                        "source_robust_accuracy": None if pretrain == "natural" else 0.4,
+                    }
+                )
     line = [ln for ln in overview(rows, ["natural", "robust"]) if ln.startswith("| omp")][0]
     # natural: seed means 0.55, 0.75 -> 65.00 ± 10.00; robust: 0.75, 0.75 -> 75.00 ± 0.00; gap +10.00
     assert line == "| omp | finetune | 0.9 | 65.00 ± 10.00 | 75.00 ± 0.00 | +10.00 |"
@@ -50,8 +61,13 @@ def test_paper_recipe_profile_switches_the_three_recipes(tmp_path):
     stages, labels = plan(PROFILES["quick-paper-recipe"], {"eps": "4/255"}, {"eps": "4/255"})
     calls = parse_recipe({"name": "plan", "model": str(tmp_path), "data": {"name": "digits"}, "stages": stages}).calls
     transfer = calls[min(labels)].config  # quick transfers 3 epochs: lr x0.1 after epochs 1 and 2 (50, 100 of 150)
-    assert (transfer.optimizer, transfer.momentum, transfer.weight_decay, transfer.scheduler, transfer.gamma) == \
-        ("sgd", 0.9, 1e-4, "multistep", 0.1)
+    assert (transfer.optimizer, transfer.momentum, transfer.weight_decay, transfer.scheduler, transfer.gamma) == (
+        "sgd",
+        0.9,
+        1e-4,
+        "multistep",
+        0.1,
+    )
     assert transfer.milestones == [1.0, 2.0] and transfer.milestones_in == "epochs"
     draws = [c.config for c in calls if c.name == "draw_ticket"]
     assert all(c.rate == 0.2 for c in draws if c.scheme == "aimp")

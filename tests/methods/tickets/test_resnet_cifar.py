@@ -1,4 +1,5 @@
 """The project's CIFAR-style ResNet behaves as a Hugging Face model."""
+
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 

@@ -1,4 +1,5 @@
 """The stages through the real pipeline on real data (sklearn digits, always installed), tiny settings."""
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -19,7 +20,9 @@ ATTACK = {"eps": "4/255", "steps": 1}
 def base_folder(tmp_path, make_resnet):
     folder = tmp_path / "base"
     make_resnet(num_labels=10).save_pretrained(folder)
-    ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(
+        folder
+    )
     return folder
 
 
@@ -32,11 +35,13 @@ def _run(base, stages, tmp_path):
 
 def test_recipe_rejects_unknown_keys_and_bad_choices(base_folder):
     with pytest.raises(ConfigError, match="valid keys here"):
-        parse_recipe({"name": "t", "model": str(base_folder), "data": DIGITS,
-                      "stages": [{"draw_ticket": {"sparsty": 0.5}}]})
+        parse_recipe(
+            {"name": "t", "model": str(base_folder), "data": DIGITS, "stages": [{"draw_ticket": {"sparsty": 0.5}}]}
+        )
     with pytest.raises(ConfigError, match="scheme"):
-        parse_recipe({"name": "t", "model": str(base_folder), "data": DIGITS,
-                      "stages": [{"draw_ticket": {"scheme": "random"}}]})
+        parse_recipe(
+            {"name": "t", "model": str(base_folder), "data": DIGITS, "stages": [{"draw_ticket": {"scheme": "random"}}]}
+        )
 
 
 @pytest.mark.integration

@@ -1,4 +1,5 @@
 """Structured export: channel-pruned resnet_cifar tickets become smaller models with equal outputs."""
+
 import pytest
 import torch
 from transformers import AutoModelForImageClassification

@@ -1,6 +1,7 @@
 """The tickets comparison is fair: natural and robust pretraining branch into identical ticket and
 transfer recipes, and every transfer starts from the same new head; only the pretraining (and
 A-IMP's adversarial rounds, part of the method) differ."""
+
 import dataclasses
 import re
 
@@ -35,9 +36,22 @@ def test_every_transfer_starts_from_the_same_head_in_both_arms(tmp_path, monkeyp
     if not all(any(d.name == n and d.available() for d in list_datasets()) for n in ("fashion-mnist", "digits")):
         pytest.skip("fashion-mnist or digits is not installed")
     tiny = dataclasses.replace(
-        repro.PROFILES["quick"], seeds=(0,), widths=(4, 8, 8), source_train=64, task_train=32, test_size=32,
-        pretrain_epochs=1, round_epochs=1, lmp_epochs=1, transfer_epochs=1, pgd_steps=1, sparsities=(0.5,),
-        schemes=("omp", "lmp"), protocols=("finetune",), tasks={"digits": {"name": "digits"}})
+        repro.PROFILES["quick"],
+        seeds=(0,),
+        widths=(4, 8, 8),
+        source_train=64,
+        task_train=32,
+        test_size=32,
+        pretrain_epochs=1,
+        round_epochs=1,
+        lmp_epochs=1,
+        transfer_epochs=1,
+        pgd_steps=1,
+        sparsities=(0.5,),
+        schemes=("omp", "lmp"),
+        protocols=("finetune",),
+        tasks={"digits": {"name": "digits"}},
+    )
     monkeypatch.setitem(repro.PROFILES, "quick", tiny)
     states = record_initial_states(monkeypatch, tickets_stages)
     repro.run("quick", tmp_path)

@@ -1,4 +1,5 @@
 """heads / heads_ffn tickets: drawn by OMP/A-IMP/LMP, removed physically, equal to the masked model."""
+
 import copy
 
 import pytest
@@ -13,8 +14,10 @@ from tailor.methods.tickets.transformer_structured import encoder_blocks, load_s
 
 from ..kdqat.conftest import tiny_bert, tiny_roberta, tiny_vit
 
-TEXT = {"input_ids": torch.randint(3, 60, (3, 9), generator=torch.Generator().manual_seed(0)),
-        "attention_mask": torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 9])}
+TEXT = {
+    "input_ids": torch.randint(3, 60, (3, 9), generator=torch.Generator().manual_seed(0)),
+    "attention_mask": torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 9]),
+}
 IMAGE = {"pixel_values": torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))}
 
 
@@ -108,10 +111,29 @@ def test_draw_ticket_stage_and_export_ticket_on_a_vit(tmp_path):
     base = tmp_path / "base"
     tiny_vit().save_pretrained(base)
     ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(base)
-    stages = [{"draw_ticket": {"scheme": "lmp", "pattern": "heads", "sparsity": 0.5, "steps": 2, "batch_size": 16,
-                               "lr": 0.1, "score_rank": "abs", "scope": "layerwise"}}]
-    recipe = parse_recipe({"name": "t", "model": str(base), "seeds": [0], "stages": stages,
-                           "data": {"name": "digits", "train_size": 32, "test_size": 16, "image_size": 16}})
+    stages = [
+        {
+            "draw_ticket": {
+                "scheme": "lmp",
+                "pattern": "heads",
+                "sparsity": 0.5,
+                "steps": 2,
+                "batch_size": 16,
+                "lr": 0.1,
+                "score_rank": "abs",
+                "scope": "layerwise",
+            }
+        }
+    ]
+    recipe = parse_recipe(
+        {
+            "name": "t",
+            "model": str(base),
+            "seeds": [0],
+            "stages": stages,
+            "data": {"name": "digits", "train_size": 32, "test_size": 16, "image_size": 16},
+        }
+    )
     result = run_recipe(recipe, tmp_path / "runs")
     ticket = result.path / "seed-0" / "01-draw_ticket" / "model"
     assert result.results["seeds"]["0"]["01-draw_ticket"]["sparsity"] == pytest.approx(0.5)

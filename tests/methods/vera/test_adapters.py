@@ -64,7 +64,10 @@ def test_save_projection_false_stores_only_vectors_and_head_and_regenerates_bitw
     save_adapter(vera, tmp_path / "adapter")
     with safe_open(tmp_path / "adapter" / ADAPTER_FILE, framework="pt") as f:
         keys = list(f.keys())
-    assert keys and all("vera_lambda_" in k or k.startswith(("base_model.model.classifier.", "base_model.model.bert.pooler.dense.")) for k in keys), keys
+    assert keys and all(
+        "vera_lambda_" in k or k.startswith(("base_model.model.classifier.", "base_model.model.bert.pooler.dense."))
+        for k in keys
+    ), keys
     assert not any("vera_A" in k or "vera_B" in k for k in keys)
 
     reloaded = PeftModel.from_pretrained(tiny_bert(), tmp_path / "adapter")
@@ -116,8 +119,9 @@ def test_other_init_is_saved_and_plain_peft_reloads_it(tmp_path):
     torch.testing.assert_close(_logits(reloaded, token_batch(3)), _logits(vera, token_batch(3)), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("vectors, frozen, trained, trained_value", [("only_b", "d", "b", 0.0),
-                                                                   ("only_d", "b", "d", 0.0)])
+@pytest.mark.parametrize(
+    "vectors, frozen, trained, trained_value", [("only_b", "d", "b", 0.0), ("only_d", "b", "d", 0.0)]
+)
 def test_vector_ablations(vectors, frozen, trained, trained_value):
     vera = build_vera(tiny_bert(), VeraFields(r=8, vectors=vectors))
     layer = vera.base_model.model.bert.encoder.layer[1].attention.self.value

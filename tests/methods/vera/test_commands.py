@@ -23,8 +23,9 @@ def _adapters(tmp_path, n=3):
         model = build_vera(zoo.load("tiny-bert", "classifier", num_labels=3), VeraFields(r=16))
         randomize_adapter(model, "default", seed=i)
         path = save_adapter(model, tmp_path / f"user{i}")
-        Artifact(path, "tiny-bert", "peft", "classifier", ["x", "y", "z"],
-                 base=base_record(base_art, path, original=False)).save()
+        Artifact(
+            path, "tiny-bert", "peft", "classifier", ["x", "y", "z"], base=base_record(base_art, path, original=False)
+        ).save()
         dirs.append(str(path))
         models.append(model.eval())
     return dirs, models
@@ -32,8 +33,12 @@ def _adapters(tmp_path, n=3):
 
 def test_predict_serves_each_row_with_its_adapter(tmp_path):
     dirs, models = _adapters(tmp_path)
-    rows = [{"adapter": "user2", "text": "vote early"}, {"adapter": "0", "text": "make it great"},
-            {"adapter": dirs[1], "text": "stronger together, always"}, {"adapter": "user0", "text": "hi"}]
+    rows = [
+        {"adapter": "user2", "text": "vote early"},
+        {"adapter": "0", "text": "make it great"},
+        {"adapter": dirs[1], "text": "stronger together, always"},
+        {"adapter": "user0", "text": "hi"},
+    ]
     out = predict(dirs, rows, batch_size=3)
     tok = zoo.tokenizer("tiny-bert")
     for row, pred, idx in zip(rows, out, (2, 0, 1, 0)):
@@ -48,12 +53,19 @@ def test_predict_serves_each_row_with_its_adapter(tmp_path):
 def test_repro_plan_covers_the_issue():
     quick = repro.experiments(repro.PROFILES["quick"])
     assert {(e.setting.split("/")[1], e.method) for e in quick} >= {
-        (t, m) for t in repro.TEXT_TASKS for m in ("full", "lora-r8", "vera-r256", "vera-r1024")}
+        (t, m) for t in repro.TEXT_TASKS for m in ("full", "lora-r8", "vera-r256", "vera-r1024")
+    }
     assert any(e.model == "dinov2-s" and e.data["per_class"] == 10 for e in quick)
     full = repro.experiments(repro.PROFILES["full"])
     methods = {e.method for e in full}
-    assert {"vera-r1024 only_b", "vera-r1024 only_d", "vera-r1024 d_init=1e-7", "vera-r1024 unique A,B",
-            "vera-r1024 uniform[0,0.1]", "vera-r1"} <= methods
+    assert {
+        "vera-r1024 only_b",
+        "vera-r1024 only_d",
+        "vera-r1024 d_init=1e-7",
+        "vera-r1024 unique A,B",
+        "vera-r1024 uniform[0,0.1]",
+        "vera-r1",
+    } <= methods
     assert any(e.metric == "perplexity" and e.model == "smollm2-135m" for e in full)
     for e in full:  # every planned recipe validates (stage configs, data keys)
         cfg = e.recipe()
@@ -61,12 +73,23 @@ def test_repro_plan_covers_the_issue():
 
 
 def test_repro_table_formats_rows():
-    rows = [{"setting": "s", "method": "vera-r256", "metric": "accuracy", "test": {
-        "accuracy": {"mean": 0.8, "std": 0.01, "n": 3}, "macro_f1": {"mean": 0.7, "std": 0.02, "n": 3}},
-        "params": {"adapter_params": 4608}, "bytes": {"vector_bytes": 18432, "adapter_file_bytes": 30000, "head_bytes": 10240, "projection_bytes": 0},
-        "seconds": 12.0, "n_seeds": 3}]
+    rows = [
+        {
+            "setting": "s",
+            "method": "vera-r256",
+            "metric": "accuracy",
+            "test": {"accuracy": {"mean": 0.8, "std": 0.01, "n": 3}, "macro_f1": {"mean": 0.7, "std": 0.02, "n": 3}},
+            "params": {"adapter_params": 4608},
+            "bytes": {"vector_bytes": 18432, "adapter_file_bytes": 30000, "head_bytes": 10240, "projection_bytes": 0},
+            "seconds": 12.0,
+            "n_seeds": 3,
+        }
+    ]
     text = repro.table({"rows": rows, "skipped": [{"setting": "d", "method": "full", "reason": "no model"}]})
-    assert "| s | vera-r256 | 4,608 | 18.0 KiB | 29.3 KiB (head 10.0 KiB) | acc 80.00 ± 1.00 | 70.00 ± 2.00 | 3 | 12 |" in text
+    assert (
+        "| s | vera-r256 | 4,608 | 18.0 KiB | 29.3 KiB (head 10.0 KiB) | acc 80.00 ± 1.00 | 70.00 ± 2.00 | 3 | 12 |"
+        in text
+    )
     assert "skipped: no model" in text
 
 
@@ -88,8 +111,19 @@ def test_predict_command_line_writes_jsonl(tmp_path):
     (tmp_path / "in.jsonl").write_text('{"adapter": "user1", "text": "a"}\n{"adapter": "user0", "text": "b"}\n')
     parser = argparse.ArgumentParser()
     commands.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["predict", "--adapters", *dirs, "--input", str(tmp_path / "in.jsonl"),
-                              "--output", str(tmp_path / "out.jsonl"), "--batch-size", "2"])
+    args = parser.parse_args(
+        [
+            "predict",
+            "--adapters",
+            *dirs,
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--output",
+            str(tmp_path / "out.jsonl"),
+            "--batch-size",
+            "2",
+        ]
+    )
     args.func(args)
     lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [x["adapter"] for x in lines] == ["user1", "user0"] and all(len(x["probs"]) == 3 for x in lines)
@@ -98,8 +132,11 @@ def test_predict_command_line_writes_jsonl(tmp_path):
 def test_repro_pairs_each_method_with_lora_by_seed():
     def row(method, metric, per_seed):
         return {"setting": "s", "method": method, "metric": metric, "per_seed": per_seed}
-    rows = [row("lora-r8", "accuracy", {"0": 0.80, "1": 0.70, "2": 0.75}),
-            row("vera-r256", "accuracy", {"0": 0.82, "1": 0.74, "2": 0.81})]
+
+    rows = [
+        row("lora-r8", "accuracy", {"0": 0.80, "1": 0.70, "2": 0.75}),
+        row("vera-r256", "accuracy", {"0": 0.82, "1": 0.74, "2": 0.81}),
+    ]
     (claim,) = repro.paired_claims(rows)
     # d = (0.02, 0.04, 0.06): mean 0.04, t_{0.975,2} 4.302653 · 0.02/√3 = 0.049683
     assert claim["claim"] == "vera-r256 vs lora-r8" and claim["mean"] == pytest.approx(0.04)

@@ -26,15 +26,18 @@ def _one_by_one(model, names, inputs):
     with torch.no_grad():
         for row, name in enumerate(names):
             model.set_adapter(name)
-            outs.append(model(**{k: v[row:row + 1] for k, v in inputs.items()}).logits)
+            outs.append(model(**{k: v[row : row + 1] for k, v in inputs.items()}).logits)
     return torch.cat(outs)
 
 
-@pytest.mark.parametrize("make, cfg", [
-    (tiny_bert, VeraFields(r=64)),
-    (tiny_llama, VeraFields(r=16, task="causal_lm")),
-    (tiny_gpt2, VeraFields(r=16, task="causal_lm")),
-])
+@pytest.mark.parametrize(
+    "make, cfg",
+    [
+        (tiny_bert, VeraFields(r=64)),
+        (tiny_llama, VeraFields(r=16, task="causal_lm")),
+        (tiny_gpt2, VeraFields(r=16, task="causal_lm")),
+    ],
+)
 def test_mixed_batch_equals_per_row_runs(make, cfg):
     model = _with_adapters(make(), cfg, n=3)
     names = ["a2", "a0", "a1", "a1", "a0", "a2"]

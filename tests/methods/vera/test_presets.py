@@ -13,8 +13,15 @@ def test_presets_per_family():
     assert target_modules_for(tiny_bert()) == ["query", "value"]
     assert target_modules_for(tiny_dinov2()) == ["q_proj", "v_proj"]
     assert target_modules_for(tiny_gpt2()) == ["c_attn", "c_proj", "c_fc"]
-    assert set(target_modules_for(tiny_llama())) == {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                     "gate_proj", "up_proj", "down_proj"}
+    assert set(target_modules_for(tiny_llama())) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
     assert target_modules_for(tiny_bert(), ["key"]) == ["key"]
     assert head_modules_for(tiny_bert()) == ["pooler.dense", "classifier"] and head_modules_for(tiny_llama()) == []
 
@@ -42,8 +49,11 @@ def test_vera_and_lora_counts_on_llama_mixed_shapes():
     outs_ins = [(32, 32), (16, 32), (16, 32), (32, 32), (48, 32), (48, 32), (32, 48)]
     r = 16
     vera = count_parameters(build_vera(tiny_llama(), VeraFields(r=r, task="causal_lm")))
-    assert vera == {"adapter_params": 2 * sum(m + r for m, _ in outs_ins), "head_params": 0,
-                    "trainable_params": 2 * sum(m + r for m, _ in outs_ins)}
+    assert vera == {
+        "adapter_params": 2 * sum(m + r for m, _ in outs_ins),
+        "head_params": 0,
+        "trainable_params": 2 * sum(m + r for m, _ in outs_ins),
+    }
     lora = count_parameters(build_lora(tiny_llama(), LoraFields(r=4, task="causal_lm")))
     assert lora["adapter_params"] == 2 * sum(4 * (m + n) for m, n in outs_ins)
 

@@ -58,8 +58,10 @@ def test_vera_stage_adapter_loads_in_plain_peft_with_the_recorded_scores(tmp_pat
 
 
 def test_lora_after_finetune_adapts_the_previous_stage(tmp_path):
-    recipe, result = _run(tmp_path, [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}},
-                                     {"lora": {"r": 4, "steps": 2, "batch_size": 16}}])
+    recipe, result = _run(
+        tmp_path,
+        [{"finetune": {"steps": 2, "batch_size": 16, "lr": 1e-3}}, {"lora": {"r": 4, "steps": 2, "batch_size": 16}}],
+    )
     metrics = result.results["seeds"]["0"]["02-lora"]
     assert metrics["params"]["adapter_params"] == 4 * 4 * (32 + 32)
     artifact = _artifact(result, "02-lora")
@@ -74,7 +76,7 @@ def test_lora_after_finetune_adapts_the_previous_stage(tmp_path):
 
 @pytest.mark.parametrize("stage", [{"vera": {"r": 32, "task": "causal_lm"}}, {"lora": {"r": 4, "task": "causal_lm"}}])
 def test_causal_lm_stage_reports_perplexity(tmp_path, stage):
-    (name, cfg), = stage.items()
+    ((name, cfg),) = stage.items()
     _, result = _run(tmp_path, [{name: {**cfg, "steps": 2, "batch_size": 8}}], model="tiny-gpt2")
     metrics = result.results["seeds"]["0"][f"01-{name}"]
     assert 1.0 < metrics["test"]["perplexity"] < 1e4 and metrics["test"]["tokens"] > 100

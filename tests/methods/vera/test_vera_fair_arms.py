@@ -1,5 +1,6 @@
 """The VeRA comparison is fair: full fine-tuning, LoRA and VeRA start from the same head and pooler,
 on the same data, with the same schedule, batch, head learning rate and selection rule."""
+
 import dataclasses
 
 import pytest
@@ -17,18 +18,34 @@ from tests.methods.fairness import (
     tiny_bert_with_pooler,
 )
 
-SHARED = ("epochs", "steps", "batch_size", "warmup_ratio", "scheduler", "weight_decay", "head_lr", "eval_every",
-          "select", "patience", "max_grad_norm", "precision")
+SHARED = (
+    "epochs",
+    "steps",
+    "batch_size",
+    "warmup_ratio",
+    "scheduler",
+    "weight_decay",
+    "head_lr",
+    "eval_every",
+    "select",
+    "patience",
+    "max_grad_norm",
+    "precision",
+)
 
 
 def _profile(tmp_path):
     model = tiny_bert_with_pooler(tmp_path / "tiny-bert-pooler")
     return dataclasses.replace(
-        repro.PROFILES["quick"], text_model=str(model), text_tasks=("texts",),
+        repro.PROFILES["quick"],
+        text_model=str(model),
+        text_tasks=("texts",),
         task_data={"texts": {"name": str(text_csv(tmp_path / "texts.csv"))}},
         text_data={"train_size": 24, "test_size": 12, "max_length": 12},
         text_train={**repro.PROFILES["quick"].text_train, "epochs": 1, "batch_size": 8},
-        image_data=None, decoder=None)
+        image_data=None,
+        decoder=None,
+    )
 
 
 @pytest.mark.parametrize("profile", sorted(repro.PROFILES))
@@ -47,7 +64,10 @@ def test_arms_share_data_schedule_and_head_rate(profile):
 @pytest.mark.slow
 def test_every_arm_starts_from_the_same_head_and_pooler(tmp_path, monkeypatch):
     monkeypatch.setitem(repro.PROFILES, "quick", _profile(tmp_path))
-    full, adapters = record_initial_states(monkeypatch, finetune_stages), record_initial_states(monkeypatch, vera_stages)
+    full, adapters = (
+        record_initial_states(monkeypatch, finetune_stages),
+        record_initial_states(monkeypatch, vera_stages),
+    )
     repro.run("quick", tmp_path / "out", seeds=[0])
     starts = {name: non_encoder(plain_names(s)) for (name, _, _), s in {**full, **adapters}.items()}
     assert len(starts) == len(repro.METHODS)

@@ -12,7 +12,9 @@ class FinetuneRegularizer(StrictModel):
     """A regulariser of fine-tuning (the self-distillation paper's baselines, Tables 1-2)."""
 
     kind: Literal["none", "l2_to_pretrained", "mars", "r3f"] = "none"
-    coef: float = Field(0.01, ge=0, description="l2_to_pretrained: weight on Σ||θ-θ_init||²; r3f: λ on the symmetric KL")
+    coef: float = Field(
+        0.01, ge=0, description="l2_to_pretrained: weight on Σ||θ-θ_init||²; r3f: λ on the symmetric KL"
+    )
     radius: float = Field(1.0, gt=0, description="mars: radius of the MARS-norm ball around each pre-trained weight")
     eps: float = Field(1e-5, ge=0, description="r3f: noise scale on the input embeddings")
     noise: Literal["uniform", "normal"] = "uniform"
@@ -24,7 +26,11 @@ class FinetuneConfig(TrainSettings):
     head_lr: float | None = Field(None, gt=0, description="learning rate of the new head (default: lr)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     pooler: Literal["keep", "reinit"] = Field(
-        "keep", description="the encoder's pooler (BERT): keep the source's (pretrained, carried through further "
-                            "pre-training), or draw it anew from the seed, as RoBERTa's fresh classification head")
-    regularizer: FinetuneRegularizer = Field(default_factory=FinetuneRegularizer,
-                                             description="baseline regularizer: l2_to_pretrained (RecAdam's penalty), mars, r3f")
+        "keep",
+        description="the encoder's pooler (BERT): keep the source's (pretrained, carried through further "
+        "pre-training), or draw it anew from the seed, as RoBERTa's fresh classification head",
+    )
+    regularizer: FinetuneRegularizer = Field(
+        default_factory=FinetuneRegularizer,
+        description="baseline regularizer: l2_to_pretrained (RecAdam's penalty), mars, r3f",
+    )

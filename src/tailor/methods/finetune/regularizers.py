@@ -86,6 +86,7 @@ def _last_output(model: nn.Module):
 @contextmanager
 def noisy_embeddings(model: nn.Module, eps: float, noise: str):
     """Adds N(0, ε²) or U(−ε, ε) noise to the output of the model's input embedding module."""
+
     def perturb(module, args, output):
         if noise == "normal":
             return output + torch.randn_like(output) * eps

@@ -1,4 +1,5 @@
 """The `finetune` stage: load the previous model with a classifier head, train it, score it."""
+
 from __future__ import annotations
 
 import torch
@@ -33,10 +34,19 @@ def run_finetune(cfg: FinetuneConfig, ctx: StageContext) -> StageResult:
         reinit_pooler(model)
     objective, callbacks = regularize(cfg.regularizer, model, CrossEntropy(cfg.label_smoothing))
     report = train(
-        model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective, callbacks=callbacks,
-        collator=data.collator, validation=data, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None, seed=ctx.seed,
+        model,
+        data.train,
+        settings=cfg,
+        out_dir=ctx.stage_dir,
+        objective=objective,
+        callbacks=callbacks,
+        collator=data.collator,
+        validation=data,
+        lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
+        seed=ctx.seed,
     )
     metrics = evaluate(model, data, cfg.eval_batch_size, precision=cfg.precision)
-    artifact = save_hf(model, ctx.stage_dir / "model", ctx.recipe.model, head="classifier",
-                       label_names=ctx.task().label_names)
+    artifact = save_hf(
+        model, ctx.stage_dir / "model", ctx.recipe.model, head="classifier", label_names=ctx.task().label_names
+    )
     return StageResult(artifact, {**metrics, "train": report.as_dict()})

@@ -4,6 +4,7 @@ All functions take attention probabilities ``(B, H, n, n)`` and an optional ``(B
 padded query rows and key columns are ignored. Results are ``(H,)`` tensors (averaged over batch and
 real query rows) unless said otherwise.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -73,22 +74,29 @@ def ranking_loss(student: Tensor, teacher: Tensor, attention_mask: Tensor | None
     return (per_row * rows).sum(-1).mean(0)
 
 
-def attention_report(student: list[Tensor], teacher: list[Tensor], attention_mask: Tensor | None = None,
-                     k: int = 5) -> dict[str, list[list[float]]]:
+def attention_report(
+    student: list[Tensor], teacher: list[Tensor], attention_mask: Tensor | None = None, k: int = 5
+) -> dict[str, list[list[float]]]:
     """Every diagnostic as ``[layer][head]`` lists (JSON-ready)."""
+
     def table(fn, *args):
         return [fn(*a, attention_mask).tolist() for a in zip(*args)]
-    return {"map_kl": table(map_kl_per_head, student, teacher),
-            "cover_length_ratio": [cover_length_ratio(s, t, attention_mask, k).tolist() for s, t in zip(student, teacher)],
-            "ranking_loss": table(ranking_loss, student, teacher),
-            "entropy_student": table(entropy_per_head, student),
-            "entropy_teacher": table(entropy_per_head, teacher)}
+
+    return {
+        "map_kl": table(map_kl_per_head, student, teacher),
+        "cover_length_ratio": [cover_length_ratio(s, t, attention_mask, k).tolist() for s, t in zip(student, teacher)],
+        "ranking_loss": table(ranking_loss, student, teacher),
+        "entropy_student": table(entropy_per_head, student),
+        "entropy_teacher": table(entropy_per_head, teacher),
+    }
 
 
-def plot_maps(student: Tensor, teacher: Tensor, layer: int, head: int, path: str | Path,
-              tokens: list[str] | None = None) -> Path:
+def plot_maps(
+    student: Tensor, teacher: Tensor, layer: int, head: int, path: str | Path, tokens: list[str] | None = None
+) -> Path:
     """Fig. 8-style PNG: teacher vs student attention map of one example, layer and head."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

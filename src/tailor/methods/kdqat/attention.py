@@ -11,6 +11,7 @@ code is copied. It differs from eager attention in two ways:
   ``tailor.engine.hooks.capture`` records them with ordinary forward hooks. The probes have no
   parameters, so the teacher gets them too and its state dict does not change.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,16 @@ SCORES_PROBE = "kdqat_scores"
 PROBS_PROBE = "kdqat_probs"
 
 
-def kdqat_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                    attention_mask: torch.Tensor | None, scaling: float | None = None,
-                    dropout: float = 0.0, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+def kdqat_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Eager attention with optional 8-bit Q/K/V/probability fake quantization and probes."""
     act: ActSpec | None = getattr(module, "kdqat_act", None)
     if scaling is None:
@@ -81,11 +89,16 @@ PROJECTION_NAMES = (("query", "key", "value"), ("q_proj", "k_proj", "v_proj"))
 
 def self_attention_modules(model: nn.Module) -> dict[str, nn.Module]:
     """Self-attention modules (query/key/value or q_proj/k_proj/v_proj linears), by path, in order."""
-    found = {name: m for name, m in model.named_modules()
-             if any(all(isinstance(getattr(m, p, None), nn.Linear) for p in names) for names in PROJECTION_NAMES)}
+    found = {
+        name: m
+        for name, m in model.named_modules()
+        if any(all(isinstance(getattr(m, p, None), nn.Linear) for p in names) for names in PROJECTION_NAMES)
+    }
     if not found:
-        raise ValueError(f"{type(model).__name__} has no self-attention module with query/key/value "
-                         "(or q_proj/k_proj/v_proj) linears; kdqat supports BERT/RoBERTa/ViT-style encoders")
+        raise ValueError(
+            f"{type(model).__name__} has no self-attention module with query/key/value "
+            "(or q_proj/k_proj/v_proj) linears; kdqat supports BERT/RoBERTa/ViT-style encoders"
+        )
     return found
 
 

@@ -9,6 +9,7 @@ Measured in one process, interleaved rep by rep so machine load hits both sides 
 4. deployment (:mod:`.deploy_bench`): fp32, bf16, the integer backend and its ONNX export in
    onnxruntime at batch 1, 8 and 64, giving the ``*_speedup`` keys of ``bench.json``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,6 +42,7 @@ def _train_step(model, objective, batch, teacher=None):
     def step():
         model.zero_grad(set_to_none=True)
         weighted_sum(objective.terms(model, batch, teacher), objective.weights).backward()
+
     return step
 
 
@@ -53,8 +55,10 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, length: 
     student = quantize_model(copy.deepcopy(teacher), QuantConfig()).train()
     batch = _batch(tokenizer(model_name), batch_size, length)
     kd = KDQATObjective(DistillConfig(preset="ternarybert"), student, teacher)
-    train = interleaved({"fp32_step": _train_step(fp, CrossEntropy(), batch),
-                          "qat_step": _train_step(student, kd, batch, teacher)}, reps)
+    train = interleaved(
+        {"fp32_step": _train_step(fp, CrossEntropy(), batch), "qat_step": _train_step(student, kd, batch, teacher)},
+        reps,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         teacher.save_pretrained(Path(tmp) / "fp32")
@@ -71,20 +75,36 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, length: 
         def call():
             with torch.no_grad():
                 model(**x)
+
         return call
 
-    latency = interleaved({"fp32_b1": infer(teacher, single), "packed_b1": infer(packed, single),
-                            f"fp32_b{batch_size}": infer(teacher, inputs),
-                            f"packed_b{batch_size}": infer(packed, inputs)}, reps)
+    latency = interleaved(
+        {
+            "fp32_b1": infer(teacher, single),
+            "packed_b1": infer(packed, single),
+            f"fp32_b{batch_size}": infer(teacher, inputs),
+            f"packed_b{batch_size}": infer(packed, inputs),
+        },
+        reps,
+    )
     result = {
-        "model": model_name, "batch_size": batch_size, "length": length, "reps": reps,
+        "model": model_name,
+        "batch_size": batch_size,
+        "length": length,
+        "reps": reps,
         "torch_threads": torch.get_num_threads(),
-        "train_step_seconds": train, "qat_over_fp32_step": train["qat_step"] / train["fp32_step"],
-        "file_bytes": {"fp32_safetensors": fp32_bytes, "packed_safetensors": packed_bytes,
-                       "ratio": fp32_bytes / packed_bytes},
+        "train_step_seconds": train,
+        "qat_over_fp32_step": train["qat_step"] / train["fp32_step"],
+        "file_bytes": {
+            "fp32_safetensors": fp32_bytes,
+            "packed_safetensors": packed_bytes,
+            "ratio": fp32_bytes / packed_bytes,
+        },
         "size_report": sizes,
         "latency_seconds": latency,
-        "packed_over_fp32_latency": {k: latency[f"packed_{k}"] / latency[f"fp32_{k}"] for k in ("b1", f"b{batch_size}")},
+        "packed_over_fp32_latency": {
+            k: latency[f"packed_{k}"] / latency[f"fp32_{k}"] for k in ("b1", f"b{batch_size}")
+        },
         **deploy,
     }
     return result
@@ -93,18 +113,26 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, length: 
 def markdown(r: dict) -> str:
     s, lat, f = r["train_step_seconds"], r["latency_seconds"], r["file_bytes"]
     b = f"b{r['batch_size']}"
-    lines = [f"kdqat bench: {r['model']}, batch {r['batch_size']} x {r['length']} tokens, median of {r['reps']}, "
-             f"{r['torch_threads']} torch threads", "",
-             "| measurement | full precision | ternary (W2A8) | ratio |", "|---|---|---|---|",
-             f"| training step (s) | {s['fp32_step']:.3f} | {s['qat_step']:.3f} | {r['qat_over_fp32_step']:.2f}x |",
-             f"| model file (MB) | {f['fp32_safetensors'] / 1e6:.2f} | {f['packed_safetensors'] / 1e6:.2f} | "
-             f"{f['ratio']:.2f}x smaller |",
-             f"| inference, batch 1 (ms) | {lat['fp32_b1'] * 1e3:.1f} | {lat['packed_b1'] * 1e3:.1f} | "
-             f"{r['packed_over_fp32_latency']['b1']:.2f}x |",
-             f"| inference, {b.replace('b', 'batch ')} (ms) | {lat['fp32_' + b] * 1e3:.1f} | "
-             f"{lat['packed_' + b] * 1e3:.1f} | {r['packed_over_fp32_latency'][b]:.2f}x |", "",
-             "| component | fp32 bytes | packed bytes | ratio |", "|---|---|---|---|"]
-    lines += [f"| {k} | {v['fp32_bytes']:,} | {v['packed_bytes']:,} | {v['ratio']:.2f}x |"
-              for k, v in r["size_report"].items()]
+    lines = [
+        f"kdqat bench: {r['model']}, batch {r['batch_size']} x {r['length']} tokens, median of {r['reps']}, "
+        f"{r['torch_threads']} torch threads",
+        "",
+        "| measurement | full precision | ternary (W2A8) | ratio |",
+        "|---|---|---|---|",
+        f"| training step (s) | {s['fp32_step']:.3f} | {s['qat_step']:.3f} | {r['qat_over_fp32_step']:.2f}x |",
+        f"| model file (MB) | {f['fp32_safetensors'] / 1e6:.2f} | {f['packed_safetensors'] / 1e6:.2f} | "
+        f"{f['ratio']:.2f}x smaller |",
+        f"| inference, batch 1 (ms) | {lat['fp32_b1'] * 1e3:.1f} | {lat['packed_b1'] * 1e3:.1f} | "
+        f"{r['packed_over_fp32_latency']['b1']:.2f}x |",
+        f"| inference, {b.replace('b', 'batch ')} (ms) | {lat['fp32_' + b] * 1e3:.1f} | "
+        f"{lat['packed_' + b] * 1e3:.1f} | {r['packed_over_fp32_latency'][b]:.2f}x |",
+        "",
+        "| component | fp32 bytes | packed bytes | ratio |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {v['fp32_bytes']:,} | {v['packed_bytes']:,} | {v['ratio']:.2f}x |"
+        for k, v in r["size_report"].items()
+    ]
     lines += deployment_markdown(r)
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
 """CLI subcommand ``tailor analyze attention``: teacher vs student attention maps and per-head diagnostics."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,11 @@ DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog, and the dog does no
 def register(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser("analyze", help="diagnostics of trained models")
     what = a.add_subparsers(dest="analysis", required=True)
-    att = what.add_parser("attention", help="teacher vs student attention maps (PNG) and per-head "
-                          "map-KL / cover-length ratio / ranking loss / entropy (JSON)")
+    att = what.add_parser(
+        "attention",
+        help="teacher vs student attention maps (PNG) and per-head "
+        "map-KL / cover-length ratio / ranking loss / entropy (JSON)",
+    )
     att.add_argument("--teacher", required=True, help="full-precision artifact folder (the finetune stage's model)")
     att.add_argument("--student", required=True, help="quantized artifact folder (qat_distill or export model)")
     att.add_argument("--text", action="append", help="input text (repeatable; default: one English sentence)")
@@ -44,8 +48,10 @@ def cmd_analyze_attention(args) -> None:
 
     teacher_art, student_art = _artifact(args.teacher), _artifact(args.student)
     num_labels = teacher_art.num_labels
-    models = {role: ensure_kdqat_attention(load_model(art, "classifier", num_labels).eval())
-              for role, art in (("teacher", teacher_art), ("student", student_art))}
+    models = {
+        role: ensure_kdqat_attention(load_model(art, "classifier", num_labels).eval())
+        for role, art in (("teacher", teacher_art), ("student", student_art))
+    }
     n_layers = len(layer_paths(models["teacher"]))
     if not 0 <= args.layer < n_layers:
         raise ConfigError(f"--layer {args.layer} out of range: the model has layers 0..{n_layers - 1}")
@@ -66,9 +72,14 @@ def cmd_analyze_attention(args) -> None:
     (out / "attention_report.json").write_text(json.dumps(report, indent=2))
     n = int(batch["attention_mask"][0].sum())
     tokens = tok.convert_ids_to_tokens(batch["input_ids"][0][:n].tolist())
-    png = plot_maps(maps["student"][args.layer][0, args.head], maps["teacher"][args.layer][0, args.head],
-                    args.layer, args.head, out / f"attention_l{args.layer}_h{args.head}.png", tokens)
+    png = plot_maps(
+        maps["student"][args.layer][0, args.head],
+        maps["teacher"][args.layer][0, args.head],
+        args.layer,
+        args.head,
+        out / f"attention_l{args.layer}_h{args.head}.png",
+        tokens,
+    )
     for name, per_layer in report.items():
-        print(f"{name:20s} per layer (mean over heads): "
-              + " ".join(f"{sum(h) / len(h):.4f}" for h in per_layer))
+        print(f"{name:20s} per layer (mean over heads): " + " ".join(f"{sum(h) / len(h):.4f}" for h in per_layer))
     print(f"wrote {png} and {out / 'attention_report.json'}")

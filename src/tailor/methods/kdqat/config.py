@@ -4,6 +4,7 @@ Defaults are the reference code's (spec §1.4, §3): ternary TWN weights (layer-
 the word embedding), 8-bit activations clipped to ±2.5, position/token-type embeddings, biases,
 LayerNorms and the classifier in full precision, lr 2e-5, 3 epochs, 10% linear warmup.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -38,8 +39,10 @@ class QuantConfig(StrictModel):
     @model_validator(mode="after")
     def _ternary_is_two_bits(self) -> "QuantConfig":
         if self.weight_scheme == "twn" and self.weight_bits != 2:
-            raise ValueError(f"weight_scheme 'twn' (ternary) needs weight_bits 2, got {self.weight_bits}; "
-                             "use weight_scheme 'uniform' for 4 or 8 bits")
+            raise ValueError(
+                f"weight_scheme 'twn' (ternary) needs weight_bits 2, got {self.weight_bits}; "
+                "use weight_scheme 'uniform' for 4 or 8 bits"
+            )
         return self
 
 
@@ -87,7 +90,9 @@ class QatDistillConfig(TrainSettings):
     quant: QuantConfig = Field(default_factory=QuantConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     select: Literal["last", "best"] = Field(
-        "best", description="with eval_every: keep the best validation weights (the reference code reports the best dev score)")
+        "best",
+        description="with eval_every: keep the best validation weights (the reference code reports the best dev score)",
+    )
 
 
 class ExportConfig(StrictModel):

@@ -6,6 +6,7 @@ scale(s); every other tensor stays fp32. Packing is hand-written because safeten
 sub-byte dtype. The artifact folder holds ``model.safetensors`` (packed), ``config.json`` (the HF
 config) and ``kdqat.json`` (quantization settings, packed shapes, which head class).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,7 @@ def unpack_codes(packed: torch.Tensor, bits: int, shape: tuple[int, ...]) -> tor
     """Inverse of :func:`pack_codes`: ``int8`` codes of the given shape."""
     per_byte = 8 // bits
     shifts = torch.arange(per_byte, dtype=torch.int32) * bits
-    unsigned = (packed.to(torch.int32)[:, None] >> shifts) & (2 ** bits - 1)
+    unsigned = (packed.to(torch.int32)[:, None] >> shifts) & (2**bits - 1)
     numel = int(torch.Size(shape).numel())
     return (unsigned.flatten()[:numel] - 2 ** (bits - 1)).to(torch.int8).view(shape)
 
@@ -75,16 +76,22 @@ def _dedupe_tied(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def export_packed(model: nn.Module, out_dir: str | Path, quant: QuantConfig, head: str = "classifier",
-                  extra_meta: dict | None = None) -> Path:
+def export_packed(
+    model: nn.Module, out_dir: str | Path, quant: QuantConfig, head: str = "classifier", extra_meta: dict | None = None
+) -> Path:
     """Write the packed artifact folder for a fake-quantized student; returns the folder."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors, packing = packed_state(model)
     atomic_save_safetensors(tensors, out / PACKED_FILE, metadata={"format": "pt", "kdqat": "packed"})
     model.config.save_pretrained(out)
-    meta = {"quant": quant.model_dump(), "packing": packing, "head": head,
-            "model_class": type(model).__name__, **(extra_meta or {})}
+    meta = {
+        "quant": quant.model_dump(),
+        "packing": packing,
+        "head": head,
+        "model_class": type(model).__name__,
+        **(extra_meta or {}),
+    }
     atomic_write_text(out / META_FILE, json.dumps(meta, indent=2))
     return out
 
@@ -109,8 +116,9 @@ def _stored(folder: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]
     return state
 
 
-def load_packed(folder: str | Path, model_class: type[nn.Module] | None = None, *,
-                backend: Backend = "reference") -> nn.Module:
+def load_packed(
+    folder: str | Path, model_class: type[nn.Module] | None = None, *, backend: Backend = "reference"
+) -> nn.Module:
     """Rebuild an inference model (quantized weights frozen, 8-bit activations) from a packed folder.
 
     ``backend="reference"`` computes with the dequantized fp32 weights, exactly like the
@@ -133,8 +141,9 @@ def load_packed(folder: str | Path, model_class: type[nn.Module] | None = None, 
     missing, unexpected = model.load_state_dict(_dequantized(stored), strict=False)
     untied = [k for k in missing if k not in _tied_names(model)]
     if untied or unexpected:
-        raise ValueError(f"{folder / PACKED_FILE} does not match {cls.__name__}: missing {untied}, "
-                         f"unexpected {unexpected}")
+        raise ValueError(
+            f"{folder / PACKED_FILE} does not match {cls.__name__}: missing {untied}, unexpected {unexpected}"
+        )
     model.tie_weights()
     if chosen != "reference":
         _to_integer(model, stored, meta["packing"], chosen)

@@ -26,6 +26,7 @@ layer's multiply-adds, and oneDNN's int8 op takes a 2-D weight, not a batch of t
 Hand-written because no library runs a per-tensor symmetric quantizer with clipping followed by
 ternary weight codes; the GEMMs themselves are oneDNN's / torch's.
 """
+
 from __future__ import annotations
 
 import functools
@@ -103,8 +104,15 @@ class _MatMulInteger(torch.autograd.Function):
 class IntegerLinear(nn.Module):
     """A frozen quantized Linear that multiplies integer codes (see the module docstring)."""
 
-    def __init__(self, codes: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, act: ActSpec,
-                 bits: int, kernel: Literal["onednn", "int_mm", "bf16"]):
+    def __init__(
+        self,
+        codes: torch.Tensor,
+        scale: torch.Tensor,
+        bias: torch.Tensor | None,
+        act: ActSpec,
+        bits: int,
+        kernel: Literal["onednn", "int_mm", "bf16"],
+    ):
         super().__init__()
         self.out_features, self.in_features = codes.shape
         self.act, self.bits, self.kernel = act, bits, kernel
@@ -115,8 +123,11 @@ class IntegerLinear(nn.Module):
         self._packed = torch.ops.onednn.qlinear_prepack(self.codes, None) if kernel == "onednn" else None
         if kernel == "int_mm":
             k, n = _round_up(self.in_features, 8), _round_up(self.out_features, 8)
-            self.register_buffer("_codes_kn", F.pad(self.codes, (0, k - self.in_features, 0, n - self.out_features)).t().contiguous(),
-                                 persistent=False)
+            self.register_buffer(
+                "_codes_kn",
+                F.pad(self.codes, (0, k - self.in_features, 0, n - self.out_features)).t().contiguous(),
+                persistent=False,
+            )
         if kernel == "bf16":
             self.register_buffer("_codes_bf16", self.codes.to(torch.bfloat16), persistent=False)
 
@@ -130,9 +141,21 @@ class IntegerLinear(nn.Module):
         else:
             xu8, s = self.codes_of(x)
             if self.kernel == "onednn":
-                y = torch.ops.onednn.qlinear_pointwise(xu8, float(1 / s), ZERO_POINT, self._packed, self.weight_scale,
-                                                       _zero_points(self.weight_scale.numel()), self.bias,
-                                                       1.0, 0, torch.float32, "none", [], "")
+                y = torch.ops.onednn.qlinear_pointwise(
+                    xu8,
+                    float(1 / s),
+                    ZERO_POINT,
+                    self._packed,
+                    self.weight_scale,
+                    _zero_points(self.weight_scale.numel()),
+                    self.bias,
+                    1.0,
+                    0,
+                    torch.float32,
+                    "none",
+                    [],
+                    "",
+                )
             elif self.kernel == "int_mm":
                 y = self._rescale(self._int_mm(xu8), s)
             else:
@@ -155,12 +178,16 @@ class IntegerLinear(nn.Module):
 
     def _int_mm(self, xu8: torch.Tensor) -> torch.Tensor:
         rows = xu8.shape[0]
-        padded = F.pad((xu8.to(torch.int16) - ZERO_POINT).to(torch.int8), (0, self._codes_kn.shape[0] - self.in_features,
-                                          0, max(_round_up(rows, 8), 24) - rows))
-        return torch._int_mm(padded, self._codes_kn)[:rows, :self.out_features].float()
+        padded = F.pad(
+            (xu8.to(torch.int16) - ZERO_POINT).to(torch.int8),
+            (0, self._codes_kn.shape[0] - self.in_features, 0, max(_round_up(rows, 8), 24) - rows),
+        )
+        return torch._int_mm(padded, self._codes_kn)[:rows, : self.out_features].float()
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, kernel={self.kernel}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, kernel={self.kernel}"
+        )
 
 
 @functools.lru_cache(maxsize=None)

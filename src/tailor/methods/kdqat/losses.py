@@ -7,6 +7,7 @@ included and summed over layers; the map KL is masked to real tokens and divided
 length. No τ² factor anywhere (the reference code has none). Every term runs in fp32, also under
 bf16/fp16 autocast (``full_precision``): softmax/log and small MSEs lose too much in 8 mantissa bits.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,16 +24,18 @@ PROB_FLOOR = 1e-8
 
 
 @full_precision
-def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                       temperature: float = 1.0) -> torch.Tensor:
+def soft_cross_entropy(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """``mean_b[-Σ_c softmax(z^T/T)_c · log_softmax(z^S/T)_c]`` (logits KD, spec §2.1)."""
     target = F.softmax(teacher_logits / temperature, dim=-1)
     return -(target * F.log_softmax(student_logits / temperature, dim=-1)).sum(-1).mean()
 
 
 @full_precision
-def prediction_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                    temperature: float = 1.0) -> torch.Tensor:
+def prediction_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """Soft cross-entropy for classification, MSE for a single regression output."""
     if student_logits.size(-1) == 1:
         return F.mse_loss(student_logits, teacher_logits)
@@ -49,14 +52,17 @@ def layerwise_mse(student: Sequence[torch.Tensor], teacher: Sequence[torch.Tenso
 @full_precision
 def attention_score_mse(student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor]) -> torch.Tensor:
     """TernaryBERT Eq. 5: ``Σ_l MSE(AS^S_l, AS^T_l)`` with entries ≤ −100 (the mask) set to 0."""
+
     def unmask(scores: torch.Tensor) -> torch.Tensor:
         return torch.where(scores <= MASK_FLOOR, torch.zeros_like(scores), scores)
+
     return layerwise_mse([unmask(s) for s in student], [unmask(t) for t in teacher])
 
 
 @full_precision
-def attention_map_kl(student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor],
-                     attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention_map_kl(
+    student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor], attention_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Eq. 6 with the code's normalisation: ``Σ_l mean_{b,h} (1/s_b) Σ_{t,j<s_b} p^T (log p^T − log p^S)``.
 
     ``student``/``teacher`` are per-layer probabilities ``(B, H, n, n)``; ``attention_mask`` is the
@@ -64,8 +70,11 @@ def attention_map_kl(student: Sequence[torch.Tensor], teacher: Sequence[torch.Te
     """
     _same_length(student, teacher)
     batch, _, n, _ = teacher[0].shape
-    mask = (torch.ones(batch, n, device=teacher[0].device) if attention_mask is None
-            else attention_mask.to(teacher[0].dtype))
+    mask = (
+        torch.ones(batch, n, device=teacher[0].device)
+        if attention_mask is None
+        else attention_mask.to(teacher[0].dtype)
+    )
     pair_mask = mask[:, None, :, None] * mask[:, None, None, :]
     lengths = mask.sum(-1).clamp_min(1.0)[:, None]
     per_layer = []
@@ -85,8 +94,9 @@ def probs_at_temperature(scores: torch.Tensor, tau: float) -> torch.Tensor:
 UnifiedForm = Literal["sm1", "sm2"]
 
 
-def unified_map_output(map_loss: torch.Tensor, output_loss: torch.Tensor, beta: float,
-                       form: UnifiedForm = "sm1") -> torch.Tensor:
+def unified_map_output(
+    map_loss: torch.Tensor, output_loss: torch.Tensor, beta: float, form: UnifiedForm = "sm1"
+) -> torch.Tensor:
     """The unified loss of Eq. 8 from an attention-map loss and an attention-output loss."""
     w = unified_weights(form, beta)
     return w["map"] * map_loss + w["output"] * output_loss
@@ -102,5 +112,6 @@ def ground_truth_ce(student_logits: torch.Tensor, labels: torch.Tensor) -> torch
 
 def _same_length(student: Sequence, teacher: Sequence) -> None:
     if len(student) != len(teacher) or not student:
-        raise ValueError(f"need the same non-zero number of student and teacher layers, "
-                         f"got {len(student)} and {len(teacher)}")
+        raise ValueError(
+            f"need the same non-zero number of student and teacher layers, got {len(student)} and {len(teacher)}"
+        )

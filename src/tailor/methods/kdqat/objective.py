@@ -4,6 +4,7 @@ Intermediate tensors come from forward hooks (``tailor.engine.hooks.capture``) o
 kdqat attention function and on each layer's attention output; hidden states come from
 ``output_hidden_states``. The engine weights the returned terms with ``DistillConfig.term_weights``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,8 +35,10 @@ class KDQATObjective:
         self._path_cache: dict[int, dict[str, str]] = {}
         n_layers = len(layer_paths(student))
         if len(layer_paths(teacher)) != n_layers:
-            raise ValueError(f"teacher has {len(layer_paths(teacher))} layers and student {n_layers}; "
-                             "kdqat distils layer l to layer l")
+            raise ValueError(
+                f"teacher has {len(layer_paths(teacher))} layers and student {n_layers}; "
+                "kdqat distils layer l to layer l"
+            )
         self.layers = list(range(n_layers)) if cfg.layers is None else cfg.layers
         bad = [i for i in self.layers if not 0 <= i < n_layers]
         if bad:
@@ -80,8 +83,9 @@ class KDQATObjective:
             terms["gt"] = ground_truth_ce(s_out.logits, batch["labels"])
         if "rep" in w:
             chosen = [0, *(i + 1 for i in self.layers)] if self.cfg.layers is None else [i + 1 for i in self.layers]
-            terms["rep"] = layerwise_mse([s_out.hidden_states[i] for i in chosen],
-                                         [t_out.hidden_states[i] for i in chosen])
+            terms["rep"] = layerwise_mse(
+                [s_out.hidden_states[i] for i in chosen], [t_out.hidden_states[i] for i in chosen]
+            )
         if "score" in w:
             terms["score"] = attention_score_mse(self._stack(s, "scores"), self._stack(t, "scores"))
         if "map" in w:

@@ -14,6 +14,7 @@ A quantizer returns integer *codes* and *scales* so that export can pack exactly
 Codes and activation levels are computed in fp32 even under bf16/fp16 autocast (``full_precision``),
 so mixed precision gives the same codes as fp32 on the same values.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -137,8 +138,16 @@ class QuantLinear(nn.Linear):
     used as is; ``bias_bits`` optionally quantizes the bias (uniform, layer-wise).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 weight_spec: WeightSpec | None, act_spec: ActSpec | None, bias_bits: int | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        weight_spec: WeightSpec | None,
+        act_spec: ActSpec | None,
+        bias_bits: int | None = None,
+    ):
         super().__init__(in_features, out_features, bias=bias)
         self.weight_spec, self.act_spec, self.bias_bits = weight_spec, act_spec, bias_bits
 

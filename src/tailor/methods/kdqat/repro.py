@@ -5,6 +5,7 @@ distil a W2A8 ternary student from it with each KD preset (one recipe per method
 teacher's folder, so every method of a seed shares the same teacher and the same training subset).
 Results are written after every task, so an interrupted run still leaves a partial table.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,10 +24,12 @@ from ...report.plots import finish
 from ...report.stats import PAIRED_HEADER, fmt_paired, paired_by_key
 
 TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
-BASE_METHODS = (("TernaryBERT (score MSE)", {"preset": "ternarybert"}),
-                ("Map (attention-map KL)", {"preset": "map"}),
-                ("Output (attention-output MSE)", {"preset": "output"}),
-                ("SM1 map+0.5·output", {"preset": "sm1", "beta": 0.5}))
+BASE_METHODS = (
+    ("TernaryBERT (score MSE)", {"preset": "ternarybert"}),
+    ("Map (attention-map KL)", {"preset": "map"}),
+    ("Output (attention-output MSE)", {"preset": "output"}),
+    ("SM1 map+0.5·output", {"preset": "sm1", "beta": 0.5}),
+)
 BETAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 
@@ -57,7 +60,8 @@ PROFILES = {
         data={"max_length": 128, "train_size": 4000, "test_size": 1000},
         finetune={"epochs": 3, "lr": 5.0e-5, "batch_size": 32, "warmup_ratio": 0.1},
         qat={"epochs": 3, "lr": 2.0e-5, "batch_size": 32, "warmup_ratio": 0.1, "eval_every": 50},
-        methods=BASE_METHODS[:3] + tuple((f"SM1 β={b}", {"preset": "sm1", "beta": b}) for b in BETAS)
+        methods=BASE_METHODS[:3]
+        + tuple((f"SM1 β={b}", {"preset": "sm1", "beta": b}) for b in BETAS)
         + tuple((f"SM2 β={b}", {"preset": "sm2", "beta": b}) for b in BETAS),
     ),
     # the paper's (spec §3, the reference code's run scripts): BERT-Base teacher fine-tuned with the HF
@@ -67,13 +71,18 @@ PROFILES = {
     # data has one text column); GLUE hides test labels, so the dev set is the test split and the
     # selection split is carved from train (the paper selects and reports on dev). Seeds: 5 (<10k examples).
     "paper": Profile(
-        seeds=(0, 1, 2, 3, 4), model="google-bert/bert-base-uncased", tasks=("cola", "sst2"),
-        task_data={t: {"name": "nyu-mll/glue", "subset": t, "text_column": "sentence", "test_split": "validation"}
-                   for t in ("cola", "sst2")},
+        seeds=(0, 1, 2, 3, 4),
+        model="google-bert/bert-base-uncased",
+        tasks=("cola", "sst2"),
+        task_data={
+            t: {"name": "nyu-mll/glue", "subset": t, "text_column": "sentence", "test_split": "validation"}
+            for t in ("cola", "sst2")
+        },
         data={"max_length": 64, "validation_size": 0.1},
         finetune={"epochs": 3, "lr": 2.0e-5, "batch_size": 32, "warmup_ratio": 0.0},
         qat={"epochs": 3, "lr": 2.0e-5, "batch_size": 32, "warmup_ratio": 0.1, "eval_every": 50},
-        methods=BASE_METHODS[:3] + tuple((f"SM1 β={b}", {"preset": "sm1", "beta": b}) for b in BETAS)
+        methods=BASE_METHODS[:3]
+        + tuple((f"SM1 β={b}", {"preset": "sm1", "beta": b}) for b in BETAS)
         + tuple((f"SM2 β={b}", {"preset": "sm2", "beta": b}) for b in BETAS),
     ),
 }
@@ -95,8 +104,9 @@ def planned_runs(profile: str) -> list:
         out.append(PlannedRun({**raw, "seeds": list(p.seeds)}, examples, flops, "the FP teacher"))
         folder = f"<runs>/{teacher.name}-{teacher.digest()}/seed-<s>/01-finetune/model"
         for row, distill in p.methods:
-            student = _recipe(f"kdqat-{distill['preset']}-{task}", folder, task, p,
-                              [{"qat_distill": {**p.qat, "distill": distill}}])
+            student = _recipe(
+                f"kdqat-{distill['preset']}-{task}", folder, task, p, [{"qat_distill": {**p.qat, "distill": distill}}]
+            )
             out.append(PlannedRun({**student, "seeds": list(p.seeds)}, examples, flops, row))
     return out
 
@@ -124,6 +134,7 @@ def _teacher(task: str, seed: int, profile: Profile, runs: Path) -> tuple[Path, 
     folder = _teacher_folder(task, seed, profile, runs)
     if not (folder / "tokenizer_config.json").exists():  # the student recipes name this folder as their model
         from ...zoo.models import tokenizer
+
         tokenizer(profile.model).save_pretrained(folder)
     return folder, result.results["seeds"][str(seed)]["01-finetune"]["test"]["accuracy"]
 
@@ -182,11 +193,23 @@ def paired_table(results: Results, baseline: str = BASE_METHODS[0][0]) -> str:
     for row, per_task in paired_claims(results, baseline).items():
         for task, p in per_task.items():
             seeds = results.accuracy[row] if task == "all tasks" else {task: results.accuracy[row][task]}
-            diffs = np.array([acc - base[t][seed] for t, accs in seeds.items() for seed, acc in accs.items()
-                              if seed in base.get(t, {})])
+            diffs = np.array(
+                [
+                    acc - base[t][seed]
+                    for t, accs in seeds.items()
+                    for seed, acc in accs.items()
+                    if seed in base.get(t, {})
+                ]
+            )
             ties = np.isclose(diffs, 0)
-            rows.append([row, task, *fmt_paired(p), f"{int((diffs > 0)[~ties].sum())}/{int(ties.sum())}/"
-                                                    f"{int((diffs < 0)[~ties].sum())}"])
+            rows.append(
+                [
+                    row,
+                    task,
+                    *fmt_paired(p),
+                    f"{int((diffs > 0)[~ties].sum())}/{int(ties.sum())}/{int((diffs < 0)[~ties].sum())}",
+                ]
+            )
     return markdown_table([f"student vs {baseline}", "task", *PAIRED_HEADER, "wins/ties/losses"], rows)
 
 
@@ -198,16 +221,28 @@ def _plot(results: Results, tasks: tuple[str, ...], path: Path) -> None:
     width = 0.8 / max(len(rows), 1)
     for i, row in enumerate(rows):
         accs = [list(results.accuracy[row].get(t, {}).values()) for t in tasks]
-        ax.bar(np.arange(len(tasks)) + i * width, [np.mean(a) * 100 if a else 0 for a in accs], width,
-               yerr=[np.std(a) * 100 if a else 0 for a in accs], label=row)
+        ax.bar(
+            np.arange(len(tasks)) + i * width,
+            [np.mean(a) * 100 if a else 0 for a in accs],
+            width,
+            yerr=[np.std(a) * 100 if a else 0 for a in accs],
+            label=row,
+        )
     ax.set_xticks(np.arange(len(tasks)) + width * (len(rows) - 1) / 2, tasks)
     finish(fig, ax, path, ylabel="test accuracy (%)", grid="y", legend=7)
 
 
 def _write(results: Results, profile_name: str, profile: Profile, out: Path, done: bool) -> dict:
-    payload = {"profile": profile_name, "complete": done, "tasks": list(profile.tasks), "seeds": list(profile.seeds),
-               "settings": {"data": profile.data, "finetune": profile.finetune, "qat": profile.qat},
-               "accuracy": results.accuracy, "paired": paired_claims(results), "seconds": results.seconds}
+    payload = {
+        "profile": profile_name,
+        "complete": done,
+        "tasks": list(profile.tasks),
+        "seeds": list(profile.seeds),
+        "settings": {"data": profile.data, "finetune": profile.finetune, "qat": profile.qat},
+        "accuracy": results.accuracy,
+        "paired": paired_claims(results),
+        "seconds": results.seconds,
+    }
     atomic_write_text(out / "results.json", json.dumps(payload, indent=2))
     atomic_write_text(out / "table.md", table(results, profile.tasks) + "\n" + paired_table(results))
     _plot(results, profile.tasks, out / "accuracy.png")
@@ -246,8 +281,9 @@ NO_QAT_ROW = "Quantized, no QAT"
 DIAGNOSTICS = ("map_kl", "cover_length_ratio", "ranking_loss")
 
 
-def attention_diagnostics(profile: str = "quick", out: Path | str = "runs/repro-kdqat", seed: int = 0,
-                          examples: int = 32) -> dict:
+def attention_diagnostics(
+    profile: str = "quick", out: Path | str = "runs/repro-kdqat", seed: int = 0, examples: int = 32
+) -> dict:
     """Fig. 4-style check on finished repro runs: how far each student's attention maps are from the
     teacher's (map KL, top-5 cover-length ratio, ranking loss; mean over layers, heads and the first
     ``examples`` test examples), per task, for one seed; plus the teacher merely ternarized (no QAT)."""
@@ -278,9 +314,12 @@ def attention_diagnostics(profile: str = "quick", out: Path | str = "runs/repro-
         teacher = ensure_kdqat_attention(load_model(Artifact.load(teacher_dir), "classifier", num_labels).eval())
         models = {NO_QAT_ROW: quantize_model(copy.deepcopy(teacher)).eval()}
         for row, distill in prof.methods:
+
             def same_distill(config, distill=distill):
                 return config["model"] == str(teacher_dir) and all(
-                    config["stages"][0]["qat_distill"]["distill"].get(k) == v for k, v in distill.items())
+                    config["stages"][0]["qat_distill"]["distill"].get(k) == v for k, v in distill.items()
+                )
+
             folder = _finished(runs, f"kdqat-{distill['preset']}-{task}", seed, "01-qat_distill", same_distill)
             if folder is not None:
                 models[row] = load_model(Artifact.load(folder), "classifier", num_labels).eval()

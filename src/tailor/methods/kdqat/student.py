@@ -8,6 +8,7 @@ fine-tuned teacher's checkpoint starts from exactly its weights (spec §1.3).
 Which part is which: the head is everything outside ``model.base_model_prefix`` (the classifier,
 FP by default); the pooler is ``<base>.pooler``; ViT's patch-embedding convolution stays FP.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -36,16 +37,21 @@ def _embedding_spec(cfg: QuantConfig, mode: EmbeddingMode) -> WeightSpec | None:
     return None if mode == "fp" else _weight_spec(cfg, rowwise=mode == "rowwise")
 
 
-def _replacement(model: nn.Module, name: str, module: nn.Module, cfg: QuantConfig,
-                 act: ActSpec | None) -> nn.Module | None:
+def _replacement(
+    model: nn.Module, name: str, module: nn.Module, cfg: QuantConfig, act: ActSpec | None
+) -> nn.Module | None:
     role = component(model, name)
     if isinstance(module, nn.Linear) and not isinstance(module, QuantLinear):
         if role == "classifier" and not cfg.classifier or role == "pooler" and not cfg.pooler:
             return None
-        return QuantLinear.from_linear(module, weight_spec=_weight_spec(cfg, rowwise=False),
-                                       act_spec=act, bias_bits=cfg.bias_bits)
-    if isinstance(module, nn.Embedding) and not isinstance(module, QuantEmbedding) and role in (
-            "word_embeddings", "position_embeddings", "token_type_embeddings"):
+        return QuantLinear.from_linear(
+            module, weight_spec=_weight_spec(cfg, rowwise=False), act_spec=act, bias_bits=cfg.bias_bits
+        )
+    if (
+        isinstance(module, nn.Embedding)
+        and not isinstance(module, QuantEmbedding)
+        and role in ("word_embeddings", "position_embeddings", "token_type_embeddings")
+    ):
         spec = _embedding_spec(cfg, getattr(cfg, role))
         return None if spec is None else QuantEmbedding.from_embedding(module, spec)
     if isinstance(module, nn.LayerNorm) and not isinstance(module, QuantLayerNorm) and cfg.layernorm_bits:
@@ -67,9 +73,12 @@ def quantize_model(model: nn.Module, cfg: QuantConfig | None = None) -> nn.Modul
 
 def quantized_parameters(model: nn.Module) -> dict[str, WeightSpec]:
     """Every fake-quantized parameter (``"path.weight"``) with the spec its forward pass uses."""
-    return {f"{name}.{param}": spec for name, m in model.named_modules()
-            if isinstance(m, (QuantLinear, QuantEmbedding, QuantLayerNorm))
-            for param, spec in m.param_specs().items()}
+    return {
+        f"{name}.{param}": spec
+        for name, m in model.named_modules()
+        if isinstance(m, (QuantLinear, QuantEmbedding, QuantLayerNorm))
+        for param, spec in m.param_specs().items()
+    }
 
 
 def freeze_quantized(model: nn.Module) -> nn.Module:

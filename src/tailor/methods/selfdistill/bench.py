@@ -27,14 +27,18 @@ PASSES_EXPECTED = 7 / 3
 
 
 def _setup(model_name: str, batch_size: int, max_length: int):
-    data = prepare(load_task(DataConfig(name="tweets2016", train_size=batch_size, max_length=max_length), 0),
-                   model_name, DataConfig(name="tweets2016", max_length=max_length))
+    data = prepare(
+        load_task(DataConfig(name="tweets2016", train_size=batch_size, max_length=max_length), 0),
+        model_name,
+        DataConfig(name="tweets2016", max_length=max_length),
+    )
     batch = data.collator([data.train[i] for i in range(batch_size)])
     student = model_zoo.load(model_name, "mlm")
     teacher = copy.deepcopy(student.base_model).eval().requires_grad_(False)
     tok = data.tokenizer
-    backend = MaskedLM(mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
-                       vocab_size=student.config.vocab_size)
+    backend = MaskedLM(
+        mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids, vocab_size=student.config.vocab_size
+    )
     return student, teacher, backend, batch
 
 
@@ -50,8 +54,10 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_leng
     student, teacher, backend, batch = _setup(model_name, batch_size, max_length)
     student.train()
     optimiser = torch.optim.AdamW(student.parameters(), lr=1e-5)
-    objectives = {"further_pretrain": MaskedAutoEncodingObjective(backend),
-                  "self_distill": SelfDistillObjective(backend)}
+    objectives = {
+        "further_pretrain": MaskedAutoEncodingObjective(backend),
+        "self_distill": SelfDistillObjective(backend),
+    }
 
     def step(name: str):
         def go():
@@ -61,6 +67,7 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_leng
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+
         return go
 
     def fwd_bwd_masked():
@@ -73,7 +80,11 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_leng
         with torch.no_grad():
             unmasked_hidden(teacher, batch)
 
-    passes = {"masked fwd+bwd": fwd_bwd_masked, "unmasked fwd+bwd": fwd_bwd_unmasked, "teacher fwd (no_grad)": fwd_teacher}
+    passes = {
+        "masked fwd+bwd": fwd_bwd_masked,
+        "unmasked fwd+bwd": fwd_bwd_unmasked,
+        "teacher fwd (no_grad)": fwd_teacher,
+    }
     for fn in (step("further_pretrain"), step("self_distill"), *passes.values()):  # warm-up
         fn()
     update = "optimizer update"
@@ -90,9 +101,12 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_leng
     fpt_parts = med["masked fwd+bwd"] + med[update]
     predicted = (fpt_parts + med["unmasked fwd+bwd"] + med["teacher fwd (no_grad)"]) / fpt_parts
     result = {
-        "model": model_name, "batch": {"size": batch_size, "tokens": int(batch["input_ids"].shape[1])},
-        "repeats": repeats, "threads": torch.get_num_threads(),
-        "median_seconds": med, "all_seconds": times,
+        "model": model_name,
+        "batch": {"size": batch_size, "tokens": int(batch["input_ids"].shape[1])},
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "median_seconds": med,
+        "all_seconds": times,
         "measured_ratio": med["self_distill"] / med["further_pretrain"],
         "expected_ratio_from_pass_count": PASSES_EXPECTED,
         "expected_ratio_from_timed_passes_and_update": predicted,
@@ -102,12 +116,17 @@ def run(out: Path, model_name: str = "minilm-l6", batch_size: int = 16, max_leng
 
 def markdown(result: dict) -> str:
     """The step-time table (the CLI prints it and writes it to bench.md)."""
-    lines = [f"self_distill vs further_pretrain, {result['model']}, batch {result['batch']['size']}x"
-             f"{result['batch']['tokens']} tokens, {result['threads']} threads, "
-             f"median of {result['repeats']} interleaved steps", "",
-             f"{'step / pass':<26}{'seconds':>10}"]
+    lines = [
+        f"self_distill vs further_pretrain, {result['model']}, batch {result['batch']['size']}x"
+        f"{result['batch']['tokens']} tokens, {result['threads']} threads, "
+        f"median of {result['repeats']} interleaved steps",
+        "",
+        f"{'step / pass':<26}{'seconds':>10}",
+    ]
     lines += [f"{k:<26}{v:>10.3f}" for k, v in result["median_seconds"].items()]
-    lines += [f"measured SD/FPT step ratio: {result['measured_ratio']:.2f}",
-              f"expected from pass count, passes only (7/3): {result['expected_ratio_from_pass_count']:.2f}; "
-              f"from the timed passes + update: {result['expected_ratio_from_timed_passes_and_update']:.2f}"]
+    lines += [
+        f"measured SD/FPT step ratio: {result['measured_ratio']:.2f}",
+        f"expected from pass count, passes only (7/3): {result['expected_ratio_from_pass_count']:.2f}; "
+        f"from the timed passes + update: {result['expected_ratio_from_timed_passes_and_update']:.2f}",
+    ]
     return "```\n" + "\n".join(lines) + "\n```\n"

@@ -30,38 +30,50 @@ class MaskedAutoEncodingSettings(TrainSettings):
     adam_betas: tuple[float, float] = Field((0.9, 0.95), description="the authors' FPT/SD scripts (spec §8)")
     max_grad_norm: float | None = Field(None, gt=0, description="the authors' FPT/SD scripts do not clip (spec §8)")
     objective: Literal["auto", "mlm", "mae", "mim"] = Field(
-        "auto", description="auto: mlm for text, the native MAE for ViTMAE, masked patch modelling (mim) for other ViTs")
+        "auto", description="auto: mlm for text, the native MAE for ViTMAE, masked patch modelling (mim) for other ViTs"
+    )
     mask_prob: float = Field(0.15, gt=0, le=1, description="text: Bernoulli probability γ that a token is selected")
     mask_replace_prob: float = Field(0.8, ge=0, le=1, description="text: selected tokens replaced by [MASK]")
     random_replace_prob: float = Field(0.1, ge=0, le=1, description="text: selected tokens replaced by a random token")
     mask_ratio: float = Field(0.75, gt=0, lt=1, description="images: fraction of patches masked")
     patch_mask: Literal["shuffle", "bernoulli"] = Field(
-        "shuffle", description="images (mim): exact ratio by random shuffle (MAE) or i.i.d. Bernoulli (paper's Eq. 2)")
+        "shuffle", description="images (mim): exact ratio by random shuffle (MAE) or i.i.d. Bernoulli (paper's Eq. 2)"
+    )
     norm_pix_loss: bool = Field(True, description="images: regress per-patch normalised pixels (MAE's norm_pix_loss)")
-    decoder_depth: Literal[1, 2] = Field(1, description="mim: pixel decoder = LayerNorm+Linear (1) or a 2-layer MLP (2)")
+    decoder_depth: Literal[1, 2] = Field(
+        1, description="mim: pixel decoder = LayerNorm+Linear (1) or a 2-layer MLP (2)"
+    )
     head_warmup_steps: int = Field(
-        100, ge=0, description="steps that train only a newly initialised MLM head / pixel decoder before the stage")
+        100, ge=0, description="steps that train only a newly initialised MLM head / pixel decoder before the stage"
+    )
     head_warmup_lr: float = Field(1e-3, gt=0)
     unlabeled: CorpusConfig | None = Field(
-        None, description="D_u: an unlabeled corpus streamed instead of the task's training inputs (a file, a folder "
-                          "of files or a hub dataset; name or {name, config, split, column, shuffle_buffer}); needs steps")
+        None,
+        description="D_u: an unlabeled corpus streamed instead of the task's training inputs (a file, a folder "
+        "of files or a hub dataset; name or {name, config, split, column, shuffle_buffer}); needs steps",
+    )
 
     @model_validator(mode="after")
     def _replacement_probs(self) -> "MaskedAutoEncodingSettings":
         if self.mask_replace_prob + self.random_replace_prob > 1:
             raise ValueError(
                 f"mask_replace_prob + random_replace_prob must be <= 1, got "
-                f"{self.mask_replace_prob} + {self.random_replace_prob}")
+                f"{self.mask_replace_prob} + {self.random_replace_prob}"
+            )
         return self
 
     @model_validator(mode="after")
     def _stream_needs_steps(self) -> "MaskedAutoEncodingSettings":
         if self.unlabeled is not None and self.steps is None:
-            raise ValueError(f"unlabeled streams '{self.unlabeled.name}', whose length is not known, so the stage is "
-                             f"bounded by steps, not epochs (epochs: {self.epochs:g}): set steps: N")
+            raise ValueError(
+                f"unlabeled streams '{self.unlabeled.name}', whose length is not known, so the stage is "
+                f"bounded by steps, not epochs (epochs: {self.epochs:g}): set steps: N"
+            )
         if self.unlabeled is not None and self.scheduler == "multistep" and self.milestones_in == "epochs":
-            raise ValueError("unlabeled streams a corpus with no epochs to count: give the multistep milestones in "
-                             "steps (milestones_in: steps)")
+            raise ValueError(
+                "unlabeled streams a corpus with no epochs to count: give the multistep milestones in "
+                "steps (milestones_in: steps)"
+            )
         return self
 
 
@@ -72,11 +84,15 @@ class FurtherPretrainConfig(MaskedAutoEncodingSettings):
 class SelfDistillConfig(MaskedAutoEncodingSettings):
     """Algorithm 1: student from the ORIGINAL weights, trained with λ·L_MAE + w·L_Distill against the teacher."""
 
-    rounds: int = Field(1, ge=1, description="T': each round restarts from the original weights; the previous student teaches")
+    rounds: int = Field(
+        1, ge=1, description="T': each round restarts from the original weights; the previous student teaches"
+    )
     representation: Literal["cls", "mean", "tokens"] = Field(
-        "cls", description="what f_θ(x) is: first token, mean over tokens, or the whole token matrix")
+        "cls", description="what f_θ(x) is: first token, mean over tokens, or the whole token matrix"
+    )
     match: Literal["representation", "prediction", "weight_l2", "weight_mars"] = Field(
-        "representation", description="the paper's method, or a Table 3 ablation of the distillation term")
+        "representation", description="the paper's method, or a Table 3 ablation of the distillation term"
+    )
     mae_weight: float = Field(1.0, ge=0, description="λ on L_MAE (Table 6); 0 = the 'w/o L_MAE' ablation")
     distill_weight: float = Field(1.0, gt=0)
 
@@ -87,5 +103,6 @@ class PretrainedModelSettings(StrictModel):
     stage: Literal["further_pretrain", "self_distill"]
     rounds: int | None = Field(None, ge=1, description="self_distill: the rounds T' it ran")
     initial_head_key: str | None = Field(None, description="further_pretrain: which warmed-up head it started from")
-    carried: list[str] = Field(default_factory=list,
-                               description="encoder tensors of the source the masked model lacks, copied in (a pooler)")
+    carried: list[str] = Field(
+        default_factory=list, description="encoder tensors of the source the masked model lacks, copied in (a pooler)"
+    )

@@ -74,7 +74,9 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     f_θ(x) ∈ R^{h×K}; padded tokens must already be zeroed in both).
     """
     if student.shape != teacher.shape:
-        raise ValueError(f"student and teacher representations differ in shape: {tuple(student.shape)} vs {tuple(teacher.shape)}")
+        raise ValueError(
+            f"student and teacher representations differ in shape: {tuple(student.shape)} vs {tuple(teacher.shape)}"
+        )
     diff = student - teacher.detach()
     return diff.pow(2).flatten(1).sum(dim=1).mean()
 

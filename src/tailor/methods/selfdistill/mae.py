@@ -25,4 +25,6 @@ def load_vitmae(artifact, head: str, num_labels: int | None) -> nn.Module:
         return ViTMAEModel.from_pretrained(artifact.path)
     if head == "mlm":
         return ViTMAEForPreTraining.from_pretrained(artifact.path)
-    raise ValueError(f"{artifact.path}: a ViTMAE artifact has heads base, mlm (the MAE decoder), classifier; got '{head}'")
+    raise ValueError(
+        f"{artifact.path}: a ViTMAE artifact has heads base, mlm (the MAE decoder), classifier; got '{head}'"
+    )

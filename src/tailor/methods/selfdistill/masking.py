@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 
 
-def bernoulli_positions(candidates: torch.Tensor, prob: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def bernoulli_positions(
+    candidates: torch.Tensor, prob: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """z_k ~ Bernoulli(prob) i.i.d. over the positions where ``candidates`` is True (paper's p_{γ,K}).
 
     Every example with at least one candidate gets at least one masked position (so Z > 0): where the

@@ -45,8 +45,16 @@ class PixelDecoder(nn.Module):
 class MaskedPatchModel(nn.Module):
     """Encoder (ViT with a mask token) + pixel decoder; ``forward`` returns the masked-patch loss."""
 
-    def __init__(self, encoder: nn.Module, *, mask_ratio: float = 0.75, mask_mode: str = "shuffle",
-                 norm_pix_loss: bool = True, decoder_depth: int = 1, decoder: PixelDecoder | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        mask_ratio: float = 0.75,
+        mask_mode: str = "shuffle",
+        norm_pix_loss: bool = True,
+        decoder_depth: int = 1,
+        decoder: PixelDecoder | None = None,
+    ):
         super().__init__()
         cfg = encoder.config
         ensure_mask_token(encoder)
@@ -77,15 +85,22 @@ class MaskedPatchModel(nn.Module):
     def sample_mask(self, pixel_values: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         h, w = pixel_values.shape[-2:]
         k = (h // self.patch_size) * (w // self.patch_size)
-        return mask_patches(pixel_values.shape[0], k, self.mask_ratio, mode=self.mask_mode,
-                            device=pixel_values.device, generator=generator)
+        return mask_patches(
+            pixel_values.shape[0],
+            k,
+            self.mask_ratio,
+            mode=self.mask_mode,
+            device=pixel_values.device,
+            generator=generator,
+        )
 
     def target(self, pixel_values: torch.Tensor) -> torch.Tensor:
         target = patchify(self._crop(pixel_values), self.patch_size)
         return normalise_patches(target) if self.norm_pix_loss else target
 
-    def forward(self, pixel_values: torch.Tensor, mask: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, pixel_values: torch.Tensor, mask: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (loss, predicted patches, mask) for a masked view of ``pixel_values``."""
         pixel_values = self._crop(pixel_values)
         mask = self.sample_mask(pixel_values, generator) if mask is None else mask
@@ -93,8 +108,12 @@ class MaskedPatchModel(nn.Module):
         return masked_patch_loss(pred, self.target(pixel_values), mask), pred, mask
 
     def decoder_settings(self) -> dict:
-        return {"mask_ratio": self.mask_ratio, "mask_mode": self.mask_mode, "norm_pix_loss": self.norm_pix_loss,
-                "decoder_depth": self.decoder_depth}
+        return {
+            "mask_ratio": self.mask_ratio,
+            "mask_mode": self.mask_mode,
+            "norm_pix_loss": self.norm_pix_loss,
+            "decoder_depth": self.decoder_depth,
+        }
 
     def save_decoder(self, folder: Path) -> None:
         """Write the decoder sidecar (safetensors + its settings) next to the encoder's HF folder."""
@@ -125,7 +144,7 @@ def load_masked_patch_model(encoder: nn.Module, folder: Path | None, **settings)
     saved = json.loads((Path(folder) / DECODER_CONFIG).read_text())
     model = MaskedPatchModel(encoder, **{**saved, **settings, "decoder_depth": saved["decoder_depth"]})
     tensors = load_file(str(Path(folder) / DECODER_WEIGHTS))
-    model.decoder.load_state_dict({k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")})
+    model.decoder.load_state_dict({k[len("decoder.") :]: v for k, v in tensors.items() if k.startswith("decoder.")})
     with torch.no_grad():
         token = encoder.embeddings.mask_token
         token.copy_(tensors["mask_token"].reshape(token.shape))

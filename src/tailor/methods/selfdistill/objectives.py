@@ -34,8 +34,16 @@ def _text_inputs(batch: dict[str, Any]) -> dict[str, torch.Tensor]:
 class MaskedLM:
     """Masked-LM corruption + per-example masked-position cross-entropy (Eq. 2, text)."""
 
-    def __init__(self, *, mask_token_id: int, special_ids: list[int], vocab_size: int, prob: float = 0.15,
-                 mask_replace_prob: float = 0.8, random_replace_prob: float = 0.1):
+    def __init__(
+        self,
+        *,
+        mask_token_id: int,
+        special_ids: list[int],
+        vocab_size: int,
+        prob: float = 0.15,
+        mask_replace_prob: float = 0.8,
+        random_replace_prob: float = 0.1,
+    ):
         self.mask_token_id, self.vocab_size = mask_token_id, vocab_size
         self.special_ids = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
         self.prob, self.mask_replace_prob, self.random_replace_prob = prob, mask_replace_prob, random_replace_prob
@@ -48,9 +56,15 @@ class MaskedLM:
     def sample(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
         ids = batch["input_ids"]
         special = ~self.valid(batch) | torch.isin(ids, self.special_ids.to(ids.device))
-        return mask_tokens(ids, special, mask_token_id=self.mask_token_id, vocab_size=self.vocab_size,
-                           prob=self.prob, mask_replace_prob=self.mask_replace_prob,
-                           random_replace_prob=self.random_replace_prob)
+        return mask_tokens(
+            ids,
+            special,
+            mask_token_id=self.mask_token_id,
+            vocab_size=self.vocab_size,
+            prob=self.prob,
+            mask_replace_prob=self.mask_replace_prob,
+            random_replace_prob=self.random_replace_prob,
+        )
 
     def predict(self, model: nn.Module, batch, corruption) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and logits at every position (what Prediction-Matching compares)."""
@@ -176,8 +190,15 @@ class SelfDistillObjective:
     L_Distill involves only the encoder, so the decoder/MLM head gets gradient from L_MAE alone.
     """
 
-    def __init__(self, mae, *, representation: str = "cls", match: str = "representation",
-                 mae_weight: float = 1.0, distill_weight: float = 1.0):
+    def __init__(
+        self,
+        mae,
+        *,
+        representation: str = "cls",
+        match: str = "representation",
+        mae_weight: float = 1.0,
+        distill_weight: float = 1.0,
+    ):
         if representation not in REPRESENTATIONS:
             raise ValueError(f"unknown representation {representation!r}; valid: {', '.join(REPRESENTATIONS)}")
         if match not in MATCHES:

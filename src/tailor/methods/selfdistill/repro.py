@@ -60,24 +60,49 @@ class Profile:
     notes: list[str] = field(default_factory=list)
 
 
-def _text_task(name: str, train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int,
-               max_length: int) -> Task:
+def _text_task(
+    name: str, train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int, max_length: int
+) -> Task:
     return Task(
-        name, "minilm-l6", {"name": name, "train_size": train_size, "test_size": test_size, "max_length": max_length},
+        name,
+        "minilm-l6",
+        {"name": name, "train_size": train_size, "test_size": test_size, "max_length": max_length},
         "macro_f1",
-        {"epochs": ft_epochs, "batch_size": 16, "lr": 1e-4, "warmup_ratio": 0.1, "log_every": 10, "eval_batch_size": 100},
+        {
+            "epochs": ft_epochs,
+            "batch_size": 16,
+            "lr": 1e-4,
+            "warmup_ratio": 0.1,
+            "log_every": 10,
+            "eval_batch_size": 100,
+        },
         {"steps": pt_steps, "batch_size": 16, "lr": 1e-4, "head_warmup_steps": warmup, "log_every": 10},
     )
 
 
 def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int) -> Task:
     return Task(
-        "fashion-mnist", "dinov2-s",
+        "fashion-mnist",
+        "dinov2-s",
         {"name": "fashion-mnist", "train_size": train_size, "test_size": test_size, "image_size": 56},
         "accuracy",
-        {"epochs": ft_epochs, "batch_size": 16, "lr": 1e-4, "warmup_ratio": 0.1, "log_every": 10, "eval_batch_size": 100},
-        {"steps": pt_steps, "batch_size": 16, "lr": 1.5e-4, "adam_betas": (0.9, 0.95), "mask_ratio": 0.75,
-         "head_warmup_steps": warmup, "log_every": 10},
+        {
+            "epochs": ft_epochs,
+            "batch_size": 16,
+            "lr": 1e-4,
+            "warmup_ratio": 0.1,
+            "log_every": 10,
+            "eval_batch_size": 100,
+        },
+        {
+            "steps": pt_steps,
+            "batch_size": 16,
+            "lr": 1.5e-4,
+            "adam_betas": (0.9, 0.95),
+            "mask_ratio": 0.75,
+            "head_warmup_steps": warmup,
+            "log_every": 10,
+        },
     )
 
 
@@ -88,24 +113,34 @@ FULL_EXTRA = ("recadam", "mars", "r3f", "sd_no_mae", "sd_prediction", "sd_weight
 def profiles() -> dict[str, Profile]:
     return {
         "quick": Profile(
-            tasks=(_text_task("tweets2016", 128, 3, 24, 12, 200, 32), _text_task("disaster-genre", 128, 3, 24, 12, 200, 32),
-                   _image_task(128, 3, 24, 12, 200)),
+            tasks=(
+                _text_task("tweets2016", 128, 3, 24, 12, 200, 32),
+                _text_task("disaster-genre", 128, 3, 24, 12, 200, 32),
+                _image_task(128, 3, 24, 12, 200),
+            ),
             methods=CORE,
         ),
         "full": Profile(
-            tasks=(_text_task("tweets2016", 500, 10, 300, 100, 1000, 64),
-                   _text_task("disaster-genre", 500, 10, 300, 100, 1000, 64), _image_task(500, 10, 300, 100, 1000)),
+            tasks=(
+                _text_task("tweets2016", 500, 10, 300, 100, 1000, 64),
+                _text_task("disaster-genre", 500, 10, 300, 100, 1000, 64),
+                _image_task(500, 10, 300, 100, 1000),
+            ),
             methods=CORE + FULL_EXTRA,
             sweep=(100, 250, 500, 1000, 2000),
         ),
         # the paper's own models, data (hub ids, not reachable from this machine: unverified) and Table 9
         "paper": Profile(
-            tasks=(_paper_text_task("chemprot", "zapsdcn/chemprot", "micro_f1", 4169),
-                   _paper_text_task("sciie", "zapsdcn/sciie", "macro_f1", 3219),
-                   _paper_text_task("citation_intent", "zapsdcn/citation_intent", "macro_f1", 1688),
-                   _paper_image_task(10_000)),
-            methods=CORE + FULL_EXTRA, seeds=(0, 1, 2, 3, 4),
-            sweep=(1000, 2500, 5000, 10_000, 20_000, 50_000), sweep_task=3,
+            tasks=(
+                _paper_text_task("chemprot", "zapsdcn/chemprot", "micro_f1", 4169),
+                _paper_text_task("sciie", "zapsdcn/sciie", "macro_f1", 3219),
+                _paper_text_task("citation_intent", "zapsdcn/citation_intent", "macro_f1", 1688),
+                _paper_image_task(10_000),
+            ),
+            methods=CORE + FULL_EXTRA,
+            seeds=(0, 1, 2, 3, 4),
+            sweep=(1000, 2500, 5000, 10_000, 20_000, 50_000),
+            sweep_task=3,
         ),
     }
 
@@ -132,9 +167,15 @@ def _paper_text_task(name: str, hub: str, metric: str, examples: int) -> Task:
     (Table 9; Sec. 5 says 32), lr 2e-5; weight decay 0.01, linear decay. Unstated (spec §3.3), ours:
     max length 256, warm-up 6 % (RoBERTa's GLUE recipe), mask rate 0.15 with 80/10/10."""
     return Task(
-        name, "FacebookAI/roberta-base", {"name": hub, "max_length": 256, "validation_size": 0.1}, metric,
+        name,
+        "FacebookAI/roberta-base",
+        {"name": hub, "max_length": 256, "validation_size": 0.1},
+        metric,
         {"epochs": 10, "batch_size": 16, "lr": 2e-5, "weight_decay": 0.01, "warmup_ratio": 0.06},
-        {"epochs": 100, "batch_size": 128, "lr": 1e-4, "weight_decay": 0.01}, examples, 2 * 125e6 * 256)
+        {"epochs": 100, "batch_size": 128, "lr": 1e-4, "weight_decay": 0.01},
+        examples,
+        2 * 125e6 * 256,
+    )
 
 
 def _paper_image_task(train_size: int) -> Task:
@@ -143,20 +184,48 @@ def _paper_image_task(train_size: int) -> Task:
     batch 64, lr 1.5e-4, AdamW (0.9, 0.95), no warm-up, mask ratio 0.75, normalised pixels;
     fine-tuning 10,000 steps at batch 32, lr 1e-4, 500 warm-up steps, clipping at 1.0."""
     return Task(
-        "cifar100", "facebook/vit-mae-base",
-        {"name": "uoft-cs/cifar100", "image_column": "img", "label_column": "fine_label", "train_size": train_size,
-         "image_size": 224, "validation_size": 0.1}, "accuracy",
-        {"steps": 10_000, "batch_size": 32, "lr": 1e-4, "weight_decay": 0.01, "warmup_ratio": 0.05,
-         "max_grad_norm": 1.0},
-        {"steps": 20_000, "batch_size": 64, "lr": 1.5e-4, "weight_decay": 0.01, "adam_betas": (0.9, 0.95),
-         "warmup_ratio": 0.0, "mask_ratio": 0.75, "norm_pix_loss": True}, train_size, 2 * 86e6 * 197)
+        "cifar100",
+        "facebook/vit-mae-base",
+        {
+            "name": "uoft-cs/cifar100",
+            "image_column": "img",
+            "label_column": "fine_label",
+            "train_size": train_size,
+            "image_size": 224,
+            "validation_size": 0.1,
+        },
+        "accuracy",
+        {
+            "steps": 10_000,
+            "batch_size": 32,
+            "lr": 1e-4,
+            "weight_decay": 0.01,
+            "warmup_ratio": 0.05,
+            "max_grad_norm": 1.0,
+        },
+        {
+            "steps": 20_000,
+            "batch_size": 64,
+            "lr": 1.5e-4,
+            "weight_decay": 0.01,
+            "adam_betas": (0.9, 0.95),
+            "warmup_ratio": 0.0,
+            "mask_ratio": 0.75,
+            "norm_pix_loss": True,
+        },
+        train_size,
+        2 * 86e6 * 197,
+    )
 
 
 def stages_for(method: str, task: Task) -> list[dict]:
     """The recipe stages of one compared method (the paper's Table 1-3 rows)."""
     ft, pt = task.finetune, task.pretrain
-    regularizers = {"recadam": {"kind": "l2_to_pretrained", "coef": 0.01}, "mars": {"kind": "mars", "radius": 1.0},
-                    "r3f": {"kind": "r3f", "coef": 1.0, "eps": 1e-5}}
+    regularizers = {
+        "recadam": {"kind": "l2_to_pretrained", "coef": 0.01},
+        "mars": {"kind": "mars", "radius": 1.0},
+        "r3f": {"kind": "r3f", "coef": 1.0, "eps": 1e-5},
+    }
     if method == "finetune":
         return [{"finetune": ft}]
     if method in regularizers:
@@ -166,8 +235,13 @@ def stages_for(method: str, task: Task) -> list[dict]:
     if method == "fpt_x2":
         budget = {"steps": 2 * pt["steps"]} if "steps" in pt else {"epochs": 2 * pt["epochs"]}
         return [{"further_pretrain": {**pt, **budget}}, {"finetune": ft}]
-    variants = {"self_distill": {}, "sd_no_mae": {"mae_weight": 0.0}, "sd_prediction": {"match": "prediction"},
-                "sd_weight_l2": {"match": "weight_l2"}, "sd_weight_mars": {"match": "weight_mars"}}
+    variants = {
+        "self_distill": {},
+        "sd_no_mae": {"mae_weight": 0.0},
+        "sd_prediction": {"match": "prediction"},
+        "sd_weight_l2": {"match": "weight_l2"},
+        "sd_weight_mars": {"match": "weight_mars"},
+    }
     if method not in variants:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(CORE + FULL_EXTRA)}")
     return [{"further_pretrain": pt}, {"self_distill": {**pt, **variants[method]}}, {"finetune": ft}]
@@ -199,8 +273,9 @@ def _final_metric(run, seed: int, metric: str) -> float:
     return float(stages[last]["test"][metric])
 
 
-def _run_methods(task: Task, methods, seeds, runs: Path, data: dict | None = None, out: dict | None = None,
-                 on_method=lambda: None) -> dict:
+def _run_methods(
+    task: Task, methods, seeds, runs: Path, data: dict | None = None, out: dict | None = None, on_method=lambda: None
+) -> dict:
     """Fill ``out`` with {method: {"per_seed", "mean", "std", "seconds", "run"}} for one task and data setting.
 
     ``on_method`` is called after each method, so partial results are on disk while a profile runs.
@@ -219,8 +294,13 @@ def _run_methods(task: Task, methods, seeds, runs: Path, data: dict | None = Non
         if method == "further_pretrain":
             teacher_run = run.path
         scores = [_final_metric(run, s, task.metric) for s in seeds]
-        out[method] = {"per_seed": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
-                       "seconds": time.time() - t0, "run": str(run.path)}
+        out[method] = {
+            "per_seed": scores,
+            "mean": float(np.mean(scores)),
+            "std": float(np.std(scores)),
+            "seconds": time.time() - t0,
+            "run": str(run.path),
+        }
         on_method()
     return out
 
@@ -246,8 +326,11 @@ def paired_claims(results: dict) -> dict:
     for task, entry in results["tasks"].items():
         res = entry.get("methods", {})
         claims = [(m, "finetune") for m in res if m != "finetune"] + [("self_distill", "further_pretrain")]
-        out[task] = {f"{m} vs {b}": paired(res[m]["per_seed"], res[b]["per_seed"]).as_dict()
-                     for m, b in claims if m in res and b in res}
+        out[task] = {
+            f"{m} vs {b}": paired(res[m]["per_seed"], res[b]["per_seed"]).as_dict()
+            for m, b in claims
+            if m in res and b in res
+        }
     return out
 
 
@@ -270,9 +353,19 @@ def table(results: dict) -> str:
     if results.get("sweep"):
         sizes = sorted(results["sweep"]["by_size"], key=int)
         text += f"\nTrain-size sweep ({results['sweep']['task']}, {results['sweep']['metric']}, %):\n\n"
-        text += markdown_table(["method", *sizes], [
-            [m, *(f"{100 * results['sweep']['by_size'][s][m]['mean']:.2f} ± {100 * results['sweep']['by_size'][s][m]['std']:.2f}"
-                  for s in sizes)] for m in CORE])
+        text += markdown_table(
+            ["method", *sizes],
+            [
+                [
+                    m,
+                    *(
+                        f"{100 * results['sweep']['by_size'][s][m]['mean']:.2f} ± {100 * results['sweep']['by_size'][s][m]['std']:.2f}"
+                        for s in sizes
+                    ),
+                ]
+                for m in CORE
+            ],
+        )
     skipped = {t: r["skipped"] for t, r in results["tasks"].items() if "skipped" in r}
     for t, why in skipped.items():
         text += f"\n{t}: skipped ({why})\n"
@@ -289,9 +382,16 @@ def plots(results: dict, out: Path) -> list[str]:
         for ax, t in zip(axes[0], tasks):
             res = results["tasks"][t]["methods"]
             names = [m for m in results["methods"] if m in res]
-            ax.bar(range(len(names)), [100 * res[m]["mean"] for m in names], yerr=[100 * res[m]["std"] for m in names],
-                   capsize=4, color=["#999999" if m == "finetune" else "#4C72B0" if "self" in m or m.startswith("sd") else "#DD8452"
-                                     for m in names])
+            ax.bar(
+                range(len(names)),
+                [100 * res[m]["mean"] for m in names],
+                yerr=[100 * res[m]["std"] for m in names],
+                capsize=4,
+                color=[
+                    "#999999" if m == "finetune" else "#4C72B0" if "self" in m or m.startswith("sd") else "#DD8452"
+                    for m in names
+                ],
+            )
             lo = min(100 * (res[m]["mean"] - res[m]["std"]) for m in names)
             ax.set_ylim(max(0, lo - 5), None)
             ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
@@ -309,8 +409,14 @@ def plots(results: dict, out: Path) -> list[str]:
             ax.fill_between([int(s) for s in sizes], means - stds, means + stds, alpha=0.2)
         ax.set_xscale("log")
         ax.set_title(f"train-size sweep: {sweep['task']}", fontsize=9)
-        finish(fig, ax, out / "sweep.png", xlabel="labeled training examples (= unlabeled D_u)",
-               ylabel=f"test {sweep['metric']} (%)", legend=8)
+        finish(
+            fig,
+            ax,
+            out / "sweep.png",
+            xlabel="labeled training examples (= unlabeled D_u)",
+            ylabel=f"test {sweep['metric']} (%)",
+            legend=8,
+        )
         written.append("sweep.png")
     return written
 
@@ -333,15 +439,26 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
             log.warning("repro selfdistill: skipping %s (%s)", task.name, missing)
             results["tasks"][task.name] = {"skipped": missing, "metric": task.metric}
             continue
-        entry = results["tasks"][task.name] = {"metric": task.metric, "model": task.model, "data": task.data,
-                                               "methods": {}}
-        _run_methods(task, _ordered(prof.methods), seeds, runs, out=entry["methods"],
-                     on_method=lambda: _write(results, out, start))
+        entry = results["tasks"][task.name] = {
+            "metric": task.metric,
+            "model": task.model,
+            "data": task.data,
+            "methods": {},
+        }
+        _run_methods(
+            task,
+            _ordered(prof.methods),
+            seeds,
+            runs,
+            out=entry["methods"],
+            on_method=lambda: _write(results, out, start),
+        )
         _write(results, out, start)
     if prof.sweep:
         task = prof.tasks[prof.sweep_task]
-        by_size = {str(n): _run_methods(task, _ordered(CORE), seeds, runs, {**task.data, "train_size": n})
-                   for n in prof.sweep}
+        by_size = {
+            str(n): _run_methods(task, _ordered(CORE), seeds, runs, {**task.data, "train_size": n}) for n in prof.sweep
+        }
         results["sweep"] = {"task": task.name, "metric": task.metric, "by_size": by_size}
     _write(results, out, start)
     print(table(results))

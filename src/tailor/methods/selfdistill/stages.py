@@ -51,8 +51,9 @@ def resolve_objective(cfg: MaskedAutoEncodingSettings, modality: str, model_type
     auto = "mae" if model_type == "vit_mae" else OBJECTIVE_FOR_MODALITY[modality]
     choice = auto if cfg.objective == "auto" else cfg.objective
     if (choice == "mlm") != (modality == "text") or (choice == "mae") != (model_type == "vit_mae"):
-        raise ValueError(f"objective '{choice}' does not fit a {modality} model of type '{model_type}' "
-                         f"(use 'auto' or '{auto}')")
+        raise ValueError(
+            f"objective '{choice}' does not fit a {modality} model of type '{model_type}' (use 'auto' or '{auto}')"
+        )
     return choice
 
 
@@ -76,45 +77,76 @@ def build_mae_model(artifact: Artifact, cfg: MaskedAutoEncodingSettings, ctx: St
     if choice == "mlm":
         model, missing = _load_with_info(tf.AutoModelForMaskedLM, artifact.path)
         tok = data.tokenizer
-        backend = MaskedLM(mask_token_id=tok.mask_token_id, special_ids=tok.all_special_ids,
-                           vocab_size=model.config.vocab_size, prob=cfg.mask_prob,
-                           mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob)
+        backend = MaskedLM(
+            mask_token_id=tok.mask_token_id,
+            special_ids=tok.all_special_ids,
+            vocab_size=model.config.vocab_size,
+            prob=cfg.mask_prob,
+            mask_replace_prob=cfg.mask_replace_prob,
+            random_replace_prob=cfg.random_replace_prob,
+        )
         return model, backend, _new_parameters(model, missing)
     if choice == "mae":
-        model, missing = _load_with_info(tf.ViTMAEForPreTraining, artifact.path, mask_ratio=cfg.mask_ratio,
-                                         norm_pix_loss=cfg.norm_pix_loss)
+        model, missing = _load_with_info(
+            tf.ViTMAEForPreTraining, artifact.path, mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss
+        )
         return model, NativeMAE(), _new_parameters(model, missing)
     encoder, missing = _load_with_info(tf.AutoModel, artifact.path)
-    had_mask_token = getattr(encoder.embeddings, "mask_token", None) is not None and \
-        "embeddings.mask_token" not in missing
+    had_mask_token = (
+        getattr(encoder.embeddings, "mask_token", None) is not None and "embeddings.mask_token" not in missing
+    )
     restored = has_decoder(artifact.path)
-    model = load_masked_patch_model(encoder, artifact.path if restored else None, mask_ratio=cfg.mask_ratio,
-                                    mask_mode=cfg.patch_mask, norm_pix_loss=cfg.norm_pix_loss,
-                                    decoder_depth=cfg.decoder_depth)
+    model = load_masked_patch_model(
+        encoder,
+        artifact.path if restored else None,
+        mask_ratio=cfg.mask_ratio,
+        mask_mode=cfg.patch_mask,
+        norm_pix_loss=cfg.norm_pix_loss,
+        decoder_depth=cfg.decoder_depth,
+    )
     new = [] if restored else [n for n, _ in model.named_parameters() if n.startswith("decoder.")]
     if not restored and not had_mask_token:
         new.append("encoder.embeddings.mask_token")
     return model, MaskedPatches(), new
 
 
-def warm_up_new_head(model: nn.Module, backend, new: list[str], cfg: MaskedAutoEncodingSettings,
-                     ctx: StageContext, out_dir: Path) -> dict | None:
+def warm_up_new_head(
+    model: nn.Module, backend, new: list[str], cfg: MaskedAutoEncodingSettings, ctx: StageContext, out_dir: Path
+) -> dict | None:
     """Train only the newly initialised head tensors (encoder frozen) for ``head_warmup_steps``."""
     if not new or cfg.head_warmup_steps == 0:
         if new:
-            log.warning("%d newly initialised tensors (%s, ...) are NOT warmed up (head_warmup_steps: 0)", len(new), new[0])
+            log.warning(
+                "%d newly initialised tensors (%s, ...) are NOT warmed up (head_warmup_steps: 0)", len(new), new[0]
+            )
         return None
-    log.info("newly initialised head (%s): warming it up for %d steps with the encoder frozen",
-             ", ".join(new[:4]) + (", ..." if len(new) > 4 else ""), cfg.head_warmup_steps)
+    log.info(
+        "newly initialised head (%s): warming it up for %d steps with the encoder frozen",
+        ", ".join(new[:4]) + (", ..." if len(new) > 4 else ""),
+        cfg.head_warmup_steps,
+    )
     trainable = set(new)
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     for n, p in model.named_parameters():
         p.requires_grad_(n in trainable)
-    settings = TrainSettings(steps=cfg.head_warmup_steps, lr=cfg.head_warmup_lr, batch_size=cfg.batch_size,
-                             weight_decay=0.0, log_every=cfg.log_every, save_every=cfg.save_every)
+    settings = TrainSettings(
+        steps=cfg.head_warmup_steps,
+        lr=cfg.head_warmup_lr,
+        batch_size=cfg.batch_size,
+        weight_decay=0.0,
+        log_every=cfg.log_every,
+        save_every=cfg.save_every,
+    )
     try:
-        report = train(model, unlabeled_data(cfg, ctx), settings=settings, out_dir=out_dir,
-                       objective=MaskedAutoEncodingObjective(backend), collator=ctx.inputs().collator, seed=ctx.seed)
+        report = train(
+            model,
+            unlabeled_data(cfg, ctx),
+            settings=settings,
+            out_dir=out_dir,
+            objective=MaskedAutoEncodingObjective(backend),
+            collator=ctx.inputs().collator,
+            seed=ctx.seed,
+        )
     finally:
         for n, p in model.named_parameters():
             p.requires_grad_(flags[n])
@@ -126,11 +158,26 @@ INITIAL_HEAD = "initial_head.safetensors"
 
 def _warmup_key(cfg: MaskedAutoEncodingSettings, ctx: StageContext, source: Artifact) -> dict:
     """Everything the warmed-up head depends on; equal keys give the same φ_init, so it can be reused."""
-    fields = ("head_warmup_steps", "head_warmup_lr", "batch_size", "mask_prob", "mask_replace_prob",
-              "random_replace_prob", "mask_ratio", "patch_mask", "norm_pix_loss", "decoder_depth", "objective")
-    return {**{f: getattr(cfg, f) for f in fields}, "seed": ctx.seed, "source": str(Path(source.path).resolve()),
-            "data": ctx.recipe.data.model_dump(mode="json"),
-            **({"unlabeled": cfg.unlabeled.model_dump(mode="json")} if cfg.unlabeled else {})}
+    fields = (
+        "head_warmup_steps",
+        "head_warmup_lr",
+        "batch_size",
+        "mask_prob",
+        "mask_replace_prob",
+        "random_replace_prob",
+        "mask_ratio",
+        "patch_mask",
+        "norm_pix_loss",
+        "decoder_depth",
+        "objective",
+    )
+    return {
+        **{f: getattr(cfg, f) for f in fields},
+        "seed": ctx.seed,
+        "source": str(Path(source.path).resolve()),
+        "data": ctx.recipe.data.model_dump(mode="json"),
+        **({"unlabeled": cfg.unlabeled.model_dump(mode="json")} if cfg.unlabeled else {}),
+    }
 
 
 def _head_tensors(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
@@ -163,8 +210,10 @@ def _load_head(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
 @torch.no_grad()
 def distance_to(model: nn.Module, reference: dict[str, torch.Tensor]) -> float:
     """||θ − θ_ref||₂ over the encoder parameters (the paper's Fig. 5b quantity)."""
-    total = sum(float((p - reference[n]).pow(2).sum()) for n, p in model.base_model.named_parameters() if n in reference)
-    return total ** 0.5
+    total = sum(
+        float((p - reference[n]).pow(2).sum()) for n, p in model.base_model.named_parameters() if n in reference
+    )
+    return total**0.5
 
 
 def _encoder_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -201,11 +250,22 @@ def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict
         return artifact
     carried = carried_tensors(source, model)
     if carried:
-        log.info("carrying %d tensors of %s the masked model does not train (%s) into the artifact", len(carried),
-                 Path(source.path).name, ", ".join(sorted(carried)[:4]))
+        log.info(
+            "carrying %d tensors of %s the masked model does not train (%s) into the artifact",
+            len(carried),
+            Path(source.path).name,
+            ", ".join(sorted(carried)[:4]),
+        )
     # a ViT-MAE needs our own loader: finetune builds a ViT classifier from its encoder
-    return save_hf(model, folder, ctx.recipe.model, head="mae", meta={**meta, "carried": sorted(carried)},
-                   format=VITMAE_FORMAT if model.config.model_type == "vit_mae" else "hf", extra_tensors=carried)
+    return save_hf(
+        model,
+        folder,
+        ctx.recipe.model,
+        head="mae",
+        meta={**meta, "carried": sorted(carried)},
+        format=VITMAE_FORMAT if model.config.model_type == "vit_mae" else "hf",
+        extra_tensors=carried,
+    )
 
 
 def unlabeled_data(cfg: MaskedAutoEncodingSettings, ctx: StageContext):
@@ -216,8 +276,16 @@ def unlabeled_data(cfg: MaskedAutoEncodingSettings, ctx: StageContext):
 
 
 def _train_mae(model, objective, cfg, ctx, out_dir: Path, teacher=None) -> dict:
-    report = train(model, unlabeled_data(cfg, ctx), settings=cfg, out_dir=out_dir, objective=objective,
-                   collator=ctx.inputs().collator, teacher=teacher, seed=ctx.seed)
+    report = train(
+        model,
+        unlabeled_data(cfg, ctx),
+        settings=cfg,
+        out_dir=out_dir,
+        objective=objective,
+        collator=ctx.inputs().collator,
+        teacher=teacher,
+        seed=ctx.seed,
+    )
     return report.as_dict()
 
 
@@ -266,17 +334,33 @@ def run_self_distill(cfg: SelfDistillConfig, ctx: StageContext) -> StageResult:
             warmup = warm_up_new_head(student, backend, new, cfg, ctx, round_dir / "head_warmup")
             initial_head = _head_tensors(student, new) if warmup else None
         init = _encoder_state(student)
-        objective = SelfDistillObjective(backend, representation=cfg.representation, match=cfg.match,
-                                         mae_weight=cfg.mae_weight, distill_weight=cfg.distill_weight)
+        objective = SelfDistillObjective(
+            backend,
+            representation=cfg.representation,
+            match=cfg.match,
+            mae_weight=cfg.mae_weight,
+            distill_weight=cfg.distill_weight,
+        )
         report = _train_mae(student, objective, cfg, ctx, round_dir, teacher=teacher)
         teacher_init_distance = distance_to(teacher, init)
-        metrics["rounds"].append({"train": report, "distance_to_init": distance_to(student, init),
-                                  "teacher_distance_to_init": teacher_init_distance,
-                                  **({"head_warmup": warmup} if warmup else {})})
-        log.info("self_distill round %d/%d: ||θ_student − θ_init|| = %.3f, ||θ_teacher − θ_init|| = %.3f", round_,
-                 cfg.rounds, metrics["rounds"][-1]["distance_to_init"], teacher_init_distance)
+        metrics["rounds"].append(
+            {
+                "train": report,
+                "distance_to_init": distance_to(student, init),
+                "teacher_distance_to_init": teacher_init_distance,
+                **({"head_warmup": warmup} if warmup else {}),
+            }
+        )
+        log.info(
+            "self_distill round %d/%d: ||θ_student − θ_init|| = %.3f, ||θ_teacher − θ_init|| = %.3f",
+            round_,
+            cfg.rounds,
+            metrics["rounds"][-1]["distance_to_init"],
+            teacher_init_distance,
+        )
         teacher = student if needs_head else student.base_model  # θ0 ← θt
     metrics.update({k: v for k, v in metrics["rounds"][-1].items() if k != "head_warmup"})
-    artifact = save_mae_model(student, ctx.stage_dir / "model", ctx,
-                              {"stage": "self_distill", "rounds": cfg.rounds}, ctx.base())
+    artifact = save_mae_model(
+        student, ctx.stage_dir / "model", ctx, {"stage": "self_distill", "rounds": cfg.rounds}, ctx.base()
+    )
     return StageResult(artifact, metrics)

@@ -6,6 +6,7 @@ inputs are [0, 1] images and the model sees them through :class:`PixelSpace`, wh
 data pipeline's normalisation inside the graph, so gradients and the epsilon-ball live in pixel
 space whatever the model's preprocessing is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -77,9 +78,18 @@ def _random_start(x: torch.Tensor, norm: str, eps: float, generator: torch.Gener
     return direction * radius.view(-1, *([1] * (x.dim() - 1)))
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float = 8 / 255,
-        alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
-        generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps: float = 8 / 255,
+    alpha: float = 2 / 255,
+    steps: int = 10,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Untargeted PGD on cross-entropy: x_{t+1} = clip_[0,1](x + P_eps(x_t + alpha * s(grad) - x)).
 
     ``s`` is sign(.) for l_inf and grad/||grad||_2 for l_2. ``model`` maps [0, 1] images to logits
@@ -104,13 +114,23 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = 8 /
     return (x.detach() + eps * grad.sign()).clamp(0, 1).detach()
 
 
-def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: AttackConfig,
-           generator: torch.Generator | None = None) -> torch.Tensor:
+def attack(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: AttackConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Run the attack ``cfg`` describes (``cfg.kind`` is 'pgd' or 'fgsm')."""
     if cfg.kind == "fgsm":
         return fgsm(model, x, y, eps=cfg.eps)
-    return pgd(model, x, y, norm=cfg.norm, eps=cfg.eps, alpha=cfg.alpha, steps=cfg.steps,
-               random_start=cfg.random_start, generator=generator)
+    return pgd(
+        model,
+        x,
+        y,
+        norm=cfg.norm,
+        eps=cfg.eps,
+        alpha=cfg.alpha,
+        steps=cfg.steps,
+        random_start=cfg.random_start,
+        generator=generator,
+    )
 
 
 @torch.no_grad()
@@ -118,8 +138,9 @@ def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return (model(x).argmax(-1) == y).sum()
 
 
-def robust_accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                    cfg: AttackConfig | None, seed: int = 0) -> dict[str, float]:
+def robust_accuracy(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], cfg: AttackConfig | None, seed: int = 0
+) -> dict[str, float]:
     """Clean and (if ``cfg``) adversarial accuracy of a [0, 1]-input model over (x, y) batches.
 
     The model is put in eval mode; attacks are seeded so the number is reproducible.

@@ -9,6 +9,7 @@
    heads_ffn (50% of each layer's attention heads and FFN neurons) and exported physically smaller
    (:mod:`.transformer_structured`), batch 64 × 64 tokens.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,7 +31,8 @@ WIDTHS, DEPTHS, SIZE, BATCH = (16, 32, 64), (2, 2, 2), 32, 64
 def _model() -> ResNetCifarForImageClassification:
     torch.manual_seed(0)
     return ResNetCifarForImageClassification(
-        ResNetCifarConfig(stem_channels=WIDTHS[0], widths=list(WIDTHS), depths=list(DEPTHS), num_labels=10))
+        ResNetCifarConfig(stem_channels=WIDTHS[0], widths=list(WIDTHS), depths=list(DEPTHS), num_labels=10)
+    )
 
 
 def train_step_costs(repeats: int = 10, pgd_steps: tuple[int, ...] = (3, 7)) -> dict[str, float]:
@@ -51,6 +53,7 @@ def train_step_costs(repeats: int = 10, pgd_steps: tuple[int, ...] = (3, 7)) -> 
             opt.zero_grad()
             loss.backward()
             opt.step()
+
         return run
 
     return interleaved({"natural": step(0), **{f"pgd-{k}": step(k) for k in pgd_steps}}, repeats, warmup=2)
@@ -78,8 +81,13 @@ def transformer_costs(model_name: str = "minilm-l6", repeats: int = 5, length: i
     dense = load(model_name, "classifier", 2).eval()
     masks = omp(dense, MaskSpec(pattern="heads_ffn", sparsity=0.5, scope="layerwise"))
     small = export_smaller(dense, masks).eval()
-    x = tokenizer(model_name)(["the quick brown fox jumps over the lazy dog " * 16] * BATCH, truncation=True,
-                              max_length=length, padding="max_length", return_tensors="pt")
+    x = tokenizer(model_name)(
+        ["the quick brown fox jumps over the lazy dog " * 16] * BATCH,
+        truncation=True,
+        max_length=length,
+        padding="max_length",
+        return_tensors="pt",
+    )
     masked = load(model_name, "classifier", 2).eval()
     masked.load_state_dict(dense.state_dict())
     apply_masks(masked, masks)
@@ -87,8 +95,16 @@ def transformer_costs(model_name: str = "minilm-l6", repeats: int = 5, length: i
     del masked
     secs = interleaved({"dense": lambda: dense(**x), "structured50": lambda: small(**x)}, repeats, warmup=1)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    return {"model": model_name, "batch": BATCH, "length": length, "seconds": secs,
-            "ticket": "omp heads_ffn 0.5 layerwise", "max_abs_logit_diff_exported_vs_masked": diff, "structure": small.config.pruned_structure, "params": {"dense": count(dense), "structured50": count(small)}}
+    return {
+        "model": model_name,
+        "batch": BATCH,
+        "length": length,
+        "seconds": secs,
+        "ticket": "omp heads_ffn 0.5 layerwise",
+        "max_abs_logit_diff_exported_vs_masked": diff,
+        "structure": small.config.pruned_structure,
+        "params": {"dense": count(dense), "structured50": count(small)},
+    }
 
 
 def run(out: Path) -> dict:
@@ -97,8 +113,12 @@ def run(out: Path) -> dict:
     infer, info = inference_costs()
     bert = transformer_costs()
     result = {
-        "setup": {"model": f"resnet_cifar widths={WIDTHS} depths={DEPTHS}", "batch": BATCH, "image": SIZE,
-                  "torch_threads": torch.get_num_threads()},
+        "setup": {
+            "model": f"resnet_cifar widths={WIDTHS} depths={DEPTHS}",
+            "batch": BATCH,
+            "image": SIZE,
+            "torch_threads": torch.get_num_threads(),
+        },
         "train_step_seconds": steps,
         "train_step_ratio_vs_natural": {k: v / steps["natural"] for k, v in steps.items()},
         "inference_seconds": infer,
@@ -115,10 +135,17 @@ def markdown(result: dict) -> str:
     """The bench table (the CLI prints it and writes it to bench.md)."""
     steps, infer, bert = result["train_step_seconds"], result["inference_seconds"], result["transformer_structured50"]
     lines = ["| measurement | seconds (median) | ratio |", "|---|---|---|"]
-    lines += [f"| train step, {k} | {v:.4f} | {result['train_step_ratio_vs_natural'][k]:.2f}x natural |" for k, v in steps.items()]
-    lines += [f"| inference batch {BATCH}, {k} | {v:.4f} | {result['inference_speedup_vs_dense'][k]:.2f}x faster than dense |"
-              for k, v in infer.items()]
-    lines += [f"| inference {bert['model']} batch {BATCH} x {bert['length']}, {k} | {v:.4f} | "
-              f"{bert['seconds']['dense'] / v:.2f}x faster than dense ({bert['params'][k]:,} params) |"
-              for k, v in bert["seconds"].items()]
+    lines += [
+        f"| train step, {k} | {v:.4f} | {result['train_step_ratio_vs_natural'][k]:.2f}x natural |"
+        for k, v in steps.items()
+    ]
+    lines += [
+        f"| inference batch {BATCH}, {k} | {v:.4f} | {result['inference_speedup_vs_dense'][k]:.2f}x faster than dense |"
+        for k, v in infer.items()
+    ]
+    lines += [
+        f"| inference {bert['model']} batch {BATCH} x {bert['length']}, {k} | {v:.4f} | "
+        f"{bert['seconds']['dense'] / v:.2f}x faster than dense ({bert['params'][k]:,} params) |"
+        for k, v in bert["seconds"].items()
+    ]
     return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ A resnet_cifar channel ticket becomes an ordinary ``hf`` artifact with narrower 
 RoBERTa or ViT ticket drawn with pattern heads / heads_ffn becomes a ``ticket_sliced`` artifact
 (per-layer head and neuron counts in its config). Either is checked equal to the masked model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,12 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("export-ticket", help="remove a ticket's pruned channels (resnet_cifar, channel pattern) or "
-                                             "attention heads and FFN neurons (BERT/RoBERTa/ViT, heads or heads_ffn "
-                                             "pattern) physically; outputs are checked equal to the masked model")
+    e = sub.add_parser(
+        "export-ticket",
+        help="remove a ticket's pruned channels (resnet_cifar, channel pattern) or "
+        "attention heads and FFN neurons (BERT/RoBERTa/ViT, heads or heads_ffn "
+        "pattern) physically; outputs are checked equal to the masked model",
+    )
     e.add_argument("ticket", help="a ticket artifact folder (<run>/seed-<s>/<NN>-draw_ticket/model or a transfer's)")
     e.add_argument("--out", required=True, help="folder for the smaller model (an 'hf' or 'ticket_sliced' artifact)")
     e.set_defaults(func=cmd_export_ticket)
@@ -72,18 +76,28 @@ def export_ticket(ticket: Path, out: Path) -> dict:
         Artifact(out, art.model_name, "ticket_sliced", art.head, art.label_names, meta=meta).save()
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     structure = small.config.pruned_structure if sliced else {"inner_channels": small.config.inner_channels}
-    result = {"params_ticket": count(model), "params_exported": count(small), "structure": structure,
-              "max_abs_logit_diff": diff}
+    result = {
+        "params_ticket": count(model),
+        "params_exported": count(small),
+        "structure": structure,
+        "max_abs_logit_diff": diff,
+    }
     image = "pixel_values" in x
-    write_card(out, ticket, base_model=art.model_name,
-               kind="robust ticket, " + ("heads and FFN neurons" if sliced else "channels") + " removed physically",
-               tags=["robust-ticket", "pruned"],
-               pipeline_tag="image-classification" if image else "text-classification",
-               extra=result)
+    write_card(
+        out,
+        ticket,
+        base_model=art.model_name,
+        kind="robust ticket, " + ("heads and FFN neurons" if sliced else "channels") + " removed physically",
+        tags=["robust-ticket", "pruned"],
+        pipeline_tag="image-classification" if image else "text-classification",
+        extra=result,
+    )
     return result
 
 
 def cmd_export_ticket(args) -> None:
     result = export_ticket(Path(args.ticket), Path(args.out))
-    print(f"exported {args.ticket} -> {args.out}: {result['params_ticket']} -> {result['params_exported']} parameters, "
-          f"kept {result['structure']}, max |logit difference| {result['max_abs_logit_diff']:.2e}")
+    print(
+        f"exported {args.ticket} -> {args.out}: {result['params_ticket']} -> {result['params_exported']} parameters, "
+        f"kept {result['structure']}, max |logit difference| {result['max_abs_logit_diff']:.2e}"
+    )

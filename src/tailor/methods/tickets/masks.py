@@ -11,6 +11,7 @@ pruned channel outputs exactly zero and can be removed physically (``structured.
 Sparsity is always the fraction of prunable *weights* removed (0.99 keeps 1%); biases and
 BatchNorm entries ride along and are not counted.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,11 @@ class Mask(dict):
 
     def save(self, path: Path, meta: Mapping[str, object] | None = None) -> None:
         """Write as bool safetensors (atomically); ``meta`` goes into the header as JSON strings."""
-        atomic_save_safetensors({k: v.contiguous() for k, v in self.items()}, path,
-                                metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
+        atomic_save_safetensors(
+            {k: v.contiguous() for k, v in self.items()},
+            path,
+            metadata={k: json.dumps(v) for k, v in (meta or {}).items()},
+        )
 
     @classmethod
     def load(cls, path: Path) -> "Mask":
@@ -83,11 +87,18 @@ class Mask(dict):
         layers = self.layers()
         total = sum(v["total"] for v in layers.values())
         kept = sum(v["kept"] for v in layers.values())
-        return {"sparsity": 1 - kept / max(total, 1), "total": total, "kept": kept,
-                "dead_layers": [k for k, v in layers.items() if v["kept"] == 0], "layers": layers}
+        return {
+            "sparsity": 1 - kept / max(total, 1),
+            "total": total,
+            "kept": kept,
+            "dead_layers": [k for k, v in layers.items() if v["kept"] == 0],
+            "layers": layers,
+        }
 
 
-def prunable_weights(model: nn.Module, include: Iterable[str] | None, exclude: Iterable[str] = ()) -> dict[str, nn.Parameter]:
+def prunable_weights(
+    model: nn.Module, include: Iterable[str] | None, exclude: Iterable[str] = ()
+) -> dict[str, nn.Parameter]:
     """Weights of conv/linear modules whose name matches an ``include`` regex (all if None) and no ``exclude``."""
     inc = [re.compile(p) for p in include] if include is not None else None
     exc = [re.compile(p) for p in exclude]
@@ -113,12 +124,14 @@ def _keep_top(flat: torch.Tensor, keep: int) -> torch.Tensor:
     return mask
 
 
-def keep_top_fraction(units: Mapping[str, torch.Tensor], keep_frac: float, scope: str,
-                      min_keep: int = 0) -> dict[str, torch.Tensor]:
+def keep_top_fraction(
+    units: Mapping[str, torch.Tensor], keep_frac: float, scope: str, min_keep: int = 0
+) -> dict[str, torch.Tensor]:
     """Keep the top ``keep_frac`` of units (weights, channels, heads) by score, globally or per tensor."""
     if scope == "layerwise":
-        return {k: _keep_top(s.flatten(), max(min_keep, round(keep_frac * s.numel()))).view_as(s)
-                for k, s in units.items()}
+        return {
+            k: _keep_top(s.flatten(), max(min_keep, round(keep_frac * s.numel()))).view_as(s) for k, s in units.items()
+        }
     flat = torch.cat([s.flatten() for s in units.values()])
     kept = _keep_top(flat, max(1, round(keep_frac * flat.numel()))).split([s.numel() for s in units.values()])
     out = {}
@@ -149,10 +162,12 @@ def masks_from_scores(scores: Mapping[str, torch.Tensor], spec: MaskSpec) -> Mas
         return Mask(keep_top_fraction(scores, 1 - spec.sparsity, spec.scope))
     if spec.pattern == "nm":
         return Mask({k: nm_mask(s, spec.n, spec.m) for k, s in scores.items()})
-    channels = keep_top_fraction({k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope,
-                                 min_keep=1)
-    return Mask({k: c.view(-1, *([1] * (scores[k].dim() - 1))).expand_as(scores[k]).clone()
-                 for k, c in channels.items()})
+    channels = keep_top_fraction(
+        {k: _channel_scores(s) for k, s in scores.items()}, 1 - spec.sparsity, spec.scope, min_keep=1
+    )
+    return Mask(
+        {k: c.view(-1, *([1] * (scores[k].dim() - 1))).expand_as(scores[k]).clone() for k, c in channels.items()}
+    )
 
 
 def channel_followers(model: nn.Module) -> dict[str, list[str]]:
@@ -167,7 +182,7 @@ def channel_followers(model: nn.Module) -> dict[str, list[str]]:
                 continue
             followers = [f"{prefix}{name}.bias"] if mod.bias is not None else []
             width = mod.weight.shape[0]
-            for next_name, nxt in children[i + 1:i + 2]:
+            for next_name, nxt in children[i + 1 : i + 2]:
                 if isinstance(nxt, nn.modules.batchnorm._BatchNorm) and nxt.num_features == width and nxt.affine:
                     followers += [f"{prefix}{next_name}.weight", f"{prefix}{next_name}.bias"]
             out[f"{prefix}{name}.weight"] = followers
@@ -215,7 +230,9 @@ class MaskEnforcer:
     def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor]):
         self.params = _params(model, masks)
         self.masks = {k: masks[k].to(p.device, p.dtype) for k, p in self.params.items()}
-        self.handles = [p.register_hook(lambda g, k=k: g * self._mask(k, g)) for k, p in self.params.items() if p.requires_grad]
+        self.handles = [
+            p.register_hook(lambda g, k=k: g * self._mask(k, g)) for k, p in self.params.items() if p.requires_grad
+        ]
         apply_masks(model, masks)
 
     def _mask(self, name: str, like: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ Unstructured, channel and N:M work on any conv/linear weight (``masks.py``); ``h
 (``transformer_structured.py``). Every scheme (OMP, A-IMP, LMP) goes through these two functions,
 so each pattern works with each scheme.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

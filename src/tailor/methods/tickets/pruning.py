@@ -11,6 +11,7 @@
 Training is injected as a callable so these run with the engine or with a plain loop in tests;
 ``strategies.py`` binds them to a stage's config behind one interface.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,9 +41,15 @@ def aimp_schedule(sparsity: float, rounds: int, rate: float | None = None) -> li
     return [1 - (1 - sparsity) ** (r / rounds) for r in range(1, rounds + 1)]
 
 
-def aimp(model: nn.Module, spec: MaskSpec, rounds: int, rewind: bool,
-         train_round: Callable[[nn.Module, Mask | None, int], None], masks: Mask | None = None,
-         rate: float | None = None) -> Mask:
+def aimp(
+    model: nn.Module,
+    spec: MaskSpec,
+    rounds: int,
+    rewind: bool,
+    train_round: Callable[[nn.Module, Mask | None, int], None],
+    masks: Mask | None = None,
+    rate: float | None = None,
+) -> Mask:
     """Adversarial IMP: for each round, ``train_round(model, masks, r)`` (adversarially, masks held
     fixed), prune the smallest trained magnitudes among survivors to the round's sparsity, and rewind
     survivors to the starting weights if ``rewind``. Leaves ``model`` as the masked ticket.

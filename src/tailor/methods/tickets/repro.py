@@ -13,6 +13,7 @@ of the survivors per round (IMP's rate), LMP ranking |score| per layer (edge-pop
 paper's transfer recipe (SGD, momentum 0.9, weight decay 1e-4, lr x0.1 at 1/3 and 2/3 of the
 epochs, as at epochs 50 and 100 of 150).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,15 @@ class Profile:
     aimp_rate: float | None = None  # fraction of survivors pruned per round; None: one round per sparsity level
     lmp_ranking: dict = field(default_factory=dict)  # e.g. EDGE_POPUP; {}: global signed ranking
     transfer_recipe: dict = field(default_factory=dict)  # overrides of the transfer stages, e.g. PAPER_TRANSFER
-    train: dict = field(default_factory=lambda: {"batch_size": 64, "weight_decay": 0.0, "log_every": 50,
-                                                 "save_every": 100000, "eval_batch_size": 256})
+    train: dict = field(
+        default_factory=lambda: {
+            "batch_size": 64,
+            "weight_decay": 0.0,
+            "log_every": 50,
+            "save_every": 100000,
+            "eval_batch_size": 256,
+        }
+    )
     source: dict = field(default_factory=lambda: SOURCE)  # the pretraining task
     tasks: dict = field(default_factory=lambda: TASKS)  # downstream tasks
 
@@ -71,8 +79,14 @@ class Profile:
 EDGE_POPUP = {"score_rank": "abs", "scope": "layerwise"}
 # Fu et al. Sec. III (after Salman et al.): SGD, momentum 0.9, weight decay 1e-4, lr x0.1 at epochs 50 and 100 of
 # 150; the milestones are placed at the same fractions of the profile's transfer epochs (see plan()).
-PAPER_TRANSFER = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4, "scheduler": "multistep", "gamma": 0.1,
-                  "warmup_ratio": 0.0}
+PAPER_TRANSFER = {
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "scheduler": "multistep",
+    "gamma": 0.1,
+    "warmup_ratio": 0.0,
+}
 
 
 def paper_milestones(epochs: float) -> list[float]:
@@ -82,16 +96,47 @@ def paper_milestones(epochs: float) -> list[float]:
 
 PROFILES = {
     # quick: sized for a shared 2-core CPU (16 px, 256 downstream examples, 24 transfer steps)
-    "quick": Profile(seeds=(0, 1, 2), widths=(8, 16, 32), depths=(1, 1, 1), source_train=2000, task_train=256,
-                     test_size=300, pretrain_epochs=4, round_epochs=1, lmp_epochs=3, transfer_epochs=3, eps=("4/255",),
-                     image_size=16, task_batch=32, finetune_lr=5e-3, linear_lr=5e-2),
-    "full": Profile(seeds=(0, 1, 2), widths=(16, 32, 64), depths=(2, 2, 2), source_train=20000, task_train=2000,
-                    test_size=2000, pretrain_epochs=10, round_epochs=2, lmp_epochs=5, transfer_epochs=10,
-                    eps=("1/255", "2/255", "4/255", "8/255"), pgd_steps=5),
+    "quick": Profile(
+        seeds=(0, 1, 2),
+        widths=(8, 16, 32),
+        depths=(1, 1, 1),
+        source_train=2000,
+        task_train=256,
+        test_size=300,
+        pretrain_epochs=4,
+        round_epochs=1,
+        lmp_epochs=3,
+        transfer_epochs=3,
+        eps=("4/255",),
+        image_size=16,
+        task_batch=32,
+        finetune_lr=5e-3,
+        linear_lr=5e-2,
+    ),
+    "full": Profile(
+        seeds=(0, 1, 2),
+        widths=(16, 32, 64),
+        depths=(2, 2, 2),
+        source_train=20000,
+        task_train=2000,
+        test_size=2000,
+        pretrain_epochs=10,
+        round_epochs=2,
+        lmp_epochs=5,
+        transfer_epochs=10,
+        eps=("1/255", "2/255", "4/255", "8/255"),
+        pgd_steps=5,
+    ),
 }
 # SGD needs a larger step than AdamW; the paper gives no initial lr, these are not tuned
-PROFILES["quick-paper-recipe"] = replace(PROFILES["quick"], aimp_rate=0.2, lmp_ranking=EDGE_POPUP,
-                                         transfer_recipe=PAPER_TRANSFER, finetune_lr=5e-2, linear_lr=1e-1)
+PROFILES["quick-paper-recipe"] = replace(
+    PROFILES["quick"],
+    aimp_rate=0.2,
+    lmp_ranking=EDGE_POPUP,
+    transfer_recipe=PAPER_TRANSFER,
+    finetune_lr=5e-2,
+    linear_lr=1e-1,
+)
 
 
 # The paper's recipes (A-IMP at IMP's 20 % a round, edge-popup's LMP ranking, and the transfer recipe of spec §3:
@@ -102,12 +147,28 @@ PROFILES["quick-paper-recipe"] = replace(PROFILES["quick"], aimp_rate=0.2, lmp_r
 # checkpoint, and robust ImageNet pretraining per ε is days of GPU time; the ε grid and PGD settings are
 # not in our source (ℓ∞ 1, 2, 4, 8 /255, PGD-10 here). Downstream: CIFAR-10 (hub ids unverified offline).
 PROFILES["paper"] = Profile(
-    seeds=(0, 1, 2), widths=(64, 128, 256, 512), depths=(2, 2, 2, 2), source_train=50_000, task_train=50_000,
-    test_size=10_000, pretrain_epochs=100, round_epochs=10, lmp_epochs=10, transfer_epochs=150,
-    eps=("1/255", "2/255", "4/255", "8/255"), image_size=32, task_batch=64, finetune_lr=0.01, linear_lr=0.01,
-    pgd_steps=10, source={"name": "uoft-cs/cifar100", "image_column": "img", "label_column": "fine_label"},
+    seeds=(0, 1, 2),
+    widths=(64, 128, 256, 512),
+    depths=(2, 2, 2, 2),
+    source_train=50_000,
+    task_train=50_000,
+    test_size=10_000,
+    pretrain_epochs=100,
+    round_epochs=10,
+    lmp_epochs=10,
+    transfer_epochs=150,
+    eps=("1/255", "2/255", "4/255", "8/255"),
+    image_size=32,
+    task_batch=64,
+    finetune_lr=0.01,
+    linear_lr=0.01,
+    pgd_steps=10,
+    source={"name": "uoft-cs/cifar100", "image_column": "img", "label_column": "fine_label"},
     tasks={"cifar10": {"name": "uoft-cs/cifar10", "image_column": "img"}},
-    aimp_rate=0.2, lmp_ranking=EDGE_POPUP, transfer_recipe=PAPER_TRANSFER)
+    aimp_rate=0.2,
+    lmp_ranking=EDGE_POPUP,
+    transfer_recipe=PAPER_TRANSFER,
+)
 
 
 def planned_runs(profile: str) -> list:
@@ -117,15 +178,31 @@ def planned_runs(profile: str) -> list:
 
     p = PROFILES[profile]
     eval_attack = {"kind": "pgd", "norm": "linf", "eps": p.eps[0], "steps": 10}
-    pretrainings = {"natural": None} | {f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps}
-                                         for e in p.eps}
+    pretrainings = {"natural": None} | {
+        f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps} for e in p.eps
+    }
     # two 3x3 convs per block, the resolution halving at each stage: 2 FLOPs per multiply-add
-    flops = sum(2 * 9 * w * w * 2 * d * (p.image_size / 2 ** i) ** 2 for i, (w, d) in enumerate(zip(p.widths, p.depths)))
-    return [PlannedRun({"name": f"tickets-{profile}-{name.replace('/', '_')}", "model": "<out>/base-model",
-                        "data": {**p.source, "train_size": p.source_train, "test_size": p.test_size,
-                                 "image_size": p.image_size}, "seeds": list(p.seeds),
-                        "stages": plan(p, attack, eval_attack)[0]}, p.source_train, flops, name)
-            for name, attack in pretrainings.items()]
+    flops = sum(2 * 9 * w * w * 2 * d * (p.image_size / 2**i) ** 2 for i, (w, d) in enumerate(zip(p.widths, p.depths)))
+    return [
+        PlannedRun(
+            {
+                "name": f"tickets-{profile}-{name.replace('/', '_')}",
+                "model": "<out>/base-model",
+                "data": {
+                    **p.source,
+                    "train_size": p.source_train,
+                    "test_size": p.test_size,
+                    "image_size": p.image_size,
+                },
+                "seeds": list(p.seeds),
+                "stages": plan(p, attack, eval_attack)[0],
+            },
+            p.source_train,
+            flops,
+            name,
+        )
+        for name, attack in pretrainings.items()
+    ]
 
 
 def base_model(folder: Path, p: Profile) -> Path:
@@ -139,21 +216,40 @@ def base_model(folder: Path, p: Profile) -> Path:
         torch.manual_seed(0)
         cfg = ResNetCifarConfig(stem_channels=p.widths[0], widths=list(p.widths), depths=list(p.depths), num_labels=5)
         ResNetCifarForImageClassification(cfg).save_pretrained(folder)
-        ViTImageProcessor(size={"height": p.image_size, "width": p.image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+        ViTImageProcessor(
+            size={"height": p.image_size, "width": p.image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+        ).save_pretrained(folder)
     return folder
 
 
 def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict], dict[int, dict]]:
     """Stages of one pretraining's recipe, and what each transfer stage measures (by stage index)."""
     t = p.train
-    task_data = {k: {**v, "train_size": p.task_train, "test_size": p.test_size, "image_size": p.image_size}
-                 for k, v in p.tasks.items()}
+    task_data = {
+        k: {**v, "train_size": p.task_train, "test_size": p.test_size, "image_size": p.image_size}
+        for k, v in p.tasks.items()
+    }
     source = {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
     tt = {**t, "batch_size": p.task_batch}
-    recipe = {**p.transfer_recipe, **({"milestones": paper_milestones(p.transfer_epochs)}
-                                      if p.transfer_recipe.get("scheduler") == "multistep" else {})}
-    stages: list[dict] = [{"robust_pretrain": {**t, "epochs": p.pretrain_epochs, "lr": 2e-3, "attack": attack,
-                                               "eval_attack": eval_attack}}]
+    recipe = {
+        **p.transfer_recipe,
+        **(
+            {"milestones": paper_milestones(p.transfer_epochs)}
+            if p.transfer_recipe.get("scheduler") == "multistep"
+            else {}
+        ),
+    }
+    stages: list[dict] = [
+        {
+            "robust_pretrain": {
+                **t,
+                "epochs": p.pretrain_epochs,
+                "lr": 2e-3,
+                "attack": attack,
+                "eval_attack": eval_attack,
+            }
+        }
+    ]
     labels: dict[int, dict] = {}
 
     def sid(i: int, name: str) -> str:
@@ -164,9 +260,20 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
             for protocol in p.protocols:
                 lr = p.finetune_lr if protocol == "finetune" else p.linear_lr
                 labels[len(stages)] = {"scheme": scheme, "sparsity": sparsity, "task": task, "protocol": protocol}
-                stages.append({"transfer": {**tt, **recipe, "epochs": p.transfer_epochs, "lr": lr, "protocol": protocol,
-                                            "data": task_data[task], "source": source,
-                                            **({"dense": True} if scheme == "dense" else {})}})
+                stages.append(
+                    {
+                        "transfer": {
+                            **tt,
+                            **recipe,
+                            "epochs": p.transfer_epochs,
+                            "lr": lr,
+                            "protocol": protocol,
+                            "data": task_data[task],
+                            "source": source,
+                            **({"dense": True} if scheme == "dense" else {}),
+                        }
+                    }
+                )
 
     pretrained = sid(0, "robust_pretrain")
     transfers(pretrained, "dense", 0.0, task_data)
@@ -177,16 +284,40 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
             transfers(sid(len(stages) - 1, "draw_ticket"), "omp", s, task_data)
         if "aimp" in p.schemes:  # IMP rounds up to each sparsity level, continuing from the previous ticket
             rounds = {"rate": p.aimp_rate} if p.aimp_rate else {"rounds": 1}
-            stages.append({"draw_ticket": {**t, "scheme": "aimp", "sparsity": s, **rounds, "lr": 2e-3,
-                                           "epochs": p.round_epochs, "attack": attack, "source": previous_aimp,
-                                           "data": source}})
+            stages.append(
+                {
+                    "draw_ticket": {
+                        **t,
+                        "scheme": "aimp",
+                        "sparsity": s,
+                        **rounds,
+                        "lr": 2e-3,
+                        "epochs": p.round_epochs,
+                        "attack": attack,
+                        "source": previous_aimp,
+                        "data": source,
+                    }
+                }
+            )
             previous_aimp = sid(len(stages) - 1, "draw_ticket")
             transfers(previous_aimp, "aimp", s, task_data)
         if "lmp" in p.schemes:
             for task in task_data:
-                stages.append({"draw_ticket": {**tt, **p.lmp_ranking, "scheme": "lmp", "sparsity": s,
-                                               "epochs": p.lmp_epochs, "lr": 2e-2,
-                                               "head_lr": 1e-2, "data": task_data[task], "source": pretrained}})
+                stages.append(
+                    {
+                        "draw_ticket": {
+                            **tt,
+                            **p.lmp_ranking,
+                            "scheme": "lmp",
+                            "sparsity": s,
+                            "epochs": p.lmp_epochs,
+                            "lr": 2e-2,
+                            "head_lr": 1e-2,
+                            "data": task_data[task],
+                            "source": pretrained,
+                        }
+                    }
+                )
                 transfers(sid(len(stages) - 1, "draw_ticket"), "lmp", s, [task])
     return stages, labels
 
@@ -199,15 +330,26 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     base = base_model(out / "base-model", p)
     source = {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
-    pretrainings = {"natural": None} | {f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps}
-                                         for e in p.eps}
+    pretrainings = {"natural": None} | {
+        f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps} for e in p.eps
+    }
     # every pretrained model is attacked with the first robust epsilon, PGD-10
     eval_attack = {"kind": "pgd", "norm": "linf", "eps": p.eps[0], "steps": 10}
     recipes = {}
     for name, attack in pretrainings.items():
         stages, labels = plan(p, attack, eval_attack)
-        recipes[name] = (parse_recipe({"name": f"tickets-{profile}-{name.replace('/', '_')}", "model": str(base),
-                                       "data": source, "seeds": list(seeds or p.seeds), "stages": stages}), labels)
+        recipes[name] = (
+            parse_recipe(
+                {
+                    "name": f"tickets-{profile}-{name.replace('/', '_')}",
+                    "model": str(base),
+                    "data": source,
+                    "seeds": list(seeds or p.seeds),
+                    "stages": stages,
+                }
+            ),
+            labels,
+        )
     rows, runs = [], {}
     for seed in seeds or p.seeds:  # seed outermost: after each seed the table covers every pretraining
         for name, (recipe, labels) in recipes.items():
@@ -224,9 +366,17 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
 def _rows(per_stage: dict, labels: dict[int, dict], pretrain: str, seed: int) -> list[dict]:
     ids = list(per_stage)
     source = per_stage[ids[0]]["test"]
-    return [{"pretrain": pretrain, "seed": seed, **label, "accuracy": per_stage[ids[i]]["test"]["accuracy"],
-             "source_accuracy": source["accuracy"], "source_robust_accuracy": source.get("robust_accuracy")}
-            for i, label in labels.items()]
+    return [
+        {
+            "pretrain": pretrain,
+            "seed": seed,
+            **label,
+            "accuracy": per_stage[ids[i]]["test"]["accuracy"],
+            "source_accuracy": source["accuracy"],
+            "source_robust_accuracy": source.get("robust_accuracy"),
+        }
+        for i, label in labels.items()
+    ]
 
 
 def _stats(rows: list[dict], key: str = "accuracy") -> tuple[float, float, int]:
@@ -241,18 +391,31 @@ def _group(rows: list[dict], **match) -> list[dict]:
 def table(rows: list[dict], pretrainings: list[str]) -> str:
     """Mean ± std test accuracy (%) over seeds; the gap columns are robust minus natural."""
     robust = [p for p in pretrainings if p != "natural"]
-    lines = ["## Source task (Fashion-MNIST classes 0-4)", "",
-             "| pretraining | clean accuracy | robust accuracy (PGD-10 at the first robust epsilon) |", "|---|---|---|"]
+    lines = [
+        "## Source task (Fashion-MNIST classes 0-4)",
+        "",
+        "| pretraining | clean accuracy | robust accuracy (PGD-10 at the first robust epsilon) |",
+        "|---|---|---|",
+    ]
     for p in pretrainings:
         g = {r["seed"]: r for r in _group(rows, pretrain=p)}.values()
         ra = [r for r in g if r["source_robust_accuracy"] is not None]
         rob = "–" if not ra else "{:.2f} ± {:.2f}".format(*(100 * x for x in _stats(ra, "source_robust_accuracy")[:2]))
-        lines.append(f"| {p} | {100 * _stats(list(g), 'source_accuracy')[0]:.2f} ± {100 * _stats(list(g), 'source_accuracy')[1]:.2f} | {rob} |")
+        lines.append(
+            f"| {p} | {100 * _stats(list(g), 'source_accuracy')[0]:.2f} ± {100 * _stats(list(g), 'source_accuracy')[1]:.2f} | {rob} |"
+        )
     header = ["scheme", "protocol", "task", "sparsity", *pretrainings, *(f"{p} − natural" for p in robust)]
-    lines += ["", "## Downstream test accuracy (%), mean ± std over seeds", "",
-              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    keys = sorted({(r["scheme"], r["protocol"], r["task"], r["sparsity"]) for r in rows},
-                  key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2], k[3]))
+    lines += [
+        "",
+        "## Downstream test accuracy (%), mean ± std over seeds",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    keys = sorted(
+        {(r["scheme"], r["protocol"], r["task"], r["sparsity"]) for r in rows},
+        key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2], k[3]),
+    )
     for scheme, protocol, task, s in keys:
         cells, means = [], {}
         for p in pretrainings:
@@ -264,33 +427,53 @@ def table(rows: list[dict], pretrainings: list[str]) -> str:
         lines.append(f"| {scheme} | {protocol} | {task} | {s} | " + " | ".join(cells + gaps) + " |")
     n_seeds = len({r["seed"] for r in rows})
     wins = [(means_r > means_n) for means_r, means_n in _paired_means(rows, robust)]
-    lines += ["", f"Seeds: {n_seeds}. Robust ticket beats natural ticket (mean over seeds) in "
-                  f"{sum(wins)} of {len(wins)} (scheme, protocol, task, sparsity>0) cells."]
+    lines += [
+        "",
+        f"Seeds: {n_seeds}. Robust ticket beats natural ticket (mean over seeds) in "
+        f"{sum(wins)} of {len(wins)} (scheme, protocol, task, sparsity>0) cells.",
+    ]
     claims = paired_claims(rows, pretrainings)
-    lines += ["", "## Paired by seed: robust − natural, accuracy averaged over the tasks (points)", "",
-              markdown_table(["scheme", "protocol", "sparsity", "pretraining", *PAIRED_HEADER],
-                             [[c["scheme"], c["protocol"], c["sparsity"], c["pretrain"], *fmt_paired(c)]
-                              for c in claims]).rstrip()]
+    lines += [
+        "",
+        "## Paired by seed: robust − natural, accuracy averaged over the tasks (points)",
+        "",
+        markdown_table(
+            ["scheme", "protocol", "sparsity", "pretraining", *PAIRED_HEADER],
+            [[c["scheme"], c["protocol"], c["sparsity"], c["pretrain"], *fmt_paired(c)] for c in claims],
+        ).rstrip(),
+    ]
     return "\n".join(overview(rows, pretrainings) + [""] + lines) + "\n"
 
 
 def paired_claims(rows: list[dict], pretrainings: list[str]) -> list[dict]:
     """Each robust pretraining against the natural one per (scheme, protocol, sparsity): the per-seed
     accuracy averaged over the downstream tasks, paired by seed (``tailor.report.stats``)."""
-    def per_seed(group: list[dict]) -> dict[int, float]:
-        return {seed: float(np.mean([r["accuracy"] for r in group if r["seed"] == seed]))
-                for seed in sorted({r["seed"] for r in group})}
 
-    keys = sorted({(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
-                  key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]))
+    def per_seed(group: list[dict]) -> dict[int, float]:
+        return {
+            seed: float(np.mean([r["accuracy"] for r in group if r["seed"] == seed]))
+            for seed in sorted({r["seed"] for r in group})
+        }
+
+    keys = sorted(
+        {(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
+        key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]),
+    )
     out = []
     for scheme, protocol, s in keys:
         natural = per_seed(_group(rows, pretrain="natural", scheme=scheme, protocol=protocol, sparsity=s))
         for p in pretrainings:
             if p != "natural":
                 robust = per_seed(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, sparsity=s))
-                out.append({"scheme": scheme, "protocol": protocol, "sparsity": s, "pretrain": p,
-                            **paired_by_key(robust, natural).as_dict()})
+                out.append(
+                    {
+                        "scheme": scheme,
+                        "protocol": protocol,
+                        "sparsity": s,
+                        "pretrain": p,
+                        **paired_by_key(robust, natural).as_dict(),
+                    }
+                )
     return out
 
 
@@ -298,15 +481,24 @@ def overview(rows: list[dict], pretrainings: list[str]) -> list[str]:
     """Test accuracy (%) averaged over the downstream tasks (then mean ± std over seeds), per scheme/protocol/sparsity."""
     robust = [p for p in pretrainings if p != "natural"]
     header = ["scheme", "protocol", "sparsity", *pretrainings, *(f"{p} − natural" for p in robust)]
-    lines = ["## Overview: downstream accuracy (%) averaged over the tasks, mean ± std over seeds", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    keys = sorted({(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
-                  key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]))
+    lines = [
+        "## Overview: downstream accuracy (%) averaged over the tasks, mean ± std over seeds",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    keys = sorted(
+        {(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
+        key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]),
+    )
     for scheme, protocol, s in keys:
         means, cells = {}, []
         for p in pretrainings:
             group = _group(rows, pretrain=p, scheme=scheme, protocol=protocol, sparsity=s)
-            per_seed = [np.mean([r["accuracy"] for r in group if r["seed"] == seed]) for seed in sorted({r["seed"] for r in group})]
+            per_seed = [
+                np.mean([r["accuracy"] for r in group if r["seed"] == seed])
+                for seed in sorted({r["seed"] for r in group})
+            ]
             means[p] = float(np.mean(per_seed))
             cells.append(f"{100 * means[p]:.2f} ± {100 * float(np.std(per_seed)):.2f}")
         gaps = [f"{100 * (means[p] - means['natural']):+.2f}" for p in robust]
@@ -328,7 +520,9 @@ def plot(rows: list[dict], pretrainings: list[str], path: Path) -> Path:
 
     tasks = sorted({r["task"] for r in rows})
     protocols = sorted({r["protocol"] for r in rows})
-    fig, axes = plt.subplots(len(protocols), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(protocols)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(protocols), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(protocols)), squeeze=False
+    )
     colors = {"omp": "#4C72B0", "aimp": "#DD8452", "lmp": "#55A868"}
     for (i, protocol), (j, task) in ((a, b) for a in enumerate(protocols) for b in enumerate(tasks)):
         ax = axes[i][j]
@@ -341,10 +535,23 @@ def plot(rows: list[dict], pretrainings: list[str], path: Path) -> Path:
                 pts = sorted({r["sparsity"] for r in _group(rows, scheme=scheme, task=task)})
                 if not pts:
                     continue
-                stats = [_stats(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, task=task, sparsity=s)) for s in pts]
-                ax.errorbar(range(len(pts)), [100 * m for m, _, _ in stats], yerr=[100 * sd for _, sd, _ in stats],
-                            color=color, ls=style, marker="o", ms=3, capsize=2, label=f"{scheme} ({p})")
+                stats = [
+                    _stats(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, task=task, sparsity=s))
+                    for s in pts
+                ]
+                ax.errorbar(
+                    range(len(pts)),
+                    [100 * m for m, _, _ in stats],
+                    yerr=[100 * sd for _, sd, _ in stats],
+                    color=color,
+                    ls=style,
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    label=f"{scheme} ({p})",
+                )
                 ax.set_xticks(range(len(pts)), [str(s) for s in pts])
         ax.set_title(f"{task} — {protocol}", fontsize=9)
-    return finish(fig, [ax for row in axes for ax in row], path, xlabel="sparsity", ylabel="test accuracy (%)",
-                  legend=6)
+    return finish(
+        fig, [ax for row in axes for ax in row], path, xlabel="sparsity", ylabel="test accuracy (%)", legend=6
+    )

@@ -6,6 +6,7 @@ ticket. Training is a :class:`Fit` the caller provides (the stage binds the engi
 plain loop), so a strategy holds only the scheme's logic. ``STRATEGIES`` is the registry;
 ``draw_ticket``'s ``scheme`` names one of its entries.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -20,8 +21,15 @@ from .training import freeze_all_but, freeze_batchnorm, head_parameters, reset_h
 
 
 class Fit(Protocol):
-    def __call__(self, model: nn.Module, mask: Mask | None = None, *, round: int | None = None,
-                 adversarial: bool = False, head_lr: float | None = None) -> dict:
+    def __call__(
+        self,
+        model: nn.Module,
+        mask: Mask | None = None,
+        *,
+        round: int | None = None,
+        adversarial: bool = False,
+        head_lr: float | None = None,
+    ) -> dict:
         """Train ``model`` in place with ``mask`` held fixed; ``round`` numbers an iterative scheme's
         rounds, ``adversarial`` trains with the config's attack (Eq. 1), ``head_lr`` gives the head
         its own learning rate. Returns the training report."""

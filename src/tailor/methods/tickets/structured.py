@@ -7,6 +7,7 @@ zero bn1 scale/shift (``masks.with_channel_followers``), so in eval mode it outp
 removing it together with conv2's matching input slice leaves the function unchanged. The result
 is an ordinary ResNetCifarForImageClassification whose config lists per-block ``inner_channels``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,10 @@ def _bn_output_of_zero(bn: nn.BatchNorm2d) -> torch.Tensor:
 def export_channel_pruned(model: nn.Module, masks: Mask) -> nn.Module:
     """A smaller copy of a masked resnet_cifar model with its dead internal channels removed."""
     if getattr(getattr(model, "config", None), "model_type", None) != "resnet_cifar":
-        raise ValueError("physical channel removal is implemented for resnet_cifar models only; "
-                         f"got model_type {getattr(getattr(model, 'config', None), 'model_type', None)!r}")
+        raise ValueError(
+            "physical channel removal is implemented for resnet_cifar models only; "
+            f"got model_type {getattr(getattr(model, 'config', None), 'model_type', None)!r}"
+        )
     small = copy.deepcopy(model)
     apply_masks(small, masks)
     blocks = small.resnet.blocks if hasattr(small, "resnet") else small.blocks

@@ -4,6 +4,7 @@ callback that holds masks fixed, and freezing helpers for linear evaluation and 
 Batches carry [0, 1] pixels (the stages prepare inputs with ``normalize=False``); the objective
 runs the model through :class:`~.attacks.PixelSpace`, so the attack's epsilon is in pixel units.
 """
+
 from __future__ import annotations
 
 import re
@@ -61,11 +62,13 @@ class MaskCallback(TrainerCallback):
 
 def freeze_batchnorm(model: nn.Module) -> list:
     """Keep every BatchNorm in eval mode (running statistics fixed) even when the model trains."""
+
     def to_eval(module: nn.Module, _args) -> None:  # a pre-hook's return value would replace the input
         module.train(False)
 
-    return [m.register_forward_pre_hook(to_eval) for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return [
+        m.register_forward_pre_hook(to_eval) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
 
 
 def head_parameters(model: nn.Module) -> list[str]:

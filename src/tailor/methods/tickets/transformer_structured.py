@@ -16,6 +16,7 @@ model records them in ``config.pruned_structure`` and is saved with :func:`save_
 keys to a checkpoint layout that cannot be loaded back into a resized model) and loaded with
 :func:`load_sliced`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,10 +33,26 @@ from .masks import Mask, apply_masks, keep_top_fraction
 # per architecture, paths inside one encoder layer: self-attention (holds the head count), Q, K, V,
 # attention output, FFN in, FFN out, FFN activation
 _LAYOUTS = {
-    "bert": ("attention.self", "attention.self.query", "attention.self.key", "attention.self.value",
-             "attention.output.dense", "intermediate.dense", "output.dense", "intermediate.intermediate_act_fn"),
-    "vit": ("attention", "attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.o_proj",
-            "mlp.fc1", "mlp.fc2", "mlp.activation_fn"),
+    "bert": (
+        "attention.self",
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+        "intermediate.intermediate_act_fn",
+    ),
+    "vit": (
+        "attention",
+        "attention.q_proj",
+        "attention.k_proj",
+        "attention.v_proj",
+        "attention.o_proj",
+        "mlp.fc1",
+        "mlp.fc2",
+        "mlp.activation_fn",
+    ),
 }
 UNIT_PATTERNS = ("heads", "heads_ffn")
 
@@ -79,9 +96,11 @@ def encoder_blocks(model: nn.Module) -> list[Block]:
                 prefix = f"{name}." if name else ""
                 out.append(Block(name, parts[0], *(prefix + p for p in layout[1:7]), parts[7]))
     if not out:
-        raise ValueError(f"{type(model).__name__} has no BERT/RoBERTa- or ViT-style encoder layers "
-                         "(attention query/key/value or q_proj/k_proj/v_proj, and an FFN): patterns "
-                         f"{', '.join(UNIT_PATTERNS)} need one")
+        raise ValueError(
+            f"{type(model).__name__} has no BERT/RoBERTa- or ViT-style encoder layers "
+            "(attention query/key/value or q_proj/k_proj/v_proj, and an FFN): patterns "
+            f"{', '.join(UNIT_PATTERNS)} need one"
+        )
     return out
 
 
@@ -95,17 +114,31 @@ def _rows(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return keep.view(-1, *([1] * (like.dim() - 1))).expand_as(like).clone()
 
 
-def unit_masks(model: nn.Module, scores: Mapping[str, torch.Tensor], pattern: str, keep_frac: float,
-               scope: str) -> Mask:
+def unit_masks(
+    model: nn.Module, scores: Mapping[str, torch.Tensor], pattern: str, keep_frac: float, scope: str
+) -> Mask:
     """Rank heads (and neurons) by their mean score, keep the top ``keep_frac`` of each (at least one
     per layer), and mask every weight that goes with a removed unit."""
     scores = {k: s.detach().float() for k, s in scores.items()}
     blocks = encoder_blocks(model)
-    heads = keep_top_fraction({b.prefix: torch.cat([scores[f"{getattr(b, p)}.weight"] for p in "qkv"], dim=1)
-                               .reshape(-1, b.head_size * 3 * b.linear(model, "q").in_features).mean(1)
-                               for b in blocks}, keep_frac, scope, min_keep=1)
-    neurons = (keep_top_fraction({b.prefix: scores[f"{b.ffn_in}.weight"].mean(1) for b in blocks}, keep_frac, scope,
-                                 min_keep=1) if pattern == "heads_ffn" else {})
+    heads = keep_top_fraction(
+        {
+            b.prefix: torch.cat([scores[f"{getattr(b, p)}.weight"] for p in "qkv"], dim=1)
+            .reshape(-1, b.head_size * 3 * b.linear(model, "q").in_features)
+            .mean(1)
+            for b in blocks
+        },
+        keep_frac,
+        scope,
+        min_keep=1,
+    )
+    neurons = (
+        keep_top_fraction(
+            {b.prefix: scores[f"{b.ffn_in}.weight"].mean(1) for b in blocks}, keep_frac, scope, min_keep=1
+        )
+        if pattern == "heads_ffn"
+        else {}
+    )
     mask = Mask()
     for b in blocks:
         groups = [(heads[b.prefix].repeat_interleave(b.head_size), ("q", "k", "v"), "o")]
@@ -166,8 +199,10 @@ def remove_heads_and_neurons(model: nn.Module, keep: list[tuple[torch.Tensor, to
         b.attention.num_attention_heads = int(heads.sum())
         if hasattr(b.attention, "all_head_size"):
             b.attention.all_head_size = int(rows.sum())
-    model.config.pruned_structure = {"heads": [int(h.sum()) for h, _ in keep],
-                                     "neurons": [int(n.sum()) for _, n in keep]}
+    model.config.pruned_structure = {
+        "heads": [int(h.sum()) for h, _ in keep],
+        "neurons": [int(n.sum()) for _, n in keep],
+    }
     return model
 
 
@@ -178,8 +213,10 @@ def export_heads_and_neurons(model: nn.Module, masks: Mapping[str, torch.Tensor]
     apply_masks(small, masks)
     keep = removable(small)
     if all(bool(h.all() and n.all()) for h, n in keep):
-        raise ValueError("no whole attention head or FFN neuron is pruned in this ticket; draw it with "
-                         f"pattern: {' or '.join(UNIT_PATTERNS)}")
+        raise ValueError(
+            "no whole attention head or FFN neuron is pruned in this ticket; draw it with "
+            f"pattern: {' or '.join(UNIT_PATTERNS)}"
+        )
     return remove_heads_and_neurons(small, keep)
 
 
@@ -200,15 +237,17 @@ def load_sliced(folder: Path, num_labels: int | None = None) -> nn.Module:
 
     config = tf.AutoConfig.from_pretrained(folder)
     if num_labels is not None and num_labels != config.num_labels:
-        raise ValueError(f"{folder} is an exported ticket with {config.num_labels} labels and keeps its head; "
-                         f"asked for {num_labels}")
+        raise ValueError(
+            f"{folder} is an exported ticket with {config.num_labels} labels and keeps its head; asked for {num_labels}"
+        )
     image = hasattr(config, "num_channels")
     auto = tf.AutoModelForImageClassification if image else tf.AutoModelForSequenceClassification
     model = auto.from_config(config)
     structure = config.pruned_structure
-    keep = [(torch.arange(b.attention.num_attention_heads) < h,
-             torch.arange(b.linear(model, "ffn_in").out_features) < n)
-            for b, h, n in zip(encoder_blocks(model), structure["heads"], structure["neurons"])]
+    keep = [
+        (torch.arange(b.attention.num_attention_heads) < h, torch.arange(b.linear(model, "ffn_in").out_features) < n)
+        for b, h, n in zip(encoder_blocks(model), structure["heads"], structure["neurons"])
+    ]
     remove_heads_and_neurons(model, keep)
     model.load_state_dict(load_file(str(Path(folder) / SLICED_FILE)))
     return model.eval()

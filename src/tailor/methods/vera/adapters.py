@@ -38,10 +38,15 @@ def _task_type(task: str) -> str | None:
 def build_vera(model: torch.nn.Module, cfg, adapter_name: str = "default") -> PeftModel:
     """Wrap ``model`` with a VeRA adapter described by ``cfg`` (a VeraFields)."""
     config = VeraConfig(
-        r=cfg.r, target_modules=target_modules_for(model, cfg.target_modules),
-        projection_prng_key=cfg.projection_seed, save_projection=cfg.save_projection,
-        vera_dropout=cfg.dropout, d_initial=cfg.d_initial, modules_to_save=_heads(model, cfg.task),
-        task_type=_task_type(cfg.task))
+        r=cfg.r,
+        target_modules=target_modules_for(model, cfg.target_modules),
+        projection_prng_key=cfg.projection_seed,
+        save_projection=cfg.save_projection,
+        vera_dropout=cfg.dropout,
+        d_initial=cfg.d_initial,
+        modules_to_save=_heads(model, cfg.task),
+        task_type=_task_type(cfg.task),
+    )
     peft_model = get_peft_model(model, config, adapter_name=adapter_name)
     if cfg.projection_init != "kaiming_uniform":
         reinit_shared_projections(peft_model, cfg.projection_init, cfg.projection_seed, adapter_name)
@@ -54,10 +59,14 @@ def build_vera(model: torch.nn.Module, cfg, adapter_name: str = "default") -> Pe
 def build_lora(model: torch.nn.Module, cfg, adapter_name: str = "default") -> PeftModel:
     """Wrap ``model`` with a LoRA adapter described by ``cfg`` (a LoraFields)."""
     config = LoraConfig(
-        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
         target_modules=target_modules_for(model, cfg.target_modules),
-        modules_to_save=_heads(model, cfg.task), task_type=_task_type(cfg.task),
-        fan_in_fan_out=getattr(getattr(model, "config", None), "model_type", None) == "gpt2")
+        modules_to_save=_heads(model, cfg.task),
+        task_type=_task_type(cfg.task),
+        fan_in_fan_out=getattr(getattr(model, "config", None), "model_type", None) == "gpt2",
+    )
     return get_peft_model(model, config, adapter_name=adapter_name)
 
 
@@ -166,15 +175,28 @@ def adapter_bytes(adapter_dir: str | Path) -> dict[str, int]:
             sl = f.get_slice(key)
             numel = math.prod(sl.get_shape())
             nbytes = numel * torch.empty((), dtype=_DTYPES[sl.get_dtype()]).element_size()
-            kind = ("vector_bytes" if ("vera_lambda_" in key or "lora_" in key)
-                    else "projection_bytes" if ("vera_A" in key or "vera_B" in key)
-                    else "head_bytes")  # peft stores modules_to_save under the module's own name
+            kind = (
+                "vector_bytes"
+                if ("vera_lambda_" in key or "lora_" in key)
+                else "projection_bytes"
+                if ("vera_A" in key or "vera_B" in key)
+                else "head_bytes"
+            )  # peft stores modules_to_save under the module's own name
             split[kind] += nbytes
     return {"adapter_file_bytes": (adapter_dir / ADAPTER_FILE).stat().st_size, **split}
 
 
-_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
-           "I64": torch.int64, "I32": torch.int32, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
+_DTYPES = {
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F64": torch.float64,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 
 def save_adapter(peft_model: PeftModel, out_dir: str | Path, adapter_name: str | None = None) -> Path:
@@ -224,14 +246,17 @@ def check_base(adapter, base) -> None:
         return
     found = weights_fingerprint(base.path)
     if found != expected:
-        raise ConfigError(f"adapter '{adapter.path}' was trained on base '{adapter.base.get('model_name')}' "
-                          f"(weights sha256 {expected[:12]}), but the base found at '{base.path}' has weights sha256 "
-                          f"{found[:12]}: a different model. Put the original base back (or re-train the adapter "
-                          "on this one)")
+        raise ConfigError(
+            f"adapter '{adapter.path}' was trained on base '{adapter.base.get('model_name')}' "
+            f"(weights sha256 {expected[:12]}), but the base found at '{base.path}' has weights sha256 "
+            f"{found[:12]}: a different model. Put the original base back (or re-train the adapter "
+            "on this one)"
+        )
 
 
-def load_adapter(base_model: torch.nn.Module, adapter_dir: str | Path, adapter_name: str = "default",
-                 is_trainable: bool = False) -> PeftModel:
+def load_adapter(
+    base_model: torch.nn.Module, adapter_dir: str | Path, adapter_name: str = "default", is_trainable: bool = False
+) -> PeftModel:
     """``PeftModel.from_pretrained`` plus the unique per-layer projections of a Table 7 ablation."""
     adapter_dir = Path(adapter_dir)
     model = PeftModel.from_pretrained(base_model, adapter_dir, adapter_name=adapter_name, is_trainable=is_trainable)

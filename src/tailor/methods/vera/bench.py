@@ -100,15 +100,18 @@ def serving_times(name: str, device, rounds: int) -> dict:
         outs = []
         for row, name in enumerate(names):
             model.set_adapter(name)
-            outs.append(model(**{k: v[row:row + 1] for k, v in batch.items()}).logits)
+            outs.append(model(**{k: v[row : row + 1] for k, v in batch.items()}).logits)
         return torch.cat(outs)
 
     def mixed():
         return server(names, **batch).logits
 
     max_diff = (mixed() - switching_loop()).abs().max().item()
-    times = interleaved({"mixed_64_adapters": mixed, "single_adapter": single_adapter,
-                         "switching_loop": switching_loop}, rounds, device=device)
+    times = interleaved(
+        {"mixed_64_adapters": mixed, "single_adapter": single_adapter, "switching_loop": switching_loop},
+        rounds,
+        device=device,
+    )
     return {
         "seconds": times,
         "mixed_vs_single": times["mixed_64_adapters"] / times["single_adapter"],
@@ -123,9 +126,14 @@ def run(out: Path, rounds: int = 5) -> dict:
     device = engine_device()
     name = _model_name()
     print(f"tailor bench vera: model {name}, device {device}, {torch.get_num_threads()} threads", flush=True)
-    result = {"model": name, "device": str(device), "threads": torch.get_num_threads(), "rounds": rounds,
-              "train_step": train_step_times(name, device, rounds),
-              "serving": serving_times(name, device, rounds)}
+    result = {
+        "model": name,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "rounds": rounds,
+        "train_step": train_step_times(name, device, rounds),
+        "serving": serving_times(name, device, rounds),
+    }
     _print(result)
     return result
 
@@ -139,5 +147,7 @@ def _print(result: dict) -> None:
     print(f"\nserving {BATCH} requests x {SEQ} tokens")
     for key, t in s["seconds"].items():
         print(f"  {key:<18} {t * 1000:8.1f} ms")
-    print(f"  mixed / single = {s['mixed_vs_single']:.2f}x (target <= 1.3), loop / mixed = {s['loop_vs_mixed']:.2f}x "
-          f"(target > 1); max |mixed - loop| = {s['max_abs_diff_mixed_vs_loop']:.1e}")
+    print(
+        f"  mixed / single = {s['mixed_vs_single']:.2f}x (target <= 1.3), loop / mixed = {s['loop_vs_mixed']:.2f}x "
+        f"(target > 1); max |mixed - loop| = {s['max_abs_diff_mixed_vs_loop']:.1e}"
+    )

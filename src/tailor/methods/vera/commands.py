@@ -20,8 +20,12 @@ def register(subparsers) -> None:
     p.add_argument("--output", help="JSONL file for the predictions (default: stdout)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=128, help="tokens per text")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-                   help="arithmetic of the forward (auto: bf16 where the hardware runs it fast, else fp32)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="arithmetic of the forward (auto: bf16 where the hardware runs it fast, else fp32)",
+    )
     p.set_defaults(func=cmd_predict)
 
 
@@ -41,8 +45,10 @@ def read_requests(path: str) -> list[dict]:
         except ValueError as e:
             raise ConfigError(f"--input '{path}' line {n} is not JSON ({e}): {line[:80]!r}") from None
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise ConfigError(f"--input '{path}' line {n}: each line is an object with a string \"text\" "
-                              f"(and an \"adapter\"), got {line[:80]!r}")
+            raise ConfigError(
+                f"--input '{path}' line {n}: each line is an object with a string \"text\" "
+                f'(and an "adapter"), got {line[:80]!r}'
+            )
         rows.append(row)
     if not rows:
         raise ConfigError(f"--input '{path}' holds no requests")
@@ -54,11 +60,13 @@ def cmd_predict(args) -> None:
 
     for d in args.adapters:
         if not (Path(d) / "artifact.json").is_file():
-            raise ConfigError(f"--adapters '{d}' is not an adapter folder (no artifact.json); give the 'model' "
-                              "folder of a vera stage")
+            raise ConfigError(
+                f"--adapters '{d}' is not an adapter folder (no artifact.json); give the 'model' folder of a vera stage"
+            )
     rows = read_requests(args.input)
-    results = predict(args.adapters, rows, batch_size=args.batch_size, max_length=args.max_length,
-                      precision=args.precision)
+    results = predict(
+        args.adapters, rows, batch_size=args.batch_size, max_length=args.max_length, precision=args.precision
+    )
     text = "".join(json.dumps(r) + "\n" for r in results)
     if args.output:
         Path(args.output).write_text(text)
@@ -67,8 +75,9 @@ def cmd_predict(args) -> None:
         sys.stdout.write(text)
 
 
-def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max_length: int = 128,
-            precision: str = "auto") -> list[dict]:
+def predict(
+    adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max_length: int = 128, precision: str = "auto"
+) -> list[dict]:
     """Predictions for ``rows`` (dicts with ``adapter`` and ``text``), in input order."""
     import torch
 
@@ -81,11 +90,13 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
     base_art = _shared_base(adapter_dirs, artifacts)
     first = artifacts[0]
     if first.head != "classifier":
-        raise ConfigError(f"{adapter_dirs[0]}: predict serves classification adapters; this one has head "
-                          f"{first.head!r}")
+        raise ConfigError(
+            f"{adapter_dirs[0]}: predict serves classification adapters; this one has head {first.head!r}"
+        )
     base = load_model(base_art, "classifier", first.num_labels)
-    server = MixedVeraBatch.from_pretrained(base, [a.path for a in artifacts],
-                                            names=[f"adapter{i}" for i in range(len(artifacts))], precision=precision)
+    server = MixedVeraBatch.from_pretrained(
+        base, [a.path for a in artifacts], names=[f"adapter{i}" for i in range(len(artifacts))], precision=precision
+    )
     lookup = _adapter_lookup(adapter_dirs)
     tok = zoo.tokenizer(first.model_name)
     if tok.pad_token is None:
@@ -93,16 +104,23 @@ def predict(adapter_dirs: list[str], rows: list[dict], batch_size: int = 64, max
     device = next(server.model.parameters()).device
     out = []
     for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
+        chunk = rows[start : start + batch_size]
         ids = [_resolve(lookup, r, start + i) for i, r in enumerate(chunk)]
-        enc = tok([r["text"] for r in chunk], truncation=True, max_length=max_length, padding=True,
-                  return_tensors="pt").to(device)
+        enc = tok(
+            [r["text"] for r in chunk], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+        ).to(device)
         probs = torch.softmax(server(ids, **enc).logits.float(), -1).cpu()
         for i, (r, p) in enumerate(zip(chunk, probs)):
             label_id = int(p.argmax())
             names = artifacts[ids[i]].label_names
-            out.append({**r, "label_id": label_id, "label": names[label_id] if label_id < len(names) else label_id,
-                        "probs": [round(float(x), 6) for x in p]})
+            out.append(
+                {
+                    **r,
+                    "label_id": label_id,
+                    "label": names[label_id] if label_id < len(names) else label_id,
+                    "probs": [round(float(x), 6) for x in p],
+                }
+            )
     return out
 
 
@@ -137,6 +155,8 @@ def _resolve(lookup: dict[str, int], row: dict, line: int) -> int:
     if key not in lookup:
         from ...config import ConfigError
 
-        raise ConfigError(f"input row {line}: unknown adapter {key!r}; use an index 0..{len(set(lookup.values())) - 1}"
-                         " or one of the folders given to --adapters")
+        raise ConfigError(
+            f"input row {line}: unknown adapter {key!r}; use an index 0..{len(set(lookup.values())) - 1}"
+            " or one of the folders given to --adapters"
+        )
     return lookup[key]

@@ -18,11 +18,14 @@ class AdapterFields(StrictModel):
     """Fields shared by the VeRA and LoRA stages."""
 
     target_modules: list[str] | None = Field(
-        None, description="module-name suffixes to adapt; None = the model family's preset (presets.py)")
+        None, description="module-name suffixes to adapt; None = the model family's preset (presets.py)"
+    )
     head_lr: float | None = Field(
-        None, gt=0, description="learning rate of the freshly initialised task head; None = same as lr")
+        None, gt=0, description="learning rate of the freshly initialised task head; None = same as lr"
+    )
     task: Literal["classify", "causal_lm"] = Field(
-        "classify", description="classify: sequence/image classification head; causal_lm: next-token LM")
+        "classify", description="classify: sequence/image classification head; causal_lm: next-token LM"
+    )
 
 
 class VeraFields(AdapterFields):
@@ -32,16 +35,22 @@ class VeraFields(AdapterFields):
     d_initial: float = Field(0.1, description="initial value of every entry of d (paper: 0.1; Table 6 ablates)")
     projection_seed: int = Field(0, ge=0, description="PRNG seed that regenerates A and B (peft projection_prng_key)")
     save_projection: bool = Field(
-        True, description="store A and B in the adapter file; False stores only the vectors (+head), "
-        "and A, B are regenerated from projection_seed on load")
+        True,
+        description="store A and B in the adapter file; False stores only the vectors (+head), "
+        "and A, B are regenerated from projection_seed on load",
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the VeRA branch input (a peft extra)")
     vectors: Literal["both", "only_b", "only_d"] = Field(
-        "both", description="Table 6 ablation: only_b freezes d at 1; only_d freezes b at 1 and starts d at 0")
+        "both", description="Table 6 ablation: only_b freezes d at 1; only_d freezes b at 1 and starts d at 0"
+    )
     projection_init: Literal["kaiming_uniform", "kaiming_normal", "uniform"] = Field(
-        "kaiming_uniform", description="Table 6 ablation: init of A and B (uniform = U[0, 0.1])")
+        "kaiming_uniform", description="Table 6 ablation: init of A and B (uniform = U[0, 0.1])"
+    )
     shared_projection: bool = Field(
-        True, description="Table 7 ablation: False draws a unique A, B per adapted layer, saved next to the peft "
-        "adapter (vera_unique_projections.safetensors); only tailor's loader restores them")
+        True,
+        description="Table 7 ablation: False draws a unique A, B per adapted layer, saved next to the peft "
+        "adapter (vera_unique_projections.safetensors); only tailor's loader restores them",
+    )
 
     @model_validator(mode="after")
     def _projections_must_be_saved_when_not_regenerable(self):
@@ -50,7 +59,8 @@ class VeraFields(AdapterFields):
             raise ValueError(
                 "save_projection: false needs projection_init: kaiming_uniform and shared_projection: true "
                 f"(got projection_init={self.projection_init!r}, shared_projection={self.shared_projection}); "
-                "peft can only regenerate shared Kaiming-uniform projections from the seed")
+                "peft can only regenerate shared Kaiming-uniform projections from the seed"
+            )
         return self
 
 
@@ -69,11 +79,17 @@ class VeraConfig(TrainSettings, VeraFields):
     1e-2 and the head at 4e-3, RoBERTa-base's most common pair in Table 8 (head 4e-3 on SST-2, MRPC and
     QNLI; Table 8 is not in our translation: quoted from the original PDF, check against it)."""
 
-    lr: float = Field(1e-2, gt=0, description="learning rate of the d and b vectors (VeRA needs far larger "
-                      "rates than full fine-tuning)")
+    lr: float = Field(
+        1e-2,
+        gt=0,
+        description="learning rate of the d and b vectors (VeRA needs far larger rates than full fine-tuning)",
+    )
     head_lr: float | None = Field(
-        4e-3, gt=0, description="learning rate of the freshly initialised task head (paper: its own rate; "
-                                "Table 8 RoBERTa-base: 4e-3); None = same as lr")
+        4e-3,
+        gt=0,
+        description="learning rate of the freshly initialised task head (paper: its own rate; "
+        "Table 8 RoBERTa-base: 4e-3); None = same as lr",
+    )
 
 
 class LoraConfig(TrainSettings, LoraFields):

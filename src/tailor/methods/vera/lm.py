@@ -51,16 +51,19 @@ def prepare_lm(task, model_name: str, max_length: int) -> LMInputs:
     def encode(batch):
         return {"input_ids": tok(batch["text"], truncation=True, max_length=max_length)["input_ids"]}
 
-    splits = [s.map(encode, batched=True, remove_columns=s.column_names, desc="tokenize").filter(
-        lambda r: len(r["input_ids"]) > 1) for s in (task.train, task.validation, task.test)]
+    splits = [
+        s.map(encode, batched=True, remove_columns=s.column_names, desc="tokenize").filter(
+            lambda r: len(r["input_ids"]) > 1
+        )
+        for s in (task.train, task.validation, task.test)
+    ]
     return LMInputs(*splits, LMCollator(pad_id))
 
 
 def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed next-token negative log-likelihood and the number of predicted tokens."""
     shifted = labels[:, 1:]
-    nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), shifted.flatten(), ignore_index=IGNORE,
-                          reduction="sum")
+    nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), shifted.flatten(), ignore_index=IGNORE, reduction="sum")
     return nll, (shifted != IGNORE).sum()
 
 

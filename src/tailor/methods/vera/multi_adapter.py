@@ -49,8 +49,13 @@ class MixedVeraBatch:
         self.refresh()
 
     @classmethod
-    def from_pretrained(cls, base_model: torch.nn.Module, adapter_dirs: Sequence[str | Path],
-                        names: Sequence[str] | None = None, precision: str = "auto") -> MixedVeraBatch:
+    def from_pretrained(
+        cls,
+        base_model: torch.nn.Module,
+        adapter_dirs: Sequence[str | Path],
+        names: Sequence[str] | None = None,
+        precision: str = "auto",
+    ) -> MixedVeraBatch:
         """Load saved adapters (peft format) onto one base model; names default to the folder names."""
         dirs = [Path(d) for d in adapter_dirs]
         names = list(names or [d.name for d in dirs])
@@ -66,10 +71,14 @@ class MixedVeraBatch:
     def refresh(self) -> None:
         """Stack every adapter's d, b (per VeRA layer) and head weights (per saved module)."""
         self._layers = [
-            (layer,
-             torch.stack([layer.vera_lambda_d[n] for n in self.names]),
-             torch.stack([layer.vera_lambda_b[n] for n in self.names]))
-            for layer in self.model.modules() if isinstance(layer, VeraLayer)]
+            (
+                layer,
+                torch.stack([layer.vera_lambda_d[n] for n in self.names]),
+                torch.stack([layer.vera_lambda_b[n] for n in self.names]),
+            )
+            for layer in self.model.modules()
+            if isinstance(layer, VeraLayer)
+        ]
         self._heads = []
         for wrapper in self.model.modules():
             if isinstance(wrapper, ModulesToSaveWrapper):
@@ -91,8 +100,10 @@ class MixedVeraBatch:
         device = next(self.model.parameters()).device
         self._rows = self.rows(adapters).to(device)
         handles = [layer.register_forward_hook(self._vera_hook(d, b)) for layer, d, b in self._layers]
-        handles += [wrapper.register_forward_hook(self._head_hook(template, stacked))
-                    for wrapper, template, stacked in self._heads]
+        handles += [
+            wrapper.register_forward_hook(self._head_hook(template, stacked))
+            for wrapper, template, stacked in self._heads
+        ]
         # peft's own layers then run the base path only; the hooks add each row's adapter. The flag
         # is set directly: peft's disable_adapter() would also flip requires_grad on the way out.
         modules = [m for m, *_ in self._layers] + [w for w, *_ in self._heads]
@@ -138,7 +149,8 @@ class MixedVeraBatch:
             picked = {k: v.to(x.device).index_select(0, self._rows) for k, v in stacked.items()}
             # each row keeps a batch dim of 1, so heads that index [:, 0] (e.g. BERT's pooler) still work
             return vmap(lambda params, row: functional_call(template, params, (row.unsqueeze(0),)).squeeze(0))(
-                picked, x)
+                picked, x
+            )
 
         return hook
 

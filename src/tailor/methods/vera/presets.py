@@ -54,8 +54,10 @@ def target_modules_for(model, override: Iterable[str] | None = None) -> list[str
     for names in TARGET_PRESETS[family]:
         if suffixes.issuperset(names):
             return list(names)
-    raise ValueError(f"{type(model).__name__} has none of the {family!r} preset layers {TARGET_PRESETS[family]}; "
-                     "set target_modules explicitly")
+    raise ValueError(
+        f"{type(model).__name__} has none of the {family!r} preset layers {TARGET_PRESETS[family]}; "
+        "set target_modules explicitly"
+    )
 
 
 def head_modules_for(model) -> list[str]:

@@ -79,22 +79,36 @@ PROFILES = {
     "quick": Profile(
         text_data={"train_size": 256, "validation_size": 64, "test_size": 256, "max_length": 48},
         text_train={**_TRAIN, "epochs": 3},
-        image_data={"name": "fashion-mnist", "per_class": 10, "validation_size": 20, "test_size": 300,
-                    "image_size": 112},
+        image_data={
+            "name": "fashion-mnist",
+            "per_class": 10,
+            "validation_size": 20,
+            "test_size": 300,
+            "image_size": 112,
+        },
         image_train={**_TRAIN, "batch_size": 20, "epochs": 10},
-        decoder={"name": "disaster-genre", "train_size": 128, "validation_size": 64, "test_size": 96,
-                 "max_length": 64},
+        decoder={"name": "disaster-genre", "train_size": 128, "validation_size": 64, "test_size": 96, "max_length": 64},
         decoder_train={**_TRAIN, "batch_size": 8, "epochs": 1, "eval_batch_size": 16},
     ),
     "full": Profile(
         text_data={"train_size": 2000, "validation_size": 200, "test_size": 1000, "max_length": 64},
         text_train={**_TRAIN, "epochs": 5},
-        image_data={"name": "fashion-mnist", "per_class": 10, "validation_size": 20, "test_size": 2000,
-                    "image_size": 224},
+        image_data={
+            "name": "fashion-mnist",
+            "per_class": 10,
+            "validation_size": 20,
+            "test_size": 2000,
+            "image_size": 224,
+        },
         image_train={**_TRAIN, "batch_size": 20, "epochs": 10},
         ablation_tasks=("tweets2016", "disaster-genre"),
-        decoder={"name": "disaster-genre", "train_size": 2000, "validation_size": 200, "test_size": 500,
-                 "max_length": 64},
+        decoder={
+            "name": "disaster-genre",
+            "train_size": 2000,
+            "validation_size": 200,
+            "test_size": 500,
+            "max_length": 64,
+        },
         decoder_train={**_TRAIN, "batch_size": 16, "epochs": 1},
     ),
 }
@@ -103,9 +117,11 @@ PROFILES = {
 def _paper_glue(head_lr: float, vera_lr: float, lora_lr: float) -> dict:
     """RoBERTa-base GLUE arms: VeRA r=1024 (d_init 0.1), LoRA r=8 (Hu et al.), full fine-tuning; one
     head rate for all arms of a task (VeRA's Table 8 head rate), so they differ only in the method."""
-    return {"full": ("finetune", {"lr": 2e-5, "head_lr": head_lr}),
-            "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": lora_lr, "head_lr": head_lr}),
-            "vera-r1024": ("vera", {"r": 1024, "lr": vera_lr, "head_lr": head_lr})}
+    return {
+        "full": ("finetune", {"lr": 2e-5, "head_lr": head_lr}),
+        "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": lora_lr, "head_lr": head_lr}),
+        "vera-r1024": ("vera", {"r": 1024, "lr": vera_lr, "head_lr": head_lr}),
+    }
 
 
 # The paper's GLUE setting (Sec. 4.1, Table 8): RoBERTa-base, query/value adapted, batch 64, max length
@@ -119,18 +135,29 @@ def _paper_glue(head_lr: float, vera_lr: float, lora_lr: float) -> dict:
 PAPER = Profile(
     text_data={"max_length": 512, "validation_size": 0.1},
     text_train={**_TRAIN, "batch_size": 64, "log_every": 50},
-    text_model="FacebookAI/roberta-base", text_tasks=("sst2", "cola"),
-    task_data={t: {"name": "nyu-mll/glue", "subset": t, "text_column": "sentence", "test_split": "validation"}
-               for t in ("sst2", "cola")},
+    text_model="FacebookAI/roberta-base",
+    text_tasks=("sst2", "cola"),
+    task_data={
+        t: {"name": "nyu-mll/glue", "subset": t, "text_column": "sentence", "test_split": "validation"}
+        for t in ("sst2", "cola")
+    },
     task_train={"sst2": {"epochs": 60}, "cola": {"epochs": 80}},
     task_methods={"sst2": _paper_glue(4e-3, 4e-3, 5e-4), "cola": _paper_glue(1e-2, 1e-2, 4e-4)},
-    image_data={"name": "uoft-cs/cifar100", "image_column": "img", "label_column": "fine_label", "per_class": 10,
-                "validation_size": 0.1, "image_size": 224},
+    image_data={
+        "name": "uoft-cs/cifar100",
+        "image_column": "img",
+        "label_column": "fine_label",
+        "per_class": 10,
+        "validation_size": 0.1,
+        "image_size": 224,
+    },
     image_train={**_TRAIN, "batch_size": 32, "epochs": 10},
     image_model="google/vit-base-patch16-224-in21k",
-    image_methods={"full": ("finetune", {"lr": 1e-4, "head_lr": HEAD_LR}),
-                   "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": 1e-3, "head_lr": HEAD_LR}),
-                   "vera-r256": ("vera", {"r": 256, "lr": 2e-2, "head_lr": HEAD_LR})},
+    image_methods={
+        "full": ("finetune", {"lr": 1e-4, "head_lr": HEAD_LR}),
+        "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": 1e-3, "head_lr": HEAD_LR}),
+        "vera-r256": ("vera", {"r": 256, "lr": 2e-2, "head_lr": HEAD_LR}),
+    },
     seeds=(0, 1, 2, 3, 4),
 )
 PROFILES["paper"] = PAPER
@@ -166,8 +193,13 @@ class Experiment:
     def recipe(self) -> dict:
         name = f"vera-{self.setting}-{self.method}".replace(" ", "_").replace("[", "").replace("]", "").replace(",", "")
         name = name.replace("=", "").replace("/", "-")
-        return {"name": name, "model": self.model, "data": self.data, "seeds": [0],
-                "stages": [{self.stage: self.config}]}
+        return {
+            "name": name,
+            "model": self.model,
+            "data": self.data,
+            "seeds": [0],
+            "stages": [{self.stage: self.config}],
+        }
 
 
 def experiments(profile: Profile) -> list[Experiment]:
@@ -175,22 +207,42 @@ def experiments(profile: Profile) -> list[Experiment]:
     model = profile.text_model
     for task in profile.text_tasks:
         data = {"name": task, **profile.task_data.get(task, {}), **profile.text_data}
-        methods = {**profile.task_methods.get(task, profile.methods),
-                   **(ABLATIONS if task in profile.ablation_tasks else {})}
+        methods = {
+            **profile.task_methods.get(task, profile.methods),
+            **(ABLATIONS if task in profile.ablation_tasks else {}),
+        }
         train = {**profile.text_train, **profile.task_train.get(task, {})}
-        out += [Experiment(f"{Path(model).name}/{task}", label, model, data, stage, {**train, **cfg})
-                for label, (stage, cfg) in methods.items()]
+        out += [
+            Experiment(f"{Path(model).name}/{task}", label, model, data, stage, {**train, **cfg})
+            for label, (stage, cfg) in methods.items()
+        ]
     if profile.image_data:
         image = profile.image_data
         shots = f"-{image['per_class']}shot" if image.get("per_class") else ""
-        out += [Experiment(f"{Path(profile.image_model).name}/{Path(image['name']).name}{shots}", label,
-                           profile.image_model, image, stage, {**profile.image_train, **cfg})
-                for label, (stage, cfg) in (profile.image_methods or profile.methods).items()]
+        out += [
+            Experiment(
+                f"{Path(profile.image_model).name}/{Path(image['name']).name}{shots}",
+                label,
+                profile.image_model,
+                image,
+                stage,
+                {**profile.image_train, **cfg},
+            )
+            for label, (stage, cfg) in (profile.image_methods or profile.methods).items()
+        ]
     if profile.decoder:
-        out += [Experiment(f"{Path(profile.decoder_model).name}/{profile.decoder['name']}-lm", label,
-                           profile.decoder_model, profile.decoder, stage, {**profile.decoder_train, **cfg},
-                           metric="perplexity")
-                for label, (stage, cfg) in DECODER.items()]
+        out += [
+            Experiment(
+                f"{Path(profile.decoder_model).name}/{profile.decoder['name']}-lm",
+                label,
+                profile.decoder_model,
+                profile.decoder,
+                stage,
+                {**profile.decoder_train, **cfg},
+                metric="perplexity",
+            )
+            for label, (stage, cfg) in DECODER.items()
+        ]
     return out
 
 
@@ -217,11 +269,14 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
                 skipped[i] = {"setting": exp.setting, "method": exp.method, "reason": str(err).splitlines()[0]}
                 print(f"{exp.setting} {exp.method}: skipped ({skipped[i]['reason']})", flush=True)
                 continue
-            rows[i] = _row(exp, run_recipe(recipe, out / "runs", seeds[:k + 1]))  # finished: only aggregates
+            rows[i] = _row(exp, run_recipe(recipe, out / "runs", seeds[: k + 1]))  # finished: only aggregates
             score = rows[i]["test"].get(exp.metric, {})
-            print(f"[seed {seed}, {i + 1}/{len(todo)}] {exp.setting} {exp.method}: test {exp.metric} "
-                  f"{score.get('mean', float('nan')):.4f} over {k + 1} seed(s) ({time.time() - t0:.0f} s, "
-                  f"total {time.time() - start:.0f} s)", flush=True)
+            print(
+                f"[seed {seed}, {i + 1}/{len(todo)}] {exp.setting} {exp.method}: test {exp.metric} "
+                f"{score.get('mean', float('nan')):.4f} over {k + 1} seed(s) ({time.time() - t0:.0f} s, "
+                f"total {time.time() - start:.0f} s)",
+                flush=True,
+            )
             _write(out, profile, seeds, _ordered(rows), _ordered(skipped), time.time() - start)
     return _write(out, profile, seeds, _ordered(rows), _ordered(skipped), time.time() - start)
 
@@ -251,17 +306,29 @@ def _ordered(by_index: dict[int, dict]) -> list[dict]:
 
 
 def _row(exp: Experiment, result) -> dict:
-    (stage_id, stats), = result.summary.items()
-    pick = lambda prefix: {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}  # noqa: E731
+    ((stage_id, stats),) = result.summary.items()
+    pick = lambda prefix: {k[len(prefix) :]: v for k, v in stats.items() if k.startswith(prefix)}  # noqa: E731
     params, sizes = pick("params/"), pick("bytes/")
     if not params:  # full fine-tuning: every weight is trained and stored
         params, sizes = _full_model_size(result.path / "seed-0" / stage_id)
-    per_seed = {seed: stages[stage_id]["test"][exp.metric] for seed, stages in result.results["seeds"].items()
-                if exp.metric in stages.get(stage_id, {}).get("test", {})}
-    return {"setting": exp.setting, "method": exp.method, "metric": exp.metric, "run": str(result.path),
-            "test": pick("test/"), "validation": pick("validation/"), "per_seed": per_seed,
-            "params": {k: v["mean"] for k, v in params.items()}, "bytes": {k: v["mean"] for k, v in sizes.items()},
-            "seconds": stats.get("seconds", {}).get("mean"), "n_seeds": stats.get("test/" + exp.metric, {}).get("n")}
+    per_seed = {
+        seed: stages[stage_id]["test"][exp.metric]
+        for seed, stages in result.results["seeds"].items()
+        if exp.metric in stages.get(stage_id, {}).get("test", {})
+    }
+    return {
+        "setting": exp.setting,
+        "method": exp.method,
+        "metric": exp.metric,
+        "run": str(result.path),
+        "test": pick("test/"),
+        "validation": pick("validation/"),
+        "per_seed": per_seed,
+        "params": {k: v["mean"] for k, v in params.items()},
+        "bytes": {k: v["mean"] for k, v in sizes.items()},
+        "seconds": stats.get("seconds", {}).get("mean"),
+        "n_seeds": stats.get("test/" + exp.metric, {}).get("n"),
+    }
 
 
 def _full_model_size(stage_dir: Path) -> tuple[dict, dict]:
@@ -285,15 +352,32 @@ def paired_claims(rows: list[dict], baseline: str = BASELINE) -> list[dict]:
     """Every method against ``baseline`` in the same setting, paired by seed (``tailor.report.stats``);
     a positive difference is better (higher accuracy, lower perplexity)."""
     base = {r["setting"]: r for r in rows if r["method"] == baseline}
-    return [{"setting": r["setting"], "claim": f"{r['method']} vs {baseline}", "metric": r["metric"],
-             **paired_by_key(r.get("per_seed", {}), base[r["setting"]].get("per_seed", {}),
-                             higher_is_better=r["metric"] != "perplexity").as_dict()}
-            for r in rows if r["method"] != baseline and r["setting"] in base]
+    return [
+        {
+            "setting": r["setting"],
+            "claim": f"{r['method']} vs {baseline}",
+            "metric": r["metric"],
+            **paired_by_key(
+                r.get("per_seed", {}),
+                base[r["setting"]].get("per_seed", {}),
+                higher_is_better=r["metric"] != "perplexity",
+            ).as_dict(),
+        }
+        for r in rows
+        if r["method"] != baseline and r["setting"] in base
+    ]
 
 
 def _write(out: Path, profile: str, seeds: list[int], rows: list[dict], skipped: list[dict], seconds: float) -> dict:
-    results = {"profile": profile, "seeds": seeds, "rows": rows, "skipped": skipped, "wall_seconds": seconds,
-               "paired": paired_claims(rows), "environment": environment()}
+    results = {
+        "profile": profile,
+        "seeds": seeds,
+        "rows": rows,
+        "skipped": skipped,
+        "wall_seconds": seconds,
+        "paired": paired_claims(rows),
+        "environment": environment(),
+    }
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     atomic_write_text(out / "table.md", table(results))
     if rows:
@@ -312,30 +396,57 @@ def _human(nbytes: float | None) -> str:
 
 def table(results: dict) -> str:
     """Markdown: one row per (setting, method), test metric mean ± std over seeds, params and bytes."""
-    header = ["setting", "method", "trainable params (excl. head)", "adapter vectors", "file on disk",
-              "test metric (mean ± std)", "test macro-F1", "seeds", "s/run"]
+    header = [
+        "setting",
+        "method",
+        "trainable params (excl. head)",
+        "adapter vectors",
+        "file on disk",
+        "test metric (mean ± std)",
+        "test macro-F1",
+        "seeds",
+        "s/run",
+    ]
     rows = []
     for r in results["rows"]:
         perplexity = r["metric"] == "perplexity"
-        metric = f"ppl {fmt_mean_std(r['test'].get('perplexity'), 1)}" if perplexity else \
-            f"acc {fmt_mean_std(r['test'].get('accuracy'), 100)}"
+        metric = (
+            f"ppl {fmt_mean_std(r['test'].get('perplexity'), 1)}"
+            if perplexity
+            else f"acc {fmt_mean_std(r['test'].get('accuracy'), 100)}"
+        )
         vectors, sizes = r["bytes"].get("vector_bytes"), r["bytes"]
-        parts = [f"{label} {_human(sizes[key])}" for key, label in (("projection_bytes", "A,B"), ("head_bytes", "head"))
-                 if sizes.get(key)]
+        parts = [
+            f"{label} {_human(sizes[key])}"
+            for key, label in (("projection_bytes", "A,B"), ("head_bytes", "head"))
+            if sizes.get(key)
+        ]
         on_disk = _human(sizes.get("adapter_file_bytes")) + (f" ({', '.join(parts)})" if parts else "")
-        rows.append([
-            r["setting"], r["method"], f"{r['params'].get('adapter_params', 0):,.0f}",
-            _human(vectors) if vectors is not None else "(all weights)", on_disk,
-            metric, "–" if perplexity else fmt_mean_std(r["test"].get("macro_f1"), 100), str(r["n_seeds"]),
-            f"{r['seconds']:.0f}" if r["seconds"] else "–"])
+        rows.append(
+            [
+                r["setting"],
+                r["method"],
+                f"{r['params'].get('adapter_params', 0):,.0f}",
+                _human(vectors) if vectors is not None else "(all weights)",
+                on_disk,
+                metric,
+                "–" if perplexity else fmt_mean_std(r["test"].get("macro_f1"), 100),
+                str(r["n_seeds"]),
+                f"{r['seconds']:.0f}" if r["seconds"] else "–",
+            ]
+        )
     rows += [[s["setting"], s["method"], f"skipped: {s['reason']}", *[""] * 6] for s in results["skipped"]]
     text = markdown_table(header, rows)
-    claims = [[c["setting"], c["claim"], *fmt_paired(c, 1 if c["metric"] == "perplexity" else 100)]
-              for c in results.get("paired", [])]
+    claims = [
+        [c["setting"], c["claim"], *fmt_paired(c, 1 if c["metric"] == "perplexity" else 100)]
+        for c in results.get("paired", [])
+    ]
     if claims:
-        text += (f"\nPaired by seed against {BASELINE} (accuracy points ×100, perplexity as lower-is-better; "
-                 "the paper claims parity, so 'inconclusive' with a narrow interval is what it predicts and "
-                 "'contradicted' means significantly worse):\n\n")
+        text += (
+            f"\nPaired by seed against {BASELINE} (accuracy points ×100, perplexity as lower-is-better; "
+            "the paper claims parity, so 'inconclusive' with a narrow interval is what it predicts and "
+            "'contradicted' means significantly worse):\n\n"
+        )
         text += markdown_table(["setting", "claim", *PAIRED_HEADER], claims)
     return text
 
@@ -350,8 +461,13 @@ def _plot(rows: list[dict], path: Path) -> None:
     for ax, setting in zip(axes[0], settings):
         for r in (r for r in rows if r["setting"] == setting and r["test"].get("accuracy")):
             acc = r["test"]["accuracy"]
-            ax.errorbar(max(r["params"].get("adapter_params", 1), 1), acc["mean"] * 100, yerr=acc["std"] * 100,
-                        fmt="o", capsize=3)
+            ax.errorbar(
+                max(r["params"].get("adapter_params", 1), 1),
+                acc["mean"] * 100,
+                yerr=acc["std"] * 100,
+                fmt="o",
+                capsize=3,
+            )
             ax.annotate(r["method"], (max(r["params"].get("adapter_params", 1), 1), acc["mean"] * 100), fontsize=6)
         ax.set_xscale("log")
         ax.set_title(setting, fontsize=8)

@@ -61,14 +61,23 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
         objective, head, labels = NextTokenLoss(), "causal_lm", []
     model = build(base, cfg)
     counts = count_parameters(model)
-    report = train(model, data.train, settings=cfg, out_dir=ctx.stage_dir, objective=objective,
-                   collator=data.collator, lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
-                   validation=data if cfg.task == "classify" else None, seed=ctx.seed)
+    report = train(
+        model,
+        data.train,
+        settings=cfg,
+        out_dir=ctx.stage_dir,
+        objective=objective,
+        collator=data.collator,
+        lr_overrides={HEAD_PARAM_PATTERN: cfg.head_lr} if cfg.head_lr else None,
+        validation=data if cfg.task == "classify" else None,
+        seed=ctx.seed,
+    )
     if cfg.task == "classify":
         metrics = evaluate(model, data, cfg.eval_batch_size, precision=cfg.precision)
     else:
-        metrics = {s: perplexity(model, getattr(data, s), data.collator, cfg.eval_batch_size)
-                   for s in ("validation", "test")}
+        metrics = {
+            s: perplexity(model, getattr(data, s), data.collator, cfg.eval_batch_size) for s in ("validation", "test")
+        }
     adapter_dir = ctx.stage_dir / "model"
     on_main_process(lambda: save_adapter(model, adapter_dir))
     sizes = adapter_bytes(adapter_dir)
@@ -80,8 +89,14 @@ def _run_adapter(cfg, ctx: StageContext, build) -> StageResult:
 def base_record(source: Artifact, adapter_dir: Path, original: bool) -> dict:
     """How to find the base again, wherever the run folder is moved: the original pretrained model
     by its zoo name or hub id, an earlier stage's output by its path relative to the adapter."""
-    record = {"format": source.format, "model_name": source.model_name, "head": source.head,
-              "label_names": source.label_names, "meta": source.meta, "weights_sha256": weights_fingerprint(source.path)}
+    record = {
+        "format": source.format,
+        "model_name": source.model_name,
+        "head": source.head,
+        "label_names": source.label_names,
+        "meta": source.meta,
+        "weights_sha256": weights_fingerprint(source.path),
+    }
     if not original:
         record["path"] = os.path.relpath(Path(source.path).resolve(), Path(adapter_dir).resolve())
     return record
@@ -91,10 +106,13 @@ def base_artifact(adapter: Artifact) -> Artifact:
     """The base model an adapter artifact was trained on."""
     record = adapter.base
     if record is None:
-        raise ConfigError(f"{adapter.path}: format {adapter.format!r} is not an adapter saved by the vera or lora stage")
+        raise ConfigError(
+            f"{adapter.path}: format {adapter.format!r} is not an adapter saved by the vera or lora stage"
+        )
     path = (adapter.path / record["path"]).resolve() if "path" in record else resolve(record["model_name"])
-    return Artifact(Path(path), record["model_name"], record["format"], record["head"], record["label_names"],
-                    meta=record["meta"])
+    return Artifact(
+        Path(path), record["model_name"], record["format"], record["head"], record["label_names"], meta=record["meta"]
+    )
 
 
 def load_peft_artifact(artifact: Artifact, head: str, num_labels: int | None):
@@ -106,5 +124,3 @@ def load_peft_artifact(artifact: Artifact, head: str, num_labels: int | None):
     base = load_model(base_art, artifact.head or head, artifact.num_labels or num_labels)
     model = load_adapter(base, artifact.path)
     return model.merge_and_unload() if base_art.format == "hf" else model
-
-

@@ -33,8 +33,15 @@ from transformers.modeling_outputs import (
 )
 
 # (repeats, kernel, stride, expand_ratio, out_channels) per stage: EfficientNet-B0's layout
-LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-                (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+LITE0_STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
 
 
 @strict
@@ -62,8 +69,9 @@ class EfficientNetLiteConfig(PreTrainedConfig):
         """Each stage is five positive integers: (repeats, kernel, stride, expand_ratio, out_channels)."""
         bad = [stage for stage in self.stages if len(stage) != 5 or min(stage) < 1]
         if bad:
-            raise ValueError(f"stages {bad} are not (repeats, kernel, stride, expand_ratio, out_channels) "
-                             "with positive integers")
+            raise ValueError(
+                f"stages {bad} are not (repeats, kernel, stride, expand_ratio, out_channels) with positive integers"
+            )
 
 
 class Conv2dSame(nn.Conv2d):
@@ -91,8 +99,16 @@ def drop_connect(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
 class MBConvBlock(nn.Module):
     """Inverted residual: 1x1 expand (if ratio > 1), depthwise kxk, 1x1 project; no SE, ReLU6."""
 
-    def __init__(self, config: EfficientNetLiteConfig, in_ch: int, out_ch: int, kernel: int, stride: int,
-                 expand_ratio: int, drop_rate: float):
+    def __init__(
+        self,
+        config: EfficientNetLiteConfig,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        stride: int,
+        expand_ratio: int,
+        drop_rate: float,
+    ):
         super().__init__()
         mid = in_ch * expand_ratio
         bn = dict(eps=config.batch_norm_eps, momentum=config.batch_norm_momentum)
@@ -156,9 +172,16 @@ class EfficientNetLiteModel(EfficientNetLitePreTrainedModel):
         self.head_bn = nn.BatchNorm2d(config.head_channels, **bn)
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None, **kwargs) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         h = F.relu6(self.stem_bn(self.stem_conv(pixel_values)))
         hidden_states = [h]
@@ -184,9 +207,14 @@ class EfficientNetLiteForImageClassification(EfficientNetLitePreTrainedModel):
         self.classifier = nn.Linear(config.head_channels, config.num_labels)
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                **kwargs) -> ImageClassifierOutputWithNoAttention | tuple:
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutputWithNoAttention | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         out = self.efficientnet_lite(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(out.pooler_output))

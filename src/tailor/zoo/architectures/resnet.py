@@ -7,6 +7,7 @@ have its own hidden width, which is what a channel-pruned ticket exports to (see
 ``tailor.methods.tickets.structured``). Inputs are ``pixel_values`` [B, C, H, W]; normalisation is
 the caller's business (attacks keep it in a wrapper so that epsilon is in pixel units).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,15 @@ class ResNetCifarConfig(PretrainedConfig):
 
     model_type = "resnet_cifar"
 
-    def __init__(self, num_channels: int = 3, stem_channels: int = 16, widths=(16, 32, 64), depths=(2, 2, 2),
-                 inner_channels=None, **kwargs):
+    def __init__(
+        self,
+        num_channels: int = 3,
+        stem_channels: int = 16,
+        widths=(16, 32, 64),
+        depths=(2, 2, 2),
+        inner_channels=None,
+        **kwargs,
+    ):
         if len(widths) != len(depths):
             raise ValueError(f"widths {list(widths)} and depths {list(depths)} must have the same length")
         self.num_channels = num_channels
@@ -126,7 +134,9 @@ class ResNetCifarForImageClassification(ResNetCifarPreTrainedModel):
         self.classifier = nn.Linear(config.widths[-1], config.num_labels)
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs) -> ImageClassifierOutput:
+    def forward(
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
+    ) -> ImageClassifierOutput:
         logits = self.classifier(self.resnet(pixel_values).pooler_output)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return ImageClassifierOutput(loss=loss, logits=logits)

@@ -44,8 +44,11 @@ def onnx_path() -> Path:
 
 def position_embeddings(arrays: dict[str, np.ndarray], hidden: int) -> np.ndarray:
     """``(1, 1 + grid**2, hidden)`` from the exporter's anonymous CLS and patch-grid constants."""
-    candidates = [a for name, a in arrays.items()
-                  if name.startswith("onnx::") and a.ndim == 3 and a.shape[0] == 1 and a.shape[2] == hidden]
+    candidates = [
+        a
+        for name, a in arrays.items()
+        if name.startswith("onnx::") and a.ndim == 3 and a.shape[0] == 1 and a.shape[2] == hidden
+    ]
     cls, grid = sorted(candidates, key=lambda a: a.shape[1]) if len(candidates) == 2 else (None, None)
     if cls is None or cls.shape[1] != 1 or math.isqrt(grid.shape[1]) ** 2 != grid.shape[1]:
         found = [a.shape for a in candidates]

