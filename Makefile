@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo lint test test-fast clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,11 @@ $(STAMP): pyproject.toml zoo-assets.txt
 demo: setup
 	$(VENV)/bin/tailor run recipes/quickstart.yaml
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+test: lint
 	$(PY) -m pytest -q
 
 test-fast: setup

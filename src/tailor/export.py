@@ -2,7 +2,8 @@
 
 ``--format packed`` packs a QAT student into kdqat's 2-bit safetensors format (`pack_student`, the
 one packing path the ``export`` stage uses too) and checks it against the student on the run's test
-split. ``--format onnx`` writes a servable ONNX folder; per source format: a QAT student (``kdqat_student``) or packed student (``kdqat``) exports its
+split. ``--format onnx`` writes a servable ONNX folder; per source format: a QAT student
+(``kdqat_student``) or packed student (``kdqat``) exports its
 integer graph (8-bit activation codes × int8 weight codes through ``MatMulInteger``) and is checked
 against the fake-quant (reference) student; a ``peft`` adapter on a plain base is merged
 (``merge_and_unload``) and checked against the merged model; a ``ticket`` exports its masked

@@ -73,7 +73,8 @@ def test_self_distillation_stages_under_two_processes_match_one_process(tmp_path
     its half of the batch, so the masked positions differ from the single process's. With 8 sequences
     of <= 16 tokens a batch has ~15 masked tokens, so the MLM loss of one step has a sampling spread of
     roughly 15 % of its value (std of ~15 per-token NLLs / sqrt(15)), and from the second step on the
-    weights, hence the distillation term too, carry that difference. We require every logged step within 20 % and the mean over steps within 7 %.
+    weights, hence the distillation term too, carry that difference. We require every logged step within 20 %
+    and the mean over steps within 7 %.
     """
     import json
 

@@ -46,9 +46,9 @@ def _first_losses(run) -> dict[str, float]:
     out = {}
     for stage_dir in sorted(Path(run.path).glob("seed-0/*")):
         rows = (
-            [json.loads(l) for l in (stage_dir / "metrics.jsonl").read_text().splitlines()]
+            [json.loads(line) for line in (stage_dir / "metrics.jsonl").read_text().splitlines()]
             if (stage_dir / "metrics.jsonl").is_file()
-            else [json.loads(l) for l in next(stage_dir.glob("round-*/metrics.jsonl")).read_text().splitlines()]
+            else [json.loads(line) for line in next(stage_dir.glob("round-*/metrics.jsonl")).read_text().splitlines()]
         )
         out[stage_dir.name] = next(r["loss"] for r in rows if "loss" in r)
     return out

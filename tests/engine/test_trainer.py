@@ -332,7 +332,7 @@ def test_gradient_checkpointing_and_compile_reach_trainer(tmp_path, digits_input
         trainer.train()
         assert model.is_gradient_checkpointing is ckpt
         losses[ckpt] = [
-            json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in l
+            json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line
         ]
     assert losses[True] == pytest.approx(losses[False], rel=1e-5)
     compiled = build_trainer(

@@ -504,7 +504,8 @@ def _filter_classes(raw: RawSplits, classes: list[str | int]) -> RawSplits:
             keep.append(raw.label_names.index(str(c)))
         else:
             raise ConfigError(
-                f"data.classes: unknown class {c!r} (classes: {', '.join(raw.label_names)} or ids 0..{len(raw.label_names) - 1})"
+                f"data.classes: unknown class {c!r} "
+                f"(classes: {', '.join(raw.label_names)} or ids 0..{len(raw.label_names) - 1})"
             )
     remap = np.full(len(raw.label_names), -1)
     remap[keep] = np.arange(len(keep))

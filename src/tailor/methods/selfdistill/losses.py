@@ -91,5 +91,6 @@ def prediction_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, va
 
 
 def prediction_mse(student_pred: torch.Tensor, teacher_pred: torch.Tensor) -> torch.Tensor:
-    """Prediction-Matching (images): ||g_φ∘f_θ(x̂) − g_φ0∘f_θ0(x̂)||²₂ summed over patches and pixels, mean over examples."""
+    """Prediction-Matching (images): ||g_φ∘f_θ(x̂) − g_φ0∘f_θ0(x̂)||²₂ summed over patches and pixels,
+    mean over examples."""
     return distill_loss(student_pred, teacher_pred)

@@ -359,7 +359,8 @@ def table(results: dict) -> str:
                 [
                     m,
                     *(
-                        f"{100 * results['sweep']['by_size'][s][m]['mean']:.2f} ± {100 * results['sweep']['by_size'][s][m]['std']:.2f}"
+                        f"{100 * results['sweep']['by_size'][s][m]['mean']:.2f} ± "
+                        f"{100 * results['sweep']['by_size'][s][m]['std']:.2f}"
                         for s in sizes
                     ),
                 ]

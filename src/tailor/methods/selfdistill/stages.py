@@ -1,7 +1,8 @@
 """Stages ``further_pretrain`` (Algorithm 2) and ``self_distill`` (Algorithm 1).
 
 ``further_pretrain`` continues the masked auto-encoding objective on D_u (the task's training inputs,
-their labels never read; or an ``unlabeled`` corpus streamed through ``datasets``, split across ranks) and saves the whole model, encoder + MLM head / decoder: the teacher.
+their labels never read; or an ``unlabeled`` corpus streamed through ``datasets``, split across ranks)
+and saves the whole model, encoder + MLM head / decoder: the teacher.
 ``self_distill`` loads its teacher from ``ctx.previous`` and restarts the student from the ORIGINAL
 weights (``ctx.base()``), training it with λ·L_MAE + L_Distill; with ``rounds: T`` the student of
 each round teaches the next, and every student restarts from the original weights. ``finetune`` then

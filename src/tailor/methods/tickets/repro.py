@@ -402,7 +402,8 @@ def table(rows: list[dict], pretrainings: list[str]) -> str:
         ra = [r for r in g if r["source_robust_accuracy"] is not None]
         rob = "–" if not ra else "{:.2f} ± {:.2f}".format(*(100 * x for x in _stats(ra, "source_robust_accuracy")[:2]))
         lines.append(
-            f"| {p} | {100 * _stats(list(g), 'source_accuracy')[0]:.2f} ± {100 * _stats(list(g), 'source_accuracy')[1]:.2f} | {rob} |"
+            f"| {p} | {100 * _stats(list(g), 'source_accuracy')[0]:.2f} ± "
+            f"{100 * _stats(list(g), 'source_accuracy')[1]:.2f} | {rob} |"
         )
     header = ["scheme", "protocol", "task", "sparsity", *pretrainings, *(f"{p} − natural" for p in robust)]
     lines += [
@@ -478,7 +479,8 @@ def paired_claims(rows: list[dict], pretrainings: list[str]) -> list[dict]:
 
 
 def overview(rows: list[dict], pretrainings: list[str]) -> list[str]:
-    """Test accuracy (%) averaged over the downstream tasks (then mean ± std over seeds), per scheme/protocol/sparsity."""
+    """Test accuracy (%) averaged over the downstream tasks (then mean ± std over seeds), per
+    scheme/protocol/sparsity."""
     robust = [p for p in pretrainings if p != "natural"]
     header = ["scheme", "protocol", "sparsity", *pretrainings, *(f"{p} − natural" for p in robust)]
     lines = [
@@ -515,7 +517,8 @@ def _paired_means(rows: list[dict], robust: list[str]):
 
 
 def plot(rows: list[dict], pretrainings: list[str], path: Path) -> Path:
-    """Accuracy vs sparsity, one panel per (task, protocol); a line per (scheme, pretraining), dense as a dashed level."""
+    """Accuracy vs sparsity, one panel per (task, protocol); a line per (scheme, pretraining), dense as a
+    dashed level."""
     import matplotlib.pyplot as plt
 
     tasks = sorted({r["task"] for r in rows})
