@@ -55,3 +55,8 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path, capsys):
         pytest.skip("this machine has a GPU")
     assert main(["repro", "kdqat", "--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "--device cuda" in capsys.readouterr().err
+
+
+def test_an_unknown_profile_is_a_config_error_naming_it(capsys):
+    assert main(["repro", "kdqat", "--profile", "nonesuch", "--plan"]) == 2
+    assert "unknown profile 'nonesuch'" in capsys.readouterr().err

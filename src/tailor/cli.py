@@ -187,7 +187,13 @@ def cmd_repro(args) -> None:
         from .plan import render
 
         repro = get_method(args.method).part("repro")
-        print(render(args.method, args.profile, repro.planned_runs(args.profile)))
+        if not hasattr(repro, "planned_runs"):
+            raise ConfigError(f"tailor repro {args.method} has no --plan (its repro module defines no planned_runs)")
+        try:
+            runs = repro.planned_runs(args.profile)
+        except KeyError:
+            raise ConfigError(f"tailor repro {args.method}: unknown profile '{args.profile}'") from None
+        print(render(args.method, args.profile, runs))
         return
     from .engine.progress import quiet_libraries
 
