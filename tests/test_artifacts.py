@@ -63,3 +63,12 @@ def test_the_pipeline_reruns_a_stage_finished_by_another_version(tiny_recipe, tm
         again.results["seeds"]["0"]["01-finetune"]["test"]["accuracy"]
         == first.results["seeds"]["0"]["01-finetune"]["test"]["accuracy"]
     )
+
+
+def test_a_folder_without_an_artifact_is_refused_by_the_commands_that_read_one(tmp_path, capsys):
+    from tailor.cli import main
+
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert main(["export-ticket", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.count("is not an artifact folder (no artifact.json)") == 2
+    assert not (tmp_path / "out").exists()

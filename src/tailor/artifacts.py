@@ -100,6 +100,13 @@ class Artifact:
                 artifact.settings()  # validated now, so a stale folder fails here and not mid-stage
         return artifact
 
+    @classmethod
+    def at(cls, folder: str | Path) -> "Artifact":
+        """The artifact in a folder a user named; a folder without one is a ConfigError saying what to give."""
+        if not (Path(folder) / "artifact.json").is_file():
+            raise ConfigError(f"'{folder}' is not an artifact folder (no artifact.json); give a stage's model/ folder")
+        return cls.load(Path(folder))
+
     def verify(self) -> None:
         """Raise IntegrityError if a file certified in artifact.json is missing or changed."""
         from .integrity import verify

@@ -78,19 +78,13 @@ def _smaller(art: Artifact, model):
         return None  # no physically smaller form for this architecture / pattern
 
 
-def source_artifact(source: Path) -> Artifact:
-    if not (Path(source) / "artifact.json").is_file():
-        raise ConfigError(f"'{source}' is not an artifact folder (no artifact.json); give a stage's model/ folder")
-    return Artifact.load(Path(source))
-
-
 def export_onnx_folder(source: Path, out: Path, batch_size: int = 64) -> dict:
     """Export, check in onnxruntime on the test split, save tokenizer + report + card; returns the report."""
     from .deploy.onnx_export import ONNX_FILE, check_onnx, export_onnx, op_counts
     from .zoo.models import tokenizer
 
     source, out = Path(source), Path(out)
-    art = source_artifact(source)
+    art = Artifact.at(source)
     recipe, data = task_inputs(source)
     out.mkdir(parents=True, exist_ok=True)
     example = {
@@ -154,7 +148,7 @@ def cmd_export(args) -> None:
     from .methods.kdqat.export import load_packed, size_report
     from .methods.kdqat.stages import agreement_with_student, pack_student
 
-    source = source_artifact(Path(args.student))
+    source = Artifact.at(args.student)
     artifact, student = pack_student(source, Path(args.out))
     report = size_report(student, artifact.path)
     extra = {"size": report["total"]}

@@ -27,26 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     att.set_defaults(func=cmd_analyze_attention)
 
 
-def _artifact(folder: str):
-    from ...artifacts import Artifact
-    from ...config import ConfigError
-
-    if not (Path(folder) / "artifact.json").is_file():
-        raise ConfigError(f"'{folder}' is not an artifact folder (no artifact.json); give a stage's model/ folder")
-    return Artifact.load(Path(folder))
-
-
 def cmd_analyze_attention(args) -> None:
     import torch
 
-    from ...artifacts import load_model
+    from ...artifacts import Artifact, load_model
     from ...config import ConfigError
     from ...engine.hooks import capture
     from ...zoo.models import tokenizer
     from .analysis import attention_report, plot_maps
     from .attention import ensure_kdqat_attention, layer_paths
 
-    teacher_art, student_art = _artifact(args.teacher), _artifact(args.student)
+    teacher_art, student_art = Artifact.at(args.teacher), Artifact.at(args.student)
     num_labels = teacher_art.num_labels
     models = {
         role: ensure_kdqat_attention(load_model(art, "classifier", num_labels).eval())

@@ -50,9 +50,7 @@ def export_ticket(ticket: Path, out: Path) -> dict:
     from .structured import export_smaller
     from .transformer_structured import save_sliced
 
-    if not (ticket / "artifact.json").is_file():
-        raise ConfigError(f"'{ticket}' is not an artifact folder (no artifact.json); give a stage's model/ folder")
-    art = Artifact.load(ticket)
+    art = Artifact.at(ticket)
     masks = ticket_masks(art)
     if masks is None:
         raise ConfigError(f"'{ticket}' holds no masks.safetensors: it is not a ticket")
