@@ -18,6 +18,7 @@ def _client(zoo_adapters, **kwargs):
         [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()],
         overlength=kwargs.pop("overlength", "truncate"),
         max_length=kwargs.pop("max_length", None),
+        precision="fp32",  # answers are compared with each adapter alone in fp32, to 1e-5
     )
     return TestClient(create_app(registry, **kwargs))
 

@@ -14,7 +14,8 @@ TEXTS = ["vote early", "make it great again", "a", "stronger together, always an
 
 @pytest.fixture()
 def registry(zoo_adapters):
-    return open_registry(str(zoo_adapters["base"].path), [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()])
+    dirs = [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()]
+    return open_registry(str(zoo_adapters["base"].path), dirs, precision="fp32")  # compared in fp32, to 1e-5
 
 
 def test_mixed_batch_of_vera_lora_and_base_rows_equals_each_adapter_alone(registry, zoo_adapters):
@@ -35,6 +36,7 @@ def test_length_buckets_change_no_answer(zoo_adapters, call_tokens, multiple):
     registry = open_registry(
         str(zoo_adapters["base"].path),
         [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()],
+        precision="fp32",
         bucket_call_tokens=call_tokens,
         pad_multiple=multiple,
     )
@@ -109,3 +111,14 @@ def test_adapter_names_and_folders(zoo_adapters, tmp_path):
     assert str(root / "lora0") in expand_adapters([str(root)])  # a folder of adapter folders
     with pytest.raises(ConfigError, match="matches no folder"):
         expand_adapters([str(tmp_path / "nothing*")])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_mixed_vera_batch_runs_in_the_registrys_precision(zoo_adapters, precision):
+    """The mixed batch's own autocast sits inside the registry's: an ``auto`` there would turn an fp32
+    server's VeRA rows to bf16 on a CPU with bf16 (answers then differed from `tailor predict` by 1e-4)."""
+    dirs = [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()]
+    registry = open_registry(str(zoo_adapters["base"].path), dirs, precision=precision)
+    assert registry._mixed_vera.precision.name == registry.precision.name == precision
+    registry.unload("vera0")
+    assert registry._mixed_vera.precision.name == precision

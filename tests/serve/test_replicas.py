@@ -37,7 +37,8 @@ def _served(url: str) -> float:
 
 def test_two_replicas_answer_alike_and_share_the_traffic(zoo_adapters):
     dirs, models = zoo_adapters["dirs"], zoo_adapters["models"]
-    args = ["--base", str(zoo_adapters["base"].path), "--adapters", f"vera0={dirs['vera0']}", f"lora0={dirs['lora0']}"]
+    adapters = ["--adapters", f"vera0={dirs['vera0']}", f"lora0={dirs['lora0']}"]
+    args = ["--base", str(zoo_adapters["base"].path), *adapters, "--precision", "fp32"]  # compared in fp32
     with ServerProcess(args) as one, ServerProcess(args) as two:
         balancer = RoundRobin([one.url, two.url])
         for i in range(6):

@@ -36,8 +36,9 @@ def test_answers_equal_tailor_predict(tmp_path):
         dirs.append(str(run / f"seed-{seed}" / "01-vera" / done["artifact"]))
     texts = load_task(recipe.data, 0).test["text"][:12]
     rows = [{"adapter": str(i % 2), "text": t} for i, t in enumerate(texts)]
-    expected = predict(dirs, rows, batch_size=5, max_length=128)
-    with TestClient(create_app(open_registry(None, [f"a0={dirs[0]}", f"a1={dirs[1]}"], max_length=128))) as client:
+    expected = predict(dirs, rows, batch_size=5, max_length=128, precision="fp32")  # equal to 1e-5 in fp32
+    served = open_registry(None, [f"a0={dirs[0]}", f"a1={dirs[1]}"], precision="fp32", max_length=128)
+    with TestClient(create_app(served)) as client:
         for row, want in zip(rows, expected):
             got = client.post("/v1/classify", json={"adapter": f"a{row['adapter']}", "text": row["text"]}).json()
             assert got["label"] == want["label"] and got["label_id"] == want["label_id"]

@@ -5,7 +5,7 @@ import torch
 
 from tailor.methods.kdqat.config import QuantConfig
 from tailor.methods.kdqat.export import export_packed, load_packed
-from tailor.methods.kdqat.integer import IntegerLinear, resolve_backend
+from tailor.methods.kdqat.integer import IntegerLinear, cpu_int8_units, resolve_backend
 from tailor.methods.kdqat.quant import ActSpec, act_codes, fake_quant_act
 from tailor.methods.kdqat.student import quantize_model
 
@@ -43,7 +43,9 @@ def test_int8_backend_matches_fake_quant_student(tmp_path, batch, quant, tiny):
     model = load_packed(tmp_path, backend="int8")
     linears = [m for m in model.modules() if isinstance(m, IntegerLinear)]
     assert len(linears) == 2 * 6 + 1  # q, k, v, attention output, intermediate, output per layer + pooler
-    assert {m.kernel for m in linears} == {"int_mm" if quant.weight_bits == 8 else "onednn"}
+    # oneDNN's AVX2 path saturates 8-bit-weight products at int16, so there 8-bit weights take _int_mm
+    avx2_only = set(cpu_int8_units()) <= {"avx2"}
+    assert {m.kernel for m in linears} == {"int_mm" if quant.weight_bits == 8 and avx2_only else "onednn"}
     with torch.no_grad():
         expected, got = student(**batch).logits, model(**batch).logits
     # exact int32 sums rescaled once vs the student's fp32 sums of dequantized terms: fp32 rounding only

@@ -42,7 +42,7 @@ def test_mixed_batch_equals_per_row_runs(make, cfg):
     model = _with_adapters(make(), cfg, n=3)
     names = ["a2", "a0", "a1", "a1", "a0", "a2"]
     inputs = token_batch(len(names))
-    mixed = MixedVeraBatch(model)(names, **inputs).logits
+    mixed = MixedVeraBatch(model, precision="fp32")(names, **inputs).logits
     expected = _one_by_one(model, names, inputs)
     torch.testing.assert_close(mixed, expected, rtol=1e-5, atol=1e-5)
     # the adapters really differ, so the test would fail if rows got the wrong adapter
@@ -55,7 +55,7 @@ def test_mixed_batch_on_vision_model_with_per_adapter_heads():
     model = _with_adapters(tiny_dinov2(), VeraFields(r=32), n=4)
     names = ["a3", "a1", "a0", "a2", "a3"]
     pixels = torch.randn(len(names), 3, 28, 28)
-    mixed = MixedVeraBatch(model)(names, pixel_values=pixels).logits
+    mixed = MixedVeraBatch(model, precision="fp32")(names, pixel_values=pixels).logits
     torch.testing.assert_close(mixed, _one_by_one(model, names, {"pixel_values": pixels}), rtol=1e-5, atol=1e-5)
 
 
@@ -64,7 +64,7 @@ def test_mixed_batch_from_saved_dirs_and_indices(tmp_path):
     for name in ("a0", "a1"):
         model.set_adapter(name)
         save_adapter(model, tmp_path / name)  # saves the active adapter only
-    server = MixedVeraBatch.from_pretrained(tiny_bert(), [tmp_path / "a0", tmp_path / "a1"])
+    server = MixedVeraBatch.from_pretrained(tiny_bert(), [tmp_path / "a0", tmp_path / "a1"], precision="fp32")
     assert server.names == ["a0", "a1"]
     inputs = token_batch(4)
     by_index = server([1, 0, 0, 1], **inputs).logits

@@ -87,7 +87,7 @@ def serving_times(name: str, device, rounds: int) -> dict:
     randomize_adapters(model)
     model.to(device).eval()
     names = [f"a{i}" for i in range(ADAPTERS)]
-    server = MixedVeraBatch(model, names)
+    server = MixedVeraBatch(model, names, precision="fp32")  # as the single and looped runs: one precision
     batch = _batch(base, BATCH, device)
 
     @torch.no_grad()
