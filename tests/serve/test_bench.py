@@ -31,7 +31,10 @@ def test_bench_serve_writes_the_contract_keys(tmp_path, monkeypatch):
     assert result["where_time_goes"]["mixed64_unbatched"]["rows_per_batch"] == 1
     assert set(result["where_time_goes"]["model_only"]["seconds"]) == {"bucketed", "one_padded_batch", "row_by_row"}
     details = result["details"]
-    assert details["answers"]["labels_equal"] and details["answers"]["max_abs_prob_diff"] < 1e-5
+    exact, served = details["answers"]["fp32"], details["answers"]["served"]
+    assert exact["precision"] == "fp32" and exact["labels_equal"] and exact["max_abs_prob_diff"] < 1e-5
+    assert served["precision"] in ("fp32", "bf16") and 0 <= served["label_agreement"] <= 1
+    assert all(details["targets"][k] for k in details["targets"] if k.startswith("answers"))
     assert 0 < details["flops"]["flop_bound_over_base"] < 1
     assert {f"{case}@{c}" for case in bench.CASES for c in bench.CONCURRENCY} == set(details["rows"])
     assert all(row["errors"] == 0 and row["requests"] > 0 for row in details["rows"].values())
