@@ -190,7 +190,7 @@ def _print(result: dict, details: dict) -> None:
     for case, prof in result["profile"].items():
         print(
             f"\n{case}: bf16 {prof['speedup']:.3f}x fp32, target {prof['target']}x missed. Where the time goes "
-            "(top 5 ops by self CPU time, one call each; without AMX/AVX512-BF16 bf16 matmuls are emulated):"
+            f"(top 5 ops by self CPU time, one call each; bf16 units: {result['cpu_bf16_units'] or 'none, emulated'}):"
         )
         print(f"  {'fp32 op':34s}{'s':>8s}{'share':>7s}   {'bf16 op':34s}{'s':>8s}{'share':>7s}")
         for a, b in zip(prof["fp32"], prof["bf16"]):
