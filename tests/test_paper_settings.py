@@ -13,11 +13,12 @@ def _stages(method: str) -> dict[tuple[str, str], dict]:
 
 
 @pytest.mark.parametrize(
-    ("task", "epochs", "head_lr", "vera_lr"),
-    # VeRA Table 8 (App. A), RoBERTa-base: epochs, Learning Rate (Head), Learning Rate (VeRA)
-    [("sst2", 60, 4e-3, 4e-3), ("cola", 80, 1e-2, 1e-2)],
+    ("task", "epochs", "head_lr", "vera_lr", "lora_lr"),
+    # VeRA Table 8 (App. A), RoBERTa-base: epochs, Learning Rate (Head), Learning Rate (VeRA);
+    # Hu et al. (2022) Table 9, RoBERTa-base LoRA: learning rate
+    [("sst2", 60, 4e-3, 4e-3, 5e-4), ("cola", 80, 1e-2, 1e-2, 4e-4)],
 )
-def test_vera_glue_arms_use_table_8(task, epochs, head_lr, vera_lr):
+def test_vera_glue_arms_use_table_8(task, epochs, head_lr, vera_lr, lora_lr):
     stages = _stages("vera")
     vera = stages[(f"vera-roberta-base-{task}-vera-r1024", "vera")]
     assert (vera["r"], vera["epochs"], vera["lr"], vera["head_lr"]) == (1024, epochs, vera_lr, head_lr)
@@ -25,6 +26,8 @@ def test_vera_glue_arms_use_table_8(task, epochs, head_lr, vera_lr):
     for arm in ("full", "lora-r8"):  # the baselines share the task's epochs and head rate
         ((name, cfg),) = [(k, v) for k, v in stages.items() if k[0] == f"vera-roberta-base-{task}-{arm}"]
         assert (cfg["epochs"], cfg["head_lr"], cfg["batch_size"]) == (epochs, head_lr, 64), name
+    lora = stages[(f"vera-roberta-base-{task}-lora-r8", "lora")]
+    assert (lora["r"], lora["alpha"], lora["lr"]) == (8, 8, lora_lr)  # Hu et al. Table 9: r_q = r_v = 8, alpha 8
 
 
 def test_vera_vit_arms_use_table_11():
