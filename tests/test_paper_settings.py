@@ -23,9 +23,11 @@ def test_vera_glue_arms_use_table_8(task, epochs, head_lr, vera_lr, lora_lr):
     vera = stages[(f"vera-roberta-base-{task}-vera-r1024", "vera")]
     assert (vera["r"], vera["epochs"], vera["lr"], vera["head_lr"]) == (1024, epochs, vera_lr, head_lr)
     assert (vera["batch_size"], vera["warmup_ratio"]) == (64, 0.06)  # Table 8: batch 64, warm-up ratio 0.06
+    assert vera["select"] == "best"  # Sec. 4.1: the best epoch of each run
     for arm in ("full", "lora-r8"):  # the baselines share the task's epochs and head rate
         ((name, cfg),) = [(k, v) for k, v in stages.items() if k[0] == f"vera-roberta-base-{task}-{arm}"]
         assert (cfg["epochs"], cfg["head_lr"], cfg["batch_size"]) == (epochs, head_lr, 64), name
+        assert (cfg["select"], cfg["eval_every"]) == ("best", vera["eval_every"]), name
     lora = stages[(f"vera-roberta-base-{task}-lora-r8", "lora")]
     assert (lora["r"], lora["alpha"], lora["lr"]) == (8, 8, lora_lr)  # Hu et al. Table 9: r_q = r_v = 8, alpha 8
 
