@@ -58,7 +58,7 @@ PROFILES = {
         # the student kept is the best on validation (every 6 of its 24 steps), as the paper reports the best dev score
         qat={"epochs": 2, "lr": 1.0e-4, "batch_size": 16, "warmup_ratio": 0.1, "log_every": 6, "eval_every": 6},
     ),
-    # closer to the paper (spec §3): more data, 3 epochs, best-on-validation selection, β sweeps
+    # closer to the reference code (spec §3; the paper states none): more data, 3 epochs, best on validation, β sweeps
     "full": Profile(
         seeds=(0, 1, 2, 3, 4),
         data={"max_length": 128, "train_size": 4000, "test_size": 1000},
