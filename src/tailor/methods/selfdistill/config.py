@@ -1,7 +1,7 @@
 """Configs of the self-distillation stages (Lee et al., ICLR 2023). Import-light: no torch.
 
 Defaults follow the paper where it gives a value (Table 9: lr 1e-4 for RoBERTa further
-pre-training, weight decay 0.01, linear decay, T' = 1 round, MAE weight λ = 1) and the authors' code
+pre-training, weight decay 0.01, linear decay, T' = 1 round; Sec. 6, Table 6: MAE weight λ = 1) and the authors' code
 (AdamW betas (0.9, 0.95), no gradient clipping, no warm-up; for vision a mask ratio of 0.75 by random
 shuffle and per-patch normalised pixels). Two Table 9 settings are not defaults because they do not
 fit a CPU run: batch 128 (RoBERTa) / 64 (ViT) for (further) pre-training, and its budget, 100 epochs

@@ -139,13 +139,16 @@ PROFILES["quick-paper-recipe"] = replace(
 )
 
 
-# The paper's recipes (A-IMP at IMP's 20 % a round, edge-popup's LMP ranking, and the transfer recipe of spec §3:
-# SGD, batch 64, momentum 0.9, weight decay 1e-4, 150 epochs, lr ×0.1 at epochs 50 and 100, i.e. at 1/3 and 2/3
-# as `paper_milestones` places them; the initial lr is not given: 0.01, ours) on a ResNet-18 topology (widths 64-512,
-# two blocks per stage) at CIFAR scale. Deviation: the source task is CIFAR-100, not ImageNet, because
-# tailor's tickets stages are tested on its CIFAR ResNet and EfficientNet, not on an ImageNet ResNet
-# checkpoint, and robust ImageNet pretraining per ε is days of GPU time; the ε grid and PGD settings are
-# not in our source (ℓ∞ 1, 2, 4, 8 /255, PGD-10 here). Downstream: CIFAR-10 (hub ids unverified offline).
+# The paper's transfer recipe (Sec. III-A, fine-tuning settings, after Salman et al.: SGD, batch 64, momentum 0.9,
+# weight decay 1e-4, 150 epochs, lr ×0.1 at epochs 50 and 100, i.e. at 1/3 and 2/3 as `paper_milestones` places
+# them; the initial lr is not given: 0.01, ours), with A-IMP at 20 % a round and edge-popup's LMP ranking, which
+# our source does not state (the translation stops after p. 1; 20 % is Frankle & Carbin's IMP rate; LMP "follows
+# [17]": top-k_t of the scores with a straight-through gradient, |score| per layer as edge-popup's code), on a
+# ResNet-18 topology (widths 64-512, two blocks per stage) at CIFAR scale. Deviation: the source task is
+# CIFAR-100, not ImageNet, because tailor's tickets stages are tested on its CIFAR ResNet and EfficientNet,
+# not on an ImageNet ResNet checkpoint, and robust ImageNet pretraining per ε is days of GPU time; the ε grid
+# and PGD settings are not in our source (ℓ∞ 1, 2, 4, 8 /255, PGD-10 here). Downstream: CIFAR-10 (hub ids
+# unverified offline).
 PROFILES["paper"] = Profile(
     seeds=(0, 1, 2),
     widths=(64, 128, 256, 512),
