@@ -218,7 +218,7 @@ class Registry:
             peft_model.load_adapter(art.path, adapter_name=name)
         if kind == "vera":
             try:
-                mixed = MixedVeraBatch(peft_model, [*self._names("vera"), name], self.precision.name)
+                mixed = MixedVeraBatch(peft_model, [*self._names("vera"), name], self.precision)
             except (ValueError, TypeError) as err:
                 self._drop(peft_model, kind, name)
                 raise AdapterRefused(f"{path}: refused, it cannot share a batch with the loaded VeRA adapters: {err}")
@@ -237,7 +237,7 @@ class Registry:
         self._drop(self._peft[info.kind], info.kind, name)
         if info.kind == "vera":
             remaining = self._names("vera")
-            self._mixed_vera = MixedVeraBatch(self._peft["vera"], remaining, self.precision.name) if remaining else None
+            self._mixed_vera = MixedVeraBatch(self._peft["vera"], remaining, self.precision) if remaining else None
         return info
 
     def _drop(self, peft_model, kind: str, name: str) -> None:

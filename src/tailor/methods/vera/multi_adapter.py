@@ -26,7 +26,7 @@ from peft.tuners.vera.layer import VeraLayer
 from peft.utils.other import ModulesToSaveWrapper
 from torch.func import functional_call, vmap
 
-from ...engine.precision import autocast, resolve_logged
+from ...engine.precision import PrecisionChoice, autocast, resolve_logged
 from .adapters import load_adapter
 
 
@@ -39,9 +39,11 @@ class MixedVeraBatch:
     Not thread-safe (the row assignment lives on the object during a call).
     """
 
-    def __init__(self, model: PeftModel, names: Sequence[str] | None = None, precision: str = "auto"):
+    def __init__(self, model: PeftModel, names: Sequence[str] | None = None, precision: str | PrecisionChoice = "auto"):
         self.model = model
-        self.precision = resolve_logged(precision, "mixed-adapter batch", next(model.parameters()).device)
+        if not isinstance(precision, PrecisionChoice):  # a caller's resolved choice is already logged
+            precision = resolve_logged(precision, "mixed-adapter batch", next(model.parameters()).device)
+        self.precision = precision
         self.names = list(names or model.peft_config)
         _check_compatible(model, self.names)
         self.index = {name: i for i, name in enumerate(self.names)}
