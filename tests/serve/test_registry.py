@@ -119,6 +119,6 @@ def test_the_mixed_vera_batch_runs_in_the_registrys_precision(zoo_adapters, prec
     server's VeRA rows to bf16 on a CPU with bf16 (answers then differed from `tailor predict` by 1e-4)."""
     dirs = [f"{n}={d}" for n, d in zoo_adapters["dirs"].items()]
     registry = open_registry(str(zoo_adapters["base"].path), dirs, precision=precision)
-    assert registry._mixed_vera.precision.name == registry.precision.name == precision
+    assert registry.mixed_vera().precision.name == registry.precision.name == precision
     registry.unload("vera0")
-    assert registry._mixed_vera.precision.name == precision
+    assert registry.mixed_vera().precision.name == precision

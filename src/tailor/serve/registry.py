@@ -208,7 +208,7 @@ class Registry:
     def load(self, path: str | Path, name: str) -> AdapterInfo:
         """Validate and load an adapter folder under ``name``; the registry is unchanged if it is refused."""
         from ..methods.vera.adapters import load_adapter
-        from ..methods.vera.multi_adapter import MixedVeraBatch
+        from ..methods.vera.multi_adapter import check_compatible
 
         art, kind = self.check(path, name)
         peft_model = self._peft.get(kind)
@@ -217,27 +217,24 @@ class Registry:
         else:
             peft_model.load_adapter(art.path, adapter_name=name)
         if kind == "vera":
-            try:
-                mixed = MixedVeraBatch(peft_model, [*self._names("vera"), name], self.precision)
+            try:  # against one loaded adapter: every loaded one already matches it
+                check_compatible(peft_model, [*self._names("vera")[:1], name])
             except (ValueError, TypeError) as err:
                 self._drop(peft_model, kind, name)
                 raise AdapterRefused(f"{path}: refused, it cannot share a batch with the loaded VeRA adapters: {err}")
-            self._mixed_vera = mixed
+            self._mixed_vera = None  # restacked at the next VeRA batch, so n loads stack once, not n times
         self._peft[kind] = peft_model
         names = art.label_names or [str(i) for i in range(self.num_labels)]
         self.adapters[name] = AdapterInfo(name, str(art.path), kind, list(names))
         return self.adapters[name]
 
     def unload(self, name: str) -> AdapterInfo:
-        from ..methods.vera.multi_adapter import MixedVeraBatch
-
         if name not in self.adapters:
             raise UnknownAdapter(name, list(self.adapters))
         info = self.adapters.pop(name)
         self._drop(self._peft[info.kind], info.kind, name)
         if info.kind == "vera":
-            remaining = self._names("vera")
-            self._mixed_vera = MixedVeraBatch(self._peft["vera"], remaining, self.precision) if remaining else None
+            self._mixed_vera = None
         return info
 
     def _drop(self, peft_model, kind: str, name: str) -> None:
@@ -321,6 +318,14 @@ class Registry:
     def _count(self, phase: str, since: float) -> None:
         self.stats[f"{phase}_seconds"] += time.perf_counter() - since
 
+    def mixed_vera(self):
+        """The mixed batch over every loaded VeRA adapter, stacked at the first batch after a change."""
+        from ..methods.vera.multi_adapter import MixedVeraBatch
+
+        if self._mixed_vera is None:
+            self._mixed_vera = MixedVeraBatch(self._peft["vera"], self._names("vera"), self.precision)
+        return self._mixed_vera
+
     def forward(self, kind: str, names: list[str | None], enc):
         """Logits of one batch whose rows are all of ``kind`` (base, vera, lora), row i on ``names[i]``."""
         import torch
@@ -331,7 +336,7 @@ class Registry:
             if kind == "base":
                 return self.model(**enc).logits
             if kind == "vera":
-                return self._mixed_vera(names, **enc).logits
+                return self.mixed_vera()(names, **enc).logits
             return self._peft["lora"](**enc, adapter_names=names).logits
 
     def _answer(self, name: str | None, probs: list[float]) -> dict:

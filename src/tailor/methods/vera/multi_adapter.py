@@ -45,7 +45,7 @@ class MixedVeraBatch:
             precision = resolve_logged(precision, "mixed-adapter batch", next(model.parameters()).device)
         self.precision = precision
         self.names = list(names or model.peft_config)
-        _check_compatible(model, self.names)
+        check_compatible(model, self.names)
         self.index = {name: i for i, name in enumerate(self.names)}
         self._rows: torch.Tensor | None = None
         self.refresh()
@@ -157,7 +157,7 @@ class MixedVeraBatch:
         return hook
 
 
-def _check_compatible(model: PeftModel, names: list[str]) -> None:
+def check_compatible(model: PeftModel, names: list[str]) -> None:
     """All adapters must be VeRA with one rank, one PRNG key and the same adapted layers and heads."""
     missing = [n for n in names if n not in model.peft_config]
     if missing:
