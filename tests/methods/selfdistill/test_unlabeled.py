@@ -74,3 +74,46 @@ def test_image_stages_stream_an_image_folder_of_mixed_sizes(tmp_path, monkeypatc
     metrics = result.results["seeds"]["0"]
     assert "head_warmup" in metrics["01-further_pretrain"]  # the pixel decoder warmed up on the corpus too
     assert metrics["02-self_distill"]["distance_to_init"] > 0
+
+
+def test_the_new_decoder_warms_up_on_a_general_corpus_then_further_pretrains_on_the_task(tmp_path, monkeypatch):
+    """`head_warmup_corpus` (issue 14's stand-in for a checkpoint that ships its pre-training head): the
+    new head (tiny-vit's pixel decoder) warms up on the general corpus only, then further pre-training
+    reads only the task."""
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):  # the task: 32 x 32 images
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "pets" / label / f"{i}.png"
+            )
+    (tmp_path / "general").mkdir()  # the general corpus: other sizes, so each batch tells its source
+    for i, (h, w) in enumerate([(40, 30), (20, 50)] * 4):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "general" / f"{i}.jpg")
+    calls = []
+    real_train = stages.train
+
+    def recording_train(model, dataset, *, collator, **kw):
+        shapes = []
+        calls.append(shapes)
+
+        def collate(rows):
+            shapes.extend(r["image"].shape for r in rows)
+            return collator(rows)
+
+        return real_train(model, dataset, collator=collate, **kw)
+
+    monkeypatch.setattr(stages, "train", recording_train)
+    settings = {
+        "steps": 2,
+        "batch_size": 4,
+        "log_every": 1,
+        "head_warmup_steps": 2,
+        "head_warmup_corpus": {"name": str(tmp_path / "general"), "shuffle_buffer": 0},
+    }
+    recipe = {"name": "warm", "model": "tiny-vit", "data": {"name": str(tmp_path / "pets")}}
+    result = run_recipe(parse_recipe({**recipe, "stages": [{"further_pretrain": settings}]}), tmp_path / "runs")
+    warmup, further = calls
+    assert len(warmup) == 8 and set(warmup) <= {(40, 30, 3), (20, 50, 3)}  # the decoder saw the corpus only
+    assert len(further) >= 4 and set(further) == {(32, 32, 3)}  # the encoder then saw the task only
+    assert "head_warmup" in result.results["seeds"]["0"]["01-further_pretrain"]

@@ -47,6 +47,12 @@ class MaskedAutoEncodingSettings(TrainSettings):
         100, ge=0, description="steps that train only a newly initialised MLM head / pixel decoder before the stage"
     )
     head_warmup_lr: float = Field(1e-3, gt=0)
+    head_warmup_corpus: CorpusConfig | None = Field(
+        None,
+        description="a general corpus, not the target task, that the new head warms up on (streamed like "
+        "`unlabeled`), so φ_init is a general-domain head and further pre-training on the target is a real "
+        "domain shift, as for a checkpoint that ships its pre-training head; default: D_u",
+    )
     unlabeled: CorpusConfig | None = Field(
         None,
         description="D_u: an unlabeled corpus streamed instead of the task's training inputs (a file, a folder "

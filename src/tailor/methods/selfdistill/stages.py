@@ -141,7 +141,7 @@ def warm_up_new_head(
     try:
         report = train(
             model,
-            unlabeled_data(cfg, ctx),
+            unlabeled_data(cfg, ctx, cfg.head_warmup_corpus),
             settings=settings,
             out_dir=out_dir,
             objective=MaskedAutoEncodingObjective(backend),
@@ -178,6 +178,7 @@ def _warmup_key(cfg: MaskedAutoEncodingSettings, ctx: StageContext, source: Arti
         "source": str(Path(source.path).resolve()),
         "data": ctx.recipe.data.model_dump(mode="json"),
         **({"unlabeled": cfg.unlabeled.model_dump(mode="json")} if cfg.unlabeled else {}),
+        **({"head_warmup_corpus": cfg.head_warmup_corpus.model_dump(mode="json")} if cfg.head_warmup_corpus else {}),
     }
 
 
@@ -269,11 +270,13 @@ def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict
     )
 
 
-def unlabeled_data(cfg: MaskedAutoEncodingSettings, ctx: StageContext):
-    """D_u: the task's training inputs (their labels are never read), or the `unlabeled` corpus, streamed."""
-    if cfg.unlabeled is None:
+def unlabeled_data(cfg: MaskedAutoEncodingSettings, ctx: StageContext, corpus=None):
+    """``corpus`` streamed if given (the head warm-up's), else D_u: the `unlabeled` corpus, streamed, or
+    the task's training inputs (their labels are never read)."""
+    corpus = corpus or cfg.unlabeled
+    if corpus is None:
         return ctx.inputs().train
-    return stream_inputs(cfg.unlabeled, ctx.inputs(), ctx.recipe.data.max_length, seed=ctx.seed)
+    return stream_inputs(corpus, ctx.inputs(), ctx.recipe.data.max_length, seed=ctx.seed)
 
 
 def _train_mae(model, objective, cfg, ctx, out_dir: Path, teacher=None) -> dict:
