@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from tailor.config import ConfigError
 from tailor.methods.selfdistill.mim import MaskedPatchModel
 from tailor.methods.selfdistill.objectives import (
     MaskedAutoEncodingObjective,
@@ -131,6 +132,15 @@ def test_mae_objective_text_masks_only_real_tokens(tiny_bert_mlm, text_batch):
     assert (labels[0, 7:] == -100).all() and (labels[:, 0] == -100).all()  # [SEP], padding, [CLS]
     loss = MaskedAutoEncodingObjective(mlm).terms(tiny_bert_mlm, text_batch)["mae"]
     assert loss.item() == pytest.approx(torch.log(torch.tensor(float(VOCAB))).item(), rel=0.3)
+
+
+def test_a_batch_with_no_maskable_token_is_a_clear_error_not_a_nan(tiny_bert_mlm, text_batch):
+    """All [CLS]/[SEP]/padding (as when a mismatched tokenizer maps every word to [UNK]): L_MAE would be a
+    mean over no position, a NaN the non-finite guard would blame on the learning rate."""
+    ids = text_batch["input_ids"].clone()
+    ids[:, 1:-1] = SPECIALS["pad"]
+    with pytest.raises(ConfigError, match="no token of a batch can be masked"):
+        _mlm().sample(tiny_bert_mlm, {**text_batch, "input_ids": ids})
 
 
 def test_bad_options_name_valid_choices():

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...config import ConfigError
 from ...engine.losses import weight_l2, weight_mars
 from .losses import distill_loss, masked_lm_loss, masked_lm_loss_at, prediction_kl, prediction_mse
 from .masking import mask_tokens
@@ -56,6 +57,11 @@ class MaskedLM:
     def sample(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
         ids = batch["input_ids"]
         special = ~self.valid(batch) | torch.isin(ids, self.special_ids.to(ids.device))
+        if bool(special.all()):  # else L_MAE is a mean over no position: NaN, blamed on the learning rate
+            raise ConfigError(
+                "masked LM: no token of a batch can be masked (every one is padding, a special token or [UNK]); "
+                "check that the tokenizer is the model's own and that the texts are not empty"
+            )
         return mask_tokens(
             ids,
             special,
