@@ -21,3 +21,19 @@ def test_tiny_models_build_once_and_load_every_declared_head():
         for head in info.heads:
             model = models.load(name, head, num_labels=3 if head == "classifier" else None)
             assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_a_stage_output_folder_takes_the_tokenizer_of_the_model_it_names(tmp_path):
+    """save_hf writes no tokenizer files; transformers would build an empty-vocabulary tokenizer from
+    config.json that maps every word to [UNK] (a recipe starting from a run's folder then trained on
+    nothing but [UNK])."""
+    from tailor.artifacts import save_hf
+
+    art = save_hf(models.load("tiny-bert", "base"), tmp_path / "stage", "tiny-bert", head="base")
+    source = models.tokenizer("tiny-bert")
+    ids = models.tokenizer(str(art.path))("a great film")["input_ids"]
+    assert ids == source("a great film")["input_ids"] and source.unk_token_id not in ids
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "config.json").write_text((art.path / "config.json").read_text())
+    with pytest.raises(ConfigError, match="no tokenizer files"):
+        models.tokenizer(str(tmp_path / "bare"))

@@ -129,10 +129,28 @@ def image_spec(name: str) -> ImageSpec:
     return ImageSpec(int(size), tuple(proc.image_mean), tuple(proc.image_std))
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model")
+
+
 def tokenizer(name: str):
+    """The tokenizer of a zoo model, hub id or folder. A stage's output folder holds no tokenizer files
+    (``save_hf`` writes weights only), so it takes the tokenizer of the model its ``artifact.json``
+    names: transformers would otherwise build an empty-vocabulary tokenizer from config.json that maps
+    every word to [UNK], silently."""
+    import json
+
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve(name))
+    folder = resolve(name)
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        record = folder / "artifact.json"
+        source = json.loads(record.read_text()).get("model_name") if record.is_file() else None
+        if not source or source == name:
+            raise ConfigError(
+                f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) and no artifact.json naming its model"
+            )
+        return tokenizer(source)
+    return AutoTokenizer.from_pretrained(folder)
 
 
 def load(name: str, head: Head = "base", num_labels: int | None = None):
