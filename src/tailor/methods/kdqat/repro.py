@@ -143,11 +143,7 @@ def _teacher_folder(task: str, seed: int, profile: Profile, runs: Path) -> Path:
 
 def _teacher(task: str, seed: int, profile: Profile, runs: Path) -> tuple[Path, float]:
     result = run_recipe(_teacher_recipe(task, profile), runs, seeds=[seed])
-    folder = _teacher_folder(task, seed, profile, runs)
-    if not (folder / "tokenizer_config.json").exists():  # the student recipes name this folder as their model
-        from ...zoo.models import tokenizer
-
-        tokenizer(profile.model).save_pretrained(folder)
+    folder = _teacher_folder(task, seed, profile, runs)  # the students' model: its tokenizer is its artifact's
     return folder, result.results["seeds"][str(seed)]["01-finetune"]["test"]["accuracy"]
 
 
