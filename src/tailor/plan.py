@@ -79,8 +79,9 @@ def stage_passes(name: str, cfg: dict) -> int:
 # 1. on the AVX2 machine in fp32, a line through two idle timings per stage: tailor bench engine at batch 4 x 32
 #    tokens and the method's own bench at a larger batch (finetune 0.370 s and 0.852 s at 32 x 64, bench vera;
 #    further_pretrain 0.427 / 0.505 at 16 x 48 and self_distill 0.626 / 1.045, bench selfdistill; qat_distill
-#    0.605 / 0.958 at 16 x 64, bench kdqat; vera r=256 0.179 / 0.711 at 32 x 64). That line, plus evaluation and
-#    loading, gives 13 to 15 min for the kdqat quick profile, measured at 15 min 38 s there;
+#    0.605 / 0.958 at 16 x 64, bench kdqat; vera r=256 0.179 / 0.711 at 32 x 64). Those lines, with evaluation and
+#    loading as below, give 18, 11, 21 and 14 min for the kdqat, selfdistill, vera and tickets quick profiles,
+#    measured there at 15.6, 10.7, 29.1 and 13.1 min (docs/reproductions/*.md);
 # 2. scaled to this machine by the stage's bf16-here / fp32-there step ratio at batch 4 x 32 (bench engine's two
 #    tables, README: finetune 0.373, further_pretrain 0.424, self_distill 0.458, qat_distill 0.321, vera 0.212,
 #    PGD on effnet-lite0 0.397 for images). bf16 gains more on larger matrices, so this errs long.
