@@ -127,3 +127,18 @@ def test_tickets_standard_sweeps_channel_and_2_4_beside_unstructured():
         ("nm", 0.5),
     }
     assert {lab["scheme"] for lab in labels.values()} == {"dense", "omp", "omp/channel", "omp/2:4"}
+
+
+@pytest.mark.parametrize(
+    ("method", "measured_s"),
+    # the quick profiles' wall times on the AVX2 machine, fp32, 2 idle cores (docs/reproductions/<method>.md)
+    [("kdqat", 938), ("selfdistill", 644), ("vera", 1748), ("tickets", 783)],
+)
+def test_the_cpu_model_predicts_the_measured_quick_profiles_on_the_avx2_machine(method, measured_s):
+    import importlib
+
+    from tailor.plan import AVX2_FP32
+
+    runs = importlib.import_module(f"tailor.methods.{method}.repro").planned_runs("quick")
+    predicted = sum(estimate(r, cpu=AVX2_FP32)["cpu_minutes"] for r in runs) * 60
+    assert 0.67 < predicted / measured_s < 1.5, predicted

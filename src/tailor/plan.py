@@ -10,12 +10,14 @@ good to a factor of about two: attention's quadratic term, evaluation and data l
 
 The CPU estimate (minutes, for the `standard` profiles) is for the machine those are sized for: 2 cores
 of an AMD EPYC with AVX512-BF16 (no AMX), bf16. Per optimisation step it charges a fixed cost (the
-optimizer update, per-step overhead) plus the step's FLOPs at an effective rate, per stage family,
-both fitted by hand to bf16 steps timed on that machine (`CPU_STEP`, with where each figure comes
-from); per stage and seed it adds one forward over the validation and test caps (and one validation
-per `eval_every`), PGD evaluation where a stage has an `eval_attack`, and `LOAD_S` for loading the
-model and data. It is an estimate: the timings behind it were taken while other jobs shared the
-cores, and are good to perhaps ±30 %.
+optimizer update, per-step overhead) plus the step's FLOPs at an effective rate, per stage family
+(`CPU_STEP`: lines through idle bench timings on the AVX2 machine, `AVX2_FP32`, scaled by bench
+engine's bf16-here over fp32-there ratio); per stage and seed it adds one forward over the validation
+and test caps (and one validation per `eval_every`), PGD evaluation where a stage has an
+`eval_attack`, and `LOAD_S` for loading the model and data. On the AVX2 machine the same model is
+within -28 % to +15 % of the four quick profiles' measured wall times; on this one it is unchecked
+(bf16 steps timed here while other jobs shared the 2 cores were unusable: bench engine's finetune step
+at batch 4 x 32 took 7.9-9.0 s against 0.138 s idle).
 """
 
 from __future__ import annotations
@@ -73,27 +75,47 @@ def stage_passes(name: str, cfg: dict) -> int:
     return PASSES.get(name, TRAIN)
 
 
-# bf16 on 2 cores of the AMD EPYC with AVX512-BF16 (no AMX), per stage family: (fixed seconds per step,
-# effective FLOP/s), FLOPs counted as above (2 x all parameters x tokens a forward, embeddings included, so the
-# rate is an effective one). Fitted by hand, text on minilm-l6, in two steps:
-# 1. on the AVX2 machine in fp32, a line through two idle timings per stage: tailor bench engine at batch 4 x 32
-#    tokens and the method's own bench at a larger batch (finetune 0.370 s and 0.852 s at 32 x 64, bench vera;
-#    further_pretrain 0.427 / 0.505 at 16 x 48 and self_distill 0.626 / 1.045, bench selfdistill; qat_distill
-#    0.605 / 0.958 at 16 x 64, bench kdqat; vera r=256 0.179 / 0.711 at 32 x 64). Those lines, with evaluation and
-#    loading as below, give 18, 11, 21 and 14 min for the kdqat, selfdistill, vera and tickets quick profiles,
-#    measured there at 15.6, 10.7, 29.1 and 13.1 min (docs/reproductions/*.md);
-# 2. scaled to this machine by the stage's bf16-here / fp32-there step ratio at batch 4 x 32 (bench engine's two
-#    tables, README: finetune 0.373, further_pretrain 0.424, self_distill 0.458, qat_distill 0.321, vera 0.212,
-#    PGD on effnet-lite0 0.397 for images). bf16 gains more on larger matrices, so this errs long.
-# Images: resnet_cifar 16-32-64, two blocks, 32 px, batch 64 in bench tickets (0.0895 s natural, 0.301 s PGD-3).
+# The CPU model, per stage family: (fixed seconds per step, effective FLOP/s), FLOPs counted as above (2 x all
+# parameters x tokens a forward, embeddings included, so the rate is an effective one). Text is fitted on minilm-l6.
+# 1. AVX2_FP32, the AVX2-only machine in fp32: a line through two idle step timings per stage, tailor bench engine's
+#    at batch 4 x 32 tokens and the method's own bench at a larger batch (README; docs/reproductions/*.md).
+#    With evaluation and loading as below it gives 18, 10, 21 and 14 min for the kdqat, selfdistill, vera and
+#    tickets quick profiles, measured there at 15.6, 10.7, 29.1 and 13.1 min (tests/test_repro_plan.py).
+# 2. CPU_STEP, this machine in bf16: those lines scaled by the stage's bf16-here over fp32-there step time at
+#    batch 4 x 32 (bench engine's two tables in the README). bf16 gains more on larger matrices, so this errs long.
+_BENCH_AVX2_FP32 = {  # stage: ((batch x tokens, s), (batch x tokens, s)), forward passes per example
+    "finetune": (((4, 32), 0.370), ((32, 64), 0.852)),  # bench vera: full fine-tuning
+    "further_pretrain": (((4, 32), 0.427), ((16, 48), 0.505)),  # bench selfdistill
+    "self_distill": (((4, 32), 0.626), ((16, 48), 1.045)),  # bench selfdistill
+    "qat_distill": (((4, 32), 0.605), ((16, 64), 0.958)),  # bench kdqat: ternary step
+    "vera": (((4, 32), 0.179), ((32, 64), 0.711)),  # bench vera: r=256
+}
+BF16_HERE_OVER_AVX2_FP32 = {
+    "finetune": 0.138 / 0.370,
+    "further_pretrain": 0.181 / 0.427,
+    "self_distill": 0.287 / 0.626,
+    "qat_distill": 0.194 / 0.605,
+    "vera": 0.038 / 0.179,
+    "image": 0.135 / 0.340,  # effnet-lite0, PGD-2
+}
+
+
+def _line(stage: str) -> tuple[float, float]:
+    """(fixed seconds, FLOP/s) through a stage's two AVX2 timings."""
+    ((small, t_small), (big, t_big)) = _BENCH_AVX2_FP32[stage]
+    per_token = (t_big - t_small) / (big[0] * big[1] - small[0] * small[1])
+    flops_per_token = PASSES.get(stage, TRAIN) * 2 * 22.7e6
+    return t_small - per_token * small[0] * small[1], flops_per_token / per_token
+
+
+AVX2_FP32 = {stage: _line(stage) for stage in _BENCH_AVX2_FP32}
+AVX2_FP32["lora"] = AVX2_FP32["vera"]  # not fitted: taken as VeRA r=256's (a LoRA r=8 step is 0.87x of it)
+# images: resnet_cifar 16-32-64, two blocks, 32 px, batch 64, bench tickets: 0.0895 s natural (1.09e10 FLOPs)
+AVX2_FP32["image"] = (0.005, 1.2e11)  # robust_pretrain, draw_ticket, transfer: convolutions
+BF16_HERE_OVER_AVX2_FP32["lora"] = BF16_HERE_OVER_AVX2_FP32["vera"]
 CPU_STEP = {
-    "finetune": (0.126, 1.46e12),
-    "further_pretrain": (0.174, 2.67e12),
-    "self_distill": (0.247, 1.06e12),
-    "qat_distill": (0.178, 1.45e12),
-    "vera": (0.030, 2.3e12),
-    "lora": (0.030, 2.3e12),  # not timed here: taken as VeRA r=256's (0.87x of it in bench vera)
-    "image": (0.005, 3.0e11),  # robust_pretrain, draw_ticket, transfer: convolutions
+    stage: (fixed * BF16_HERE_OVER_AVX2_FP32[stage], rate / BF16_HERE_OVER_AVX2_FP32[stage])
+    for stage, (fixed, rate) in AVX2_FP32.items()
 }
 VERA_R1024 = 1.34  # a VeRA r=1024 step over an r=256 one (tailor bench vera), interpolated linearly in r
 IMAGE_STAGES = ("robust_pretrain", "draw_ticket", "transfer")
@@ -101,9 +123,11 @@ CPU_MACHINE = "2 cores of an AMD EPYC with AVX512-BF16, bf16"
 LOAD_S = {"text": 3.0, "image": 1.0}  # loading a stage's model and data, per stage and seed (assumed)
 
 
-def _cpu_seconds(name: str, cfg: dict, steps: int, passes: int, forward_flops: float, test_size: int) -> float:
-    """Seconds of one stage for one seed on the CPU of `CPU_STEP` (an estimate)."""
-    fixed, rate = CPU_STEP["image" if name in IMAGE_STAGES else name if name in CPU_STEP else "finetune"]
+def _cpu_seconds(
+    name: str, cfg: dict, steps: int, passes: int, forward_flops: float, test_size: int, cpu: dict
+) -> float:
+    """Seconds of one stage for one seed on the CPU whose model is ``cpu`` (an estimate)."""
+    fixed, rate = cpu["image" if name in IMAGE_STAGES else name if name in cpu else "finetune"]
     per_step = fixed + cfg.get("batch_size", 32) * passes * forward_flops / rate
     if name == "vera":
         per_step *= 1 + (VERA_R1024 - 1) * (cfg.get("r", 256) - 256) / 768
@@ -111,12 +135,14 @@ def _cpu_seconds(name: str, cfg: dict, steps: int, passes: int, forward_flops: f
     attack = cfg.get("eval_attack") or {}
     robust = min(cfg.get("robust_eval_size", 500), test_size) * TRAIN * (attack.get("steps", 10) + 1) if attack else 0
     load = LOAD_S["image" if name in IMAGE_STAGES else "text"]
-    return load + steps * per_step + (evals * test_size + robust) * forward_flops / rate
+    # a new MLM head / pixel decoder trains alone first (charged as full steps); self_distill reuses the teacher's
+    warmup = cfg.get("head_warmup_steps", 100) if name == "further_pretrain" else 0
+    return load + (steps + warmup) * per_step + (evals * test_size + robust) * forward_flops / rate
 
 
-def estimate(run: PlannedRun) -> dict:
+def estimate(run: PlannedRun, cpu: dict | None = None) -> dict:
     """Steps per seed by stage, GPU hours for all seeds at ASSUMED_FLOPS, and CPU minutes for all seeds
-    on the machine the standard profiles are sized for (`CPU_STEP`)."""
+    on the machine the standard profiles are sized for (``cpu``: `CPU_STEP`, or `AVX2_FP32`)."""
     examples = run.recipe["data"].get("train_size") or run.examples
     test_size = run.recipe["data"].get("test_size") or 0
     steps, flops, seconds, previous = {}, 0.0, 0.0, 0.0
@@ -132,7 +158,7 @@ def estimate(run: PlannedRun) -> dict:
         passes = stage_passes(name, cfg)
         flops += n * cfg.get("batch_size", 32) * passes * run.forward_flops
         stage_test = ((cfg.get("data") or {}).get("test_size")) or test_size
-        seconds += _cpu_seconds(name, cfg, n, passes, run.forward_flops, stage_test)
+        seconds += _cpu_seconds(name, cfg, n, passes, run.forward_flops, stage_test, cpu or CPU_STEP)
     seeds = len(run.recipe.get("seeds", [0]))
     return {
         "steps_per_seed": steps,
