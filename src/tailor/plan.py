@@ -15,7 +15,7 @@ optimizer update, per-step overhead) plus the step's FLOPs at an effective rate,
 engine's bf16-here over fp32-there ratio); per stage and seed it adds one forward over the validation
 and test caps (and one validation per `eval_every`), PGD evaluation where a stage has an
 `eval_attack`, and `LOAD_S` for loading the model and data. On the AVX2 machine the same model is
-within -28 % to +15 % of the four quick profiles' measured wall times; on this one it is unchecked
+within -29 % to +23 % of the four quick profiles' measured wall times; on this one it is unchecked
 (bf16 steps timed here while other jobs shared the 2 cores were unusable: bench engine's finetune step
 at batch 4 x 32 took 7.9-9.0 s against 0.138 s idle).
 """
@@ -79,7 +79,7 @@ def stage_passes(name: str, cfg: dict) -> int:
 # parameters x tokens a forward, embeddings included, so the rate is an effective one). Text is fitted on minilm-l6.
 # 1. AVX2_FP32, the AVX2-only machine in fp32: a line through two idle step timings per stage, tailor bench engine's
 #    at batch 4 x 32 tokens and the method's own bench at a larger batch (README; docs/reproductions/*.md).
-#    With evaluation and loading as below it gives 18, 10, 21 and 14 min for the kdqat, selfdistill, vera and
+#    With evaluation and loading as below it gives 18, 13, 21 and 14 min for the kdqat, selfdistill, vera and
 #    tickets quick profiles, measured there at 15.6, 10.7, 29.1 and 13.1 min (tests/test_repro_plan.py).
 # 2. CPU_STEP, this machine in bf16: those lines scaled by the stage's bf16-here over fp32-there step time at
 #    batch 4 x 32 (bench engine's two tables in the README). bf16 gains more on larger matrices, so this errs long.

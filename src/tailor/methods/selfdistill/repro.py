@@ -16,6 +16,7 @@ treats it as done: same model, data, seed and settings give the same stage).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -77,20 +78,13 @@ def _text_task(
             "eval_batch_size": 100,
         },
         {"steps": pt_steps, "batch_size": 16, "lr": 1e-4, "head_warmup_steps": warmup, "log_every": 10},
+        forward_flops=2 * 22.7e6 * max_length,
     )
 
 
 def _standard_task(name: str) -> Task:
     task = _text_task(name, 1000, 3, 1000, 100, 400, 32)
-    return Task(
-        task.name,
-        task.model,
-        task.data,
-        task.metric,
-        task.finetune,
-        {**task.pretrain, "batch_size": 8, "log_every": 50},
-        forward_flops=2 * 22.7e6 * 32,
-    )
+    return dataclasses.replace(task, pretrain={**task.pretrain, "batch_size": 8, "log_every": 50})
 
 
 def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int) -> Task:
@@ -116,6 +110,7 @@ def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, t
             "head_warmup_steps": warmup,
             "log_every": 10,
         },
+        forward_flops=2 * 22.1e6 * ((56 // 14) ** 2 + 1),  # dinov2-s: 14-px patches and [CLS]
     )
 
 
