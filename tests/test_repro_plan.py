@@ -60,3 +60,85 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path, capsys):
 def test_an_unknown_profile_is_a_config_error_naming_it(capsys):
     assert main(["repro", "kdqat", "--profile", "nonesuch", "--plan"]) == 2
     assert "unknown profile 'nonesuch'" in capsys.readouterr().err
+
+
+STANDARD = [(m, "standard") for m in METHODS] + [("kdqat", "standard-l3")]
+
+
+@pytest.mark.parametrize(("method", "profile"), STANDARD)
+def test_standard_profiles_have_five_seeds_and_fit_an_hour(method, profile, capsys):
+    import importlib
+
+    runs = importlib.import_module(f"tailor.methods.{method}.repro").planned_runs(profile)
+    assert runs and all(len(r.recipe["seeds"]) >= 5 for r in runs)
+    minutes = sum(estimate(r)["cpu_minutes"] for r in runs)
+    assert 5 < minutes <= 60, minutes
+    assert main(["repro", method, "--profile", profile, "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert f"CPU estimate: about {minutes:.0f} min" in out and "(an estimate" in out
+
+
+def test_cpu_estimate_charges_steps_evaluation_and_loading():
+    from tailor.plan import CPU_STEP, LOAD_S
+
+    recipe = {
+        "name": "x",
+        "model": "m",
+        "data": {"train_size": 100, "test_size": 50},
+        "seeds": [0, 1],
+        "stages": [{"finetune": {"epochs": 2, "batch_size": 10, "eval_every": 5}}],
+    }
+    fixed, rate = CPU_STEP["finetune"]
+    # 20 steps of (fixed + 10 examples x 3 passes x 1e9 FLOPs); validation + test and 4 evaluations of 50 examples
+    per_seed = LOAD_S["text"] + 20 * (fixed + 10 * 3 * 1e9 / rate) + 6 * 50 * 1e9 / rate
+    assert estimate(PlannedRun(recipe, 0, 1e9))["cpu_minutes"] == pytest.approx(2 * per_seed / 60)
+
+
+def test_a_shared_teacher_stage_is_listed_but_not_costed():
+    stages = [{"further_pretrain": {"steps": 100}}, {"finetune": {"steps": 10}}]
+    recipe = {"name": "x", "model": "m", "data": {"train_size": 100}, "stages": stages}
+    alone, shared = estimate(PlannedRun(recipe, 0, 1e9)), estimate(PlannedRun(recipe, 0, 1e9, shared=1))
+    assert shared["steps_per_seed"] == alone["steps_per_seed"]
+    assert shared["cpu_minutes"] < alone["cpu_minutes"] and shared["gpu_hours"] < alone["gpu_hours"]
+
+
+def test_ticket_stages_count_their_own_steps():
+    from tailor.plan import aimp_rounds, stage_steps
+
+    assert stage_steps("draw_ticket", {"scheme": "omp"}, 1000) == 0  # magnitude pruning trains nothing
+    transfer = {"epochs": 2, "batch_size": 10, "data": {"train_size": 50}}
+    assert stage_steps("transfer", transfer, 1000) == 10  # the downstream task's 50 examples, not the source's
+    # 20 % of the survivors a round: 0 -> 0.5 needs 4 rounds (0.8^3 = 0.512 > 0.5), 0.5 -> 0.7 three more
+    assert aimp_rounds({"rate": 0.2, "sparsity": 0.5}, 0.0) == 4
+    assert aimp_rounds({"rate": 0.2, "sparsity": 0.7}, 0.5) == 3
+    assert aimp_rounds({"rounds": 2, "sparsity": 0.7}, 0.5) == 2
+
+
+def test_tickets_standard_sweeps_channel_and_2_4_beside_unstructured():
+    from tailor.methods.tickets.repro import PROFILES, plan
+
+    p = PROFILES["standard"]
+    stages, labels = plan(p, None, {"kind": "pgd", "eps": "4/255", "steps": 10})
+    drawn = [s["draw_ticket"] for s in stages if "draw_ticket" in s]
+    assert {(d.get("pattern", "unstructured"), d["sparsity"]) for d in drawn} == {
+        *(("unstructured", s) for s in p.sparsities),
+        ("channel", 0.5),
+        ("channel", 0.7),
+        ("nm", 0.5),
+    }
+    assert {lab["scheme"] for lab in labels.values()} == {"dense", "omp", "omp/channel", "omp/2:4"}
+
+
+@pytest.mark.parametrize(
+    ("method", "measured_s"),
+    # the quick profiles' wall times on the AVX2 machine, fp32, 2 idle cores (docs/reproductions/<method>.md)
+    [("kdqat", 938), ("selfdistill", 644), ("vera", 1748), ("tickets", 783)],
+)
+def test_the_cpu_model_predicts_the_measured_quick_profiles_on_the_avx2_machine(method, measured_s):
+    import importlib
+
+    from tailor.plan import AVX2_FP32
+
+    runs = importlib.import_module(f"tailor.methods.{method}.repro").planned_runs("quick")
+    predicted = sum(estimate(r, cpu=AVX2_FP32)["cpu_minutes"] for r in runs) * 60
+    assert 0.67 < predicted / measured_s < 1.5, predicted

@@ -306,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--profile",
         default="quick",
-        help="quick (default), full, paper (the paper's own models, data and settings: hub ids, for a "
-        "GPU and a network), or one of a method's own (tickets: quick-paper-recipe)",
+        help="quick (default), standard (5 seeds, sized for <= 60 min on 2 AVX512-BF16 cores; --plan estimates "
+        "the minutes), full, paper (the paper's own models, data and settings: hub ids, for a GPU and a network), "
+        "or one of a method's own (tickets: quick-paper-recipe; kdqat: standard-l3)",
     )
     rp.add_argument("--out")
     rp.add_argument("--seeds", type=seed_list)

@@ -14,7 +14,8 @@ def test_plan_is_a_valid_recipe_whose_transfers_branch_from_tickets(tmp_path, pr
     recipe = parse_recipe({"name": "plan", "model": str(tmp_path), "data": {"name": "digits"}, "stages": stages})
     calls = recipe.calls
     n_tasks, n_protocols, n_sparsities = len(p.tasks), len(p.protocols), len(p.sparsities)
-    assert len(labels) == n_tasks * n_protocols * (1 + 3 * n_sparsities)  # dense + omp/aimp/lmp
+    n_patterns = sum(len(levels) for levels in p.patterns.values())  # OMP tickets beside unstructured
+    assert len(labels) == n_tasks * n_protocols * (1 + len(p.schemes) * n_sparsities + n_patterns)
     ids = [f"{i + 1:02d}-{c.name}" for i, c in enumerate(calls)]
     for i, label in labels.items():
         call = calls[i]
@@ -23,7 +24,9 @@ def test_plan_is_a_valid_recipe_whose_transfers_branch_from_tickets(tmp_path, pr
         if label["scheme"] == "dense":
             assert source.name == "robust_pretrain"
         else:
-            assert source.config.scheme == label["scheme"] and source.config.sparsity == label["sparsity"]
+            scheme, _, pattern = label["scheme"].partition("/")
+            assert source.config.scheme == scheme and source.config.sparsity == label["sparsity"]
+            assert source.config.pattern == {"": "unstructured", "2:4": "nm"}.get(pattern, pattern)
     aimp = [c for c in calls if c.name == "draw_ticket" and c.config.scheme == "aimp"]
     assert [c.config.source for c in aimp[1:]] == [ids[calls.index(c)] for c in aimp[:-1]]  # IMP continues
 

@@ -89,3 +89,17 @@ def test_aimp_and_lmp_stages(base_folder, tmp_path):
     assert metrics["03-draw_ticket"]["sparsity"] == pytest.approx(0.8, abs=0.01)
     lmp_model = load_model(arts["03-draw_ticket"], "classifier", 2)
     assert lmp_model.classifier.out_features == 2 and "accuracy" in metrics["03-draw_ticket"]["test"]
+
+
+@pytest.mark.integration
+def test_a_2_4_ticket_through_the_recipe_keeps_two_of_every_four(base_folder, tmp_path):
+    # the standard profile's `omp/2:4` tickets: pattern nm drawn by the stage, then transferred
+    stages = [
+        {"draw_ticket": {**FAST, "scheme": "omp", "pattern": "nm", "n": 2, "m": 4, "sparsity": 0.5}},
+        {"transfer": {**FAST, "steps": 2, "data": {**DIGITS, "classes": [0, 1, 2]}}},
+    ]
+    metrics, arts = _run(base_folder, stages, tmp_path)
+    masks = Mask.load(arts["01-draw_ticket"].path / "masks.safetensors")
+    groups = [m.movedim(1, -1).reshape(-1, 4) for m in masks.values() if m.dim() == 4 and m.shape[1] % 4 == 0]
+    assert groups and all((g.sum(dim=1) == 2).all() for g in groups)
+    assert metrics["02-transfer"]["mask_violations"] == 0

@@ -68,6 +68,17 @@ PROFILES = {
         + tuple((f"SM1 β={b}", {"preset": "sm1", "beta": b}) for b in BETAS)
         + tuple((f"SM2 β={b}", {"preset": "sm2", "beta": b}) for b in BETAS),
     ),
+    # ≤ 60 min on 2 cores with bf16 (tailor.plan's CPU estimate; sizing in docs/reproductions/kdqat.md): one task
+    # (disaster-genre, the quick profile's least noisy), 2,000 training examples, 400 student steps at batch 16
+    # (3.2 epochs), the best of every 50 on validation, 5 seeds, the four students of the quick profile.
+    # `standard-l3` is the same on minilm-l3 beside it (the depth question), a second run of its own.
+    "standard": Profile(
+        seeds=(0, 1, 2, 3, 4),
+        tasks=("disaster-genre",),
+        data={"max_length": 32, "train_size": 2000, "test_size": 400},
+        finetune={"epochs": 2, "lr": 1.0e-4, "batch_size": 32, "warmup_ratio": 0.1, "log_every": 25},
+        qat={"steps": 400, "lr": 5.0e-5, "batch_size": 16, "warmup_ratio": 0.1, "log_every": 25, "eval_every": 50},
+    ),
     # the paper's: its text gives no training hyperparameters (our translation stops before the appendix's
     # settings), so these are the reference code's run scripts (spec §3): QAT lr 2e-5, 3 epochs, 10 %
     # warm-up, batch 32 (CoLA 16), max length 64 for CoLA and SST-2, the best dev score kept (select: best,
@@ -94,8 +105,10 @@ PROFILES = {
         + tuple((f"SM2 β={b}", {"preset": "sm2", "beta": b}) for b in BETAS),
     ),
 }
+PROFILES["standard-l3"] = dataclasses.replace(PROFILES["standard"], model="minilm-l3")
 FP_ROW = "Full precision (teacher)"
 PAPER_EXAMPLES = {"cola": 8551, "sst2": 67349}  # GLUE training sets, for --plan's estimate
+MODEL_PARAMS = {"google-bert/bert-base-uncased": 110e6, "minilm-l6": 22.7e6, "minilm-l3": 17.2e6}  # for --plan
 
 
 def planned_runs(profile: str) -> list:
@@ -103,7 +116,7 @@ def planned_runs(profile: str) -> list:
     from ...plan import PlannedRun
 
     p = PROFILES[profile]
-    flops = 2 * (110e6 if "base" in p.model else 22.7e6) * p.data["max_length"]
+    flops = 2 * MODEL_PARAMS.get(p.model, 22.7e6) * p.data["max_length"]
     out = []
     for task in p.tasks:
         examples = PAPER_EXAMPLES.get(task, 0)

@@ -16,6 +16,7 @@ treats it as done: same model, data, seed and settings give the same stage).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -77,7 +78,13 @@ def _text_task(
             "eval_batch_size": 100,
         },
         {"steps": pt_steps, "batch_size": 16, "lr": 1e-4, "head_warmup_steps": warmup, "log_every": 10},
+        forward_flops=2 * 22.7e6 * max_length,
     )
+
+
+def _standard_task(name: str) -> Task:
+    task = _text_task(name, 1000, 3, 1000, 100, 400, 32)
+    return dataclasses.replace(task, pretrain={**task.pretrain, "batch_size": 8, "log_every": 50})
 
 
 def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, test_size: int) -> Task:
@@ -103,6 +110,7 @@ def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, t
             "head_warmup_steps": warmup,
             "log_every": 10,
         },
+        forward_flops=2 * 22.1e6 * ((56 // 14) ** 2 + 1),  # dinov2-s: 14-px patches and [CLS]
     )
 
 
@@ -128,6 +136,14 @@ def profiles() -> dict[str, Profile]:
             ),
             methods=CORE + FULL_EXTRA,
             sweep=(100, 250, 500, 1000, 2000),
+        ),
+        # ≤ 60 min on 2 cores with bf16 (tailor.plan's CPU estimate; sizing in docs/reproductions/selfdistill.md):
+        # one task, 5 seeds, 1,000 further-pre-training (and SD) steps at batch 8 over its 1,000 unlabeled texts
+        # (8 epochs), the central comparison only (FT, FPT, SD), 32 tokens
+        "standard": Profile(
+            tasks=(_standard_task("disaster-genre"),),
+            methods=CORE,
+            seeds=(0, 1, 2, 3, 4),
         ),
         # the paper's own models, data (hub ids, not reachable from this machine: unverified) and Table 9
         "paper": Profile(
@@ -156,9 +172,18 @@ def planned_runs(profile: str) -> list:
         runs += [(sweep, {**sweep.data, "train_size": n}) for n in prof.sweep]
     out = []
     for task, data in runs:
-        for method in prof.methods if data is task.data else CORE:
-            out.append(PlannedRun(_recipe_dict(method, task, prof.seeds, data), task.examples, task.forward_flops))
+        methods = prof.methods if data is task.data else CORE
+        for method in methods:
+            recipe = _recipe_dict(method, task, prof.seeds, data)
+            # `_run_methods` hard-links the further_pretrain run's teacher into the self-distillation recipes
+            shared = int("further_pretrain" in methods and _shares_teacher(method, next(iter(recipe["stages"][0]))))
+            out.append(PlannedRun(recipe, task.examples, task.forward_flops, shared=shared))
     return out
+
+
+def _shares_teacher(method: str, first_stage: str) -> bool:
+    """Whether ``method``'s recipe reuses the further_pretrain run's teacher (its first stage)."""
+    return method not in ("further_pretrain", "fpt_x2") and first_stage == "further_pretrain"
 
 
 def _paper_text_task(name: str, hub: str, metric: str, examples: int) -> Task:
@@ -285,7 +310,7 @@ def _run_methods(
     for method in methods:
         recipe = _recipe(method, task, seeds, data)
         run_dir = run_dir_for(recipe, runs)
-        if teacher_run is not None and recipe.calls[0].name == "further_pretrain" and method != "fpt_x2":
+        if teacher_run is not None and _shares_teacher(method, recipe.calls[0].name):
             for seed in seeds:
                 _share_teacher(teacher_run, run_dir, seed)
         log.info("repro selfdistill: %s / %s (%s)", task.name, method, run_dir.name)

@@ -63,6 +63,7 @@ class Profile:
     aimp_rate: float | None = None  # fraction of survivors pruned per round; None: one round per sparsity level
     lmp_ranking: dict = field(default_factory=dict)  # e.g. EDGE_POPUP; {}: global signed ranking
     transfer_recipe: dict = field(default_factory=dict)  # overrides of the transfer stages, e.g. PAPER_TRANSFER
+    patterns: dict = field(default_factory=dict)  # OMP tickets beside unstructured: "channel" / "2:4" -> sparsities
     train: dict = field(
         default_factory=lambda: {
             "batch_size": 64,
@@ -118,7 +119,7 @@ PROFILES = {
         widths=(16, 32, 64),
         depths=(2, 2, 2),
         source_train=20000,
-        task_train=2000,
+        task_train=1200,
         test_size=2000,
         pretrain_epochs=10,
         round_epochs=2,
@@ -128,6 +129,29 @@ PROFILES = {
         pgd_steps=5,
     ),
 }
+# ≤ 60 min on 2 cores with bf16 (tailor.plan's CPU estimate; sizing in docs/reproductions/tickets.md): OMP tickets
+# (the paper's Fig. 1) at the paper's two reported sparsities (0.7, 0.99) and between, channel and 2:4 tickets beside
+# the unstructured ones, natural vs one robust epsilon, 5 seeds; 28 px, 1,200 examples per downstream task (digits
+# has 1,294), 5 transfer epochs (188 AdamW steps at the full profile's rates, untuned); effnet-lite0 is not in
+# it (the repro builds only the CIFAR ResNet)
+PROFILES["standard"] = Profile(
+    seeds=(0, 1, 2, 3, 4),
+    widths=(16, 32, 64),
+    depths=(1, 1, 1),
+    source_train=5000,
+    task_train=1200,
+    test_size=500,
+    pretrain_epochs=5,
+    round_epochs=1,
+    lmp_epochs=3,
+    transfer_epochs=5,
+    eps=("4/255",),
+    image_size=28,
+    task_batch=32,
+    schemes=("omp",),
+    sparsities=(0.5, 0.7, 0.9, 0.99),
+    patterns={"channel": (0.5, 0.7), "2:4": (0.5,)},
+)
 # SGD needs a larger step than AdamW; the paper gives no initial lr, these are not tuned
 PROFILES["quick-paper-recipe"] = replace(
     PROFILES["quick"],
@@ -285,6 +309,11 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
         if "omp" in p.schemes:
             stages.append({"draw_ticket": {**t, "scheme": "omp", "sparsity": s, "source": pretrained}})
             transfers(sid(len(stages) - 1, "draw_ticket"), "omp", s, task_data)
+        for pattern, levels in p.patterns.items():
+            if s in levels:
+                spec = {"pattern": "nm", "n": 2, "m": 4} if pattern == "2:4" else {"pattern": pattern}
+                stages.append({"draw_ticket": {**t, "scheme": "omp", "sparsity": s, **spec, "source": pretrained}})
+                transfers(sid(len(stages) - 1, "draw_ticket"), f"omp/{pattern}", s, task_data)
         if "aimp" in p.schemes:  # IMP rounds up to each sparsity level, continuing from the previous ticket
             rounds = {"rate": p.aimp_rate} if p.aimp_rate else {"rounds": 1}
             stages.append(
@@ -366,6 +395,11 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     return summary
 
 
+def _scheme_order(scheme: str) -> tuple[int, str]:
+    """Tables list dense, OMP (unstructured, then its other patterns), A-IMP, LMP."""
+    return ["dense", "omp", "aimp", "lmp"].index(scheme.split("/")[0]), scheme
+
+
 def _rows(per_stage: dict, labels: dict[int, dict], pretrain: str, seed: int) -> list[dict]:
     ids = list(per_stage)
     source = per_stage[ids[0]]["test"]
@@ -418,7 +452,7 @@ def table(rows: list[dict], pretrainings: list[str]) -> str:
     ]
     keys = sorted(
         {(r["scheme"], r["protocol"], r["task"], r["sparsity"]) for r in rows},
-        key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2], k[3]),
+        key=lambda k: (*_scheme_order(k[0]), k[1], k[2], k[3]),
     )
     for scheme, protocol, task, s in keys:
         cells, means = [], {}
@@ -461,7 +495,7 @@ def paired_claims(rows: list[dict], pretrainings: list[str]) -> list[dict]:
 
     keys = sorted(
         {(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
-        key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]),
+        key=lambda k: (*_scheme_order(k[0]), k[1], k[2]),
     )
     out = []
     for scheme, protocol, s in keys:
@@ -494,7 +528,7 @@ def overview(rows: list[dict], pretrainings: list[str]) -> list[str]:
     ]
     keys = sorted(
         {(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
-        key=lambda k: (["dense", "omp", "aimp", "lmp"].index(k[0]), k[1], k[2]),
+        key=lambda k: (*_scheme_order(k[0]), k[1], k[2]),
     )
     for scheme, protocol, s in keys:
         means, cells = {}, []
@@ -529,7 +563,7 @@ def plot(rows: list[dict], pretrainings: list[str], path: Path) -> Path:
     fig, axes = plt.subplots(
         len(protocols), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(protocols)), squeeze=False
     )
-    colors = {"omp": "#4C72B0", "aimp": "#DD8452", "lmp": "#55A868"}
+    colors = {"omp": "#4C72B0", "aimp": "#DD8452", "lmp": "#55A868", "omp/channel": "#8172B3", "omp/2:4": "#937860"}
     for (i, protocol), (j, task) in ((a, b) for a in enumerate(protocols) for b in enumerate(tasks)):
         ax = axes[i][j]
         for p in pretrainings:

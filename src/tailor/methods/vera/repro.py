@@ -115,6 +115,25 @@ PROFILES = {
 }
 
 
+# ≤ 60 min on 2 cores with bf16 (tailor.plan's CPU estimate; sizing in docs/reproductions/vera.md): text only,
+# VeRA against LoRA r=8 with Table 8's head rate (4e-3, shared by every arm) and its VeRA rate (1e-2, the pair of
+# MRPC and QNLI), VeRA over Fig. 2's ranks; LoRA's rate and alpha are ours (Hu et al.'s 4e-4-5e-4 assume 60-80
+# epochs); 5 seeds.
+STANDARD_HEAD_LR = 4e-3
+STANDARD_METHODS = {
+    "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": 1e-3, "head_lr": STANDARD_HEAD_LR}),
+    **{f"vera-r{r}": ("vera", {"r": r, "lr": 1e-2, "head_lr": STANDARD_HEAD_LR}) for r in (16, 64, 256, 1024)},
+}
+PROFILES["standard"] = Profile(
+    text_data={"train_size": 2000, "validation_size": 200, "test_size": 500, "max_length": 48},
+    text_train={**_TRAIN, "epochs": 4},
+    image_data=None,
+    image_train={},
+    methods=STANDARD_METHODS,
+    seeds=(0, 1, 2, 3, 4),
+)
+
+
 def _paper_glue(head_lr: float, vera_lr: float, lora_lr: float) -> dict:
     """RoBERTa-base GLUE arms: VeRA r=1024 (d_init 0.1), LoRA r=8 with alpha 8 (Hu et al. 2022, Table 9,
     RoBERTa-base), full fine-tuning; one head rate for all arms of a task (VeRA's Table 8 head rate), so
@@ -174,6 +193,7 @@ PAPER = Profile(
     seeds=(0, 1, 2, 3, 4),
 )
 PROFILES["paper"] = PAPER
+PARAMS = {"roberta-base": 125e6, "vit-base": 86e6, "smollm2": 134.5e6}  # by model name, for --plan; else 22.7M
 PAPER_EXAMPLES = {"sst2": 67349, "cola": 8551, "cifar100": 1000}  # training examples, for --plan's estimate
 
 
@@ -187,8 +207,9 @@ def planned_runs(profile: str) -> list:
         task = e.data.get("subset") or Path(e.data["name"]).name
         text = e.model != p.image_model
         tokens = p.text_data.get("max_length", 128) if text else (e.data.get("image_size", 224) // 16) ** 2 + 1
-        params = 125e6 if "roberta-base" in e.model else 86e6 if "vit-base" in e.model else 22.7e6
-        examples = e.data.get("train_size") or (e.data.get("per_class", 0) * 100) or PAPER_EXAMPLES.get(task, 0)
+        params = next((n for key, n in PARAMS.items() if key in e.model), 22.7e6)
+        classes = 100 if "cifar100" in e.data["name"] else 10  # per_class data: CIFAR-100, else Fashion-MNIST
+        examples = e.data.get("train_size") or (e.data.get("per_class", 0) * classes) or PAPER_EXAMPLES.get(task, 0)
         out.append(PlannedRun({**e.recipe(), "seeds": list(p.seeds)}, examples, 2 * params * tokens, e.method))
     return out
 
