@@ -251,6 +251,43 @@ def test_sgd_is_torch_sgd_with_momentum_nesterov_and_decay_groups(tmp_path, digi
     assert torch.allclose(w.detach(), w0 - 0.05 * (1 + 1e-4 * w0))
 
 
+def test_bertadam_matches_hand_computed_steps_with_per_tensor_clipping():
+    """BERT's Adam (KD-QAT's reference optimizer): no bias correction, each tensor clipped on its own."""
+    from tailor.engine.optim import BertAdam
+
+    a, b = torch.nn.Parameter(torch.tensor([1.0])), torch.nn.Parameter(torch.tensor([0.0, 0.0]))
+    opt = BertAdam([{"params": [a, b], "lr": 0.1, "weight_decay": 0.0}], lr=0.1, max_grad_norm=1.0)
+    a.grad, b.grad = torch.tensor([0.5]), torch.tensor([3.0, 4.0])  # norms 0.5 (kept) and 5 (clipped to 1)
+    opt.step()
+    # a: m = 0.1·0.5 = 0.05, v = 0.001·0.25 = 2.5e-4, step = 0.05 / (0.0158114 + 1e-6) = 3.16208 (Adam with
+    # bias correction would step 1.0); b's gradient is (0.6, 0.8) after its own clip, its update about
+    # 3.1621 per element, while a global clip would have scaled a's gradient too (by 1 / 5.02)
+    assert a.item() == pytest.approx(1 - 0.1 * 3.16208, abs=1e-5)
+    assert b.tolist() == pytest.approx([-0.316208, -0.316218], abs=1e-5)
+    assert opt.state[b]["exp_avg"].tolist() == pytest.approx([0.06, 0.08], abs=1e-6)
+    a.grad, b.grad = torch.tensor([0.5]), torch.tensor([0.0, 0.0])
+    opt.step()  # a: m = 0.095, v = 4.9975e-4, step = 0.095 / (0.0223551 + 1e-6) = 4.24941
+    assert a.item() == pytest.approx(1 - 0.316208 - 0.1 * 4.24941, abs=1e-5)
+
+
+def test_bertadam_turns_the_trainers_global_clip_off(tmp_path, digits_inputs):
+    from tailor.engine.optim import BertAdam
+
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    settings = TrainSettings(steps=1, lr=1e-3, batch_size=16, optimizer="bertadam", max_grad_norm=0.5)
+    trainer = build_trainer(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
+    opt = trainer.create_optimizer()
+    assert type(opt) is BertAdam and all(g["max_grad_norm"] == 0.5 for g in opt.param_groups)
+    assert trainer.args.max_grad_norm == 0.0  # clipped per tensor by the optimizer, not globally as well
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [

@@ -24,7 +24,11 @@ class TrainSettings(StrictModel):
     milestones: list[float] = Field([], description="multistep: where lr is multiplied by gamma")
     milestones_in: Literal["epochs", "steps"] = Field("epochs", description="multistep: unit of `milestones`")
     gamma: float = Field(0.1, gt=0, le=1, description="multistep: factor at each milestone")
-    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="torch AdamW, or SGD (momentum, nesterov)")
+    optimizer: Literal["adamw", "sgd", "bertadam"] = Field(
+        "adamw",
+        description="torch AdamW; SGD (momentum, nesterov); or bertadam, the original BERT code's Adam (no bias "
+        "correction, max_grad_norm applied to each parameter's gradient on its own), which KD-QAT's reference uses",
+    )
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd: momentum")
     nesterov: bool = Field(False, description="sgd: Nesterov momentum")
     adam_betas: tuple[float, float] = (0.9, 0.999)

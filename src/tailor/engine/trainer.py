@@ -130,7 +130,7 @@ class _ObjectiveTrainer(Trainer):
             atomic_write_text(folder / CHECKPOINT_MANIFEST, json.dumps(manifest))
 
     def create_optimizer(self, model=None):
-        """AdamW or SGD (`settings.optimizer`), no decay on biases/norms, optional per-pattern learning rates."""
+        """AdamW, SGD or BertAdam (`settings.optimizer`), no decay on biases/norms, per-pattern learning rates."""
         if self.optimizer is not None:
             return self.optimizer
         groups: dict[tuple[float, float], list[nn.Parameter]] = {}
@@ -223,7 +223,7 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
         weight_decay=settings.weight_decay,
         adam_beta1=settings.adam_betas[0],
         adam_beta2=settings.adam_betas[1],
-        max_grad_norm=settings.max_grad_norm or 0.0,
+        max_grad_norm=0.0 if settings.optimizer == "bertadam" else settings.max_grad_norm or 0.0,  # it clips per tensor
         gradient_accumulation_steps=settings.grad_accum,
         logging_steps=settings.log_every,
         save_strategy="steps",
