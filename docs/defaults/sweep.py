@@ -25,12 +25,14 @@ SETTINGS = {  # name -> finetune settings; `default` = none given
     "old-default": OLD,
     "lr1e-4-warm0.1-150": {**OLD, "lr": 1e-4, "warmup_ratio": 0.1, "min_steps": 150},
     "default": {},  # lr 1e-4, head_lr 2e-3, warmup_ratio 0.1, epochs 3, min_steps 150
+    "min_steps300": {"min_steps": 300},  # the defaults with twice the steps
 }
 TASKS = ["tweets2016", "disaster-genre", "reuters-r8", "disaster-categories", "grimm-34", "friends-25"]
-QUEUE = [  # (task, setting, seed), in the order run: the bar, the many-class task with the old defaults and
-    # without the head's own rate, then more seeds
+QUEUE = [  # (task, setting, seed), in the order run: the bar, a many-class task with the old defaults, the task
+    # the defaults lose with twice the steps, then the rest
     *[(t, "default", 0) for t in ["disaster-categories", "tweets2016", "disaster-genre", "reuters-r8", "grimm-34"]],
     ("disaster-categories", "old-default", 0),
+    ("grimm-34", "min_steps300", 0),
     ("friends-25", "default", 0),
     ("disaster-categories", "lr1e-4-warm0.1-150", 0),
     *[(t, "default", s) for s in (1, 2) for t in TASKS],
