@@ -92,7 +92,8 @@ def cmd_finetune(args) -> None:
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     # only the flags given: the defaults live in FinetuneConfig alone (docs/defaults/ measured them)
-    settings = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None}
+    given = ("epochs", "steps", "lr", "batch_size")
+    settings = {k: getattr(args, k) for k in given if getattr(args, k) is not None}
     recipe = parse_recipe(
         {
             "name": args.name or f"finetune-{Path(args.model).name}-{Path(args.data).name}",
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--model", required=True)
     f.add_argument("--data", required=True)
     f.add_argument("--epochs", type=float, help="default: the finetune stage's (tailor stages -v)")
+    f.add_argument("--steps", type=int, help="optimisation steps, instead of epochs and min_steps")
     f.add_argument("--lr", type=float, help="default: the finetune stage's")
     f.add_argument("--batch-size", type=int, help="default: the finetune stage's")
     f.add_argument("--max-length", type=int, default=128)

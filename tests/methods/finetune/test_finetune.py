@@ -69,9 +69,9 @@ def test_cli_finetune_passes_only_the_flags_given(monkeypatch):
     seen = []
     monkeypatch.setattr(cli, "_run", lambda recipe, args: seen.append(recipe.calls[0].config))
     assert main(["finetune", "--model", "tiny-bert", "--data", "tweets2016"]) == 0
-    assert main(["finetune", "--model", "tiny-bert", "--data", "tweets2016", "--lr", "3e-5"]) == 0
+    assert main(["finetune", "--model", "tiny-bert", "--data", "tweets2016", "--lr", "3e-5", "--steps", "7"]) == 0
     assert seen[0] == FinetuneConfig()
-    assert seen[1] == FinetuneConfig(lr=3e-5)
+    assert seen[1] == FinetuneConfig(lr=3e-5, steps=7)
 
 
 def test_finetune_defaults_are_the_measured_ones():
