@@ -46,8 +46,8 @@ def test_minilm_finetune_on_real_tweets_beats_chance(tmp_path, capsys):
             "300",
             "--max-length",
             "40",
-            "--epochs",
-            "2",
+            "--steps",
+            "16",  # 2 epochs of 256 at batch 32, as before min_steps
             "--lr",
             "1e-4",
             "--runs",
