@@ -14,8 +14,9 @@ from sklearn.svm import LinearSVC
 from tailor.zoo.data import DataConfig, load_task
 
 corpora = sys.argv[1]
-for n in ["reuters-r8", "tweets2016", "disaster-genre", f"{corpora}/friends-25", f"{corpora}/disaster-categories"]:
-    t = load_task(DataConfig(name=n, train_size=1000, test_size=1000, max_length=64), 0)
+CORPORA = ["friends-25", "disaster-categories", "grimm-34"]
+for n in ["reuters-r8", "tweets2016", "disaster-genre", *(f"{corpora}/{c}" for c in CORPORA)]:
+    t = load_task(DataConfig(name=n, train_size=1000, test_size=1000, max_length=128), 0)
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     a, b = vec.fit_transform(t.train["text"]), vec.transform(t.test["text"])
     y, yt = np.array(t.train["label"]), np.array(t.test["label"])

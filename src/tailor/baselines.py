@@ -88,8 +88,8 @@ def baselines_for(task) -> dict:
         return json.loads(path.read_text())
     y_train, y_test = np.asarray(task.train["label"]), np.asarray(task.test["label"])
     log.info(
-        "baselines: majority class and %s + logistic regression on %d training examples",
-        "TF-IDF" if task.modality == "text" else "pixels",
+        "baselines: majority class and %s on %d training examples",
+        "TF-IDF + LinearSVC" if task.modality == "text" else "pixels + logistic regression",
         len(y_train),
     )
     out = {

@@ -91,7 +91,9 @@ def cmd_finetune(args) -> None:
     for key in ("train_size", "per_class", "test_size"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
-    settings = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
+    # only the flags given: the defaults live in FinetuneConfig alone (docs/defaults/ measured them)
+    given = ("epochs", "steps", "lr", "batch_size")
+    settings = {k: getattr(args, k) for k in given if getattr(args, k) is not None}
     recipe = parse_recipe(
         {
             "name": args.name or f"finetune-{Path(args.model).name}-{Path(args.data).name}",
@@ -273,9 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("finetune", help="shortcut: fine-tune MODEL on DATA (the baseline)")
     f.add_argument("--model", required=True)
     f.add_argument("--data", required=True)
-    f.add_argument("--epochs", type=float, default=3.0)
-    f.add_argument("--lr", type=float, default=5e-5)
-    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--epochs", type=float, help="default: the finetune stage's (tailor stages -v)")
+    f.add_argument("--steps", type=int, help="optimisation steps, instead of epochs and min_steps")
+    f.add_argument("--lr", type=float, help="default: the finetune stage's")
+    f.add_argument("--batch-size", type=int, help="default: the finetune stage's")
     f.add_argument("--max-length", type=int, default=128)
     f.add_argument("--train-size", type=int)
     f.add_argument("--per-class", type=int)

@@ -68,8 +68,9 @@ def learning_problems(test: dict, base: dict, loss: tuple[float, float] | None) 
 
 def advice(n_train: int, smallest_class: int, num_labels: int, base: dict) -> str:
     return (
-        "Likely causes: a learning rate too low to move a fresh head or too high for the encoder (try lr 1e-4, "
-        "then 3e-5); too few optimisation steps (try more epochs, or steps >= 300); too few examples per class "
+        "Likely causes: a learning rate too low to move a fresh head or too high for the encoder (finetune: "
+        "head_lr 2e-3 and lr 1e-4 by default; try lr 3e-5); too few optimisation steps (try more epochs, or "
+        "min_steps 300); too few examples per class "
         f"({n_train} training examples over {num_labels} classes, the smallest class has {smallest_class}: add "
         "data, or keep fewer classes with data.classes). "
         f"A TF-IDF/pixel linear model scores {100 * base['linear']['accuracy']:.1f}% on the same split."

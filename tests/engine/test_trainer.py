@@ -303,6 +303,37 @@ def test_bad_schedule_settings_say_what_to_do(bad, match):
         TrainSettings(**bad)
 
 
+@pytest.mark.parametrize(
+    "settings, n_train, expected",
+    [
+        ({"epochs": 3, "min_steps": 150}, 1000, 150),  # 3 x ceil(1000/32) = 96 steps: raised to 150
+        ({"epochs": 3, "min_steps": 150}, 2000, None),  # 3 x 63 = 189 steps by epochs: left to Trainer
+        ({"epochs": 3, "min_steps": 150, "steps": 40}, 1000, 40),  # steps wins
+        ({"epochs": 3, "min_steps": 150, "grad_accum": 4}, 5000, 150),  # 3 x ceil(157/4) = 120
+        ({"epochs": 3, "min_steps": 150, "grad_accum": 4}, 7000, None),  # 3 x ceil(219/4) = 165
+        ({"epochs": 3}, 1000, None),
+    ],
+)
+def test_min_steps_raises_an_epoch_count_that_gives_too_few_steps(settings, n_train, expected):
+    from tailor.engine.trainer import planned_steps
+
+    assert planned_steps(TrainSettings(batch_size=32, **settings), n_train) == expected
+
+
+def test_min_steps_is_what_trainer_runs(tmp_path, digits_inputs):
+    """96 examples at batch 32: one epoch is 3 steps; min_steps 5 makes it 5."""
+    model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
+    report = train(
+        model,
+        digits_inputs.train,
+        settings=TrainSettings(epochs=1, min_steps=5, batch_size=32),
+        out_dir=tmp_path,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
+    assert report.steps == 5
+
+
 def test_eval_every_select_best_and_patience(tmp_path, digits_inputs):
     """tiny-vit barely learns digits in 40 steps: the validation score peaks early, so select best keeps that
     step's weights and patience 3 stops training three evaluations later."""

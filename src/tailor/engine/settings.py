@@ -14,6 +14,12 @@ class TrainSettings(StrictModel):
 
     epochs: float = Field(3.0, gt=0, description="passes over the training set (ignored if steps is set)")
     steps: int | None = Field(None, gt=0, description="total optimisation steps; overrides epochs")
+    min_steps: int | None = Field(
+        None,
+        gt=0,
+        description="at least this many optimisation steps when `epochs` gives fewer (small training sets); "
+        "ignored if steps is set",
+    )
     lr: float = Field(2e-5, gt=0)
     batch_size: int = Field(32, gt=0)
     weight_decay: float = Field(0.01, ge=0)

@@ -208,7 +208,21 @@ def objective_terms(objective: Objective, model: nn.Module, batch, teacher: nn.M
         restore()
 
 
-def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> TrainingArguments:
+def planned_steps(settings: TrainSettings, n_train: int | None) -> int | None:
+    """The optimisation steps to run when they are fixed in advance: `steps`, or `epochs` over
+    `n_train` examples raised to `min_steps` (None: let Trainer count epochs, or no length known).
+    An epoch is counted as Trainer does: ceil(n / (batch x processes)) batches, / grad_accum rounded up."""
+    if settings.steps or not settings.min_steps or n_train is None:
+        return settings.steps
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_epoch = max(1, math.ceil(math.ceil(n_train / (settings.batch_size * world)) / settings.grad_accum))
+    by_epochs = math.ceil(settings.epochs * per_epoch)
+    return settings.min_steps if by_epochs < settings.min_steps else None
+
+
+def training_arguments(
+    settings: TrainSettings, out_dir: Path, seed: int, n_train: int | None = None
+) -> TrainingArguments:
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     precision = resolve(settings.precision).name
@@ -216,7 +230,7 @@ def training_arguments(settings: TrainSettings, out_dir: Path, seed: int) -> Tra
         output_dir=str(out_dir / "checkpoints"),
         per_device_train_batch_size=settings.batch_size,
         num_train_epochs=settings.epochs,
-        max_steps=settings.steps or -1,
+        max_steps=planned_steps(settings, n_train) or -1,
         learning_rate=settings.lr,
         lr_scheduler_type="constant" if settings.scheduler == "multistep" else settings.scheduler,
         warmup_steps=settings.warmup_ratio,  # transformers 5 reads a float in [0, 1) as a ratio of total steps
@@ -262,7 +276,7 @@ def build_trainer(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    args = training_arguments(settings, out_dir, seed)
+    args = training_arguments(settings, out_dir, seed, len(train_dataset) if has_length(train_dataset) else None)
     if teacher is not None:
         teacher = teacher.to(args.device).eval().requires_grad_(False)
     trainer = _ObjectiveTrainer(

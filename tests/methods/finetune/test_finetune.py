@@ -46,8 +46,8 @@ def test_minilm_finetune_on_real_tweets_beats_chance(tmp_path, capsys):
             "300",
             "--max-length",
             "40",
-            "--epochs",
-            "2",
+            "--steps",
+            "16",  # 2 epochs of 256 at batch 32, as before min_steps
             "--lr",
             "1e-4",
             "--runs",
@@ -59,3 +59,24 @@ def test_minilm_finetune_on_real_tweets_beats_chance(tmp_path, capsys):
     acc = json.loads(results.read_text())["seeds"]["0"]["01-finetune"]["test"]["accuracy"]
     assert acc > 0.65  # two balanced classes: chance is 0.5
     assert "test acc %" in capsys.readouterr().out
+
+
+def test_cli_finetune_passes_only_the_flags_given(monkeypatch):
+    """The defaults live in FinetuneConfig alone: no flag, no setting; a flag given overrides only itself."""
+    from tailor import cli
+    from tailor.methods.finetune.config import FinetuneConfig
+
+    seen = []
+    monkeypatch.setattr(cli, "_run", lambda recipe, args: seen.append(recipe.calls[0].config))
+    assert main(["finetune", "--model", "tiny-bert", "--data", "tweets2016"]) == 0
+    assert main(["finetune", "--model", "tiny-bert", "--data", "tweets2016", "--lr", "3e-5", "--steps", "7"]) == 0
+    assert seen[0] == FinetuneConfig()
+    assert seen[1] == FinetuneConfig(lr=3e-5, steps=7)
+
+
+def test_finetune_defaults_are_the_measured_ones():
+    """docs/defaults/README.md measured these at 1,000 examples; change both together."""
+    from tailor.methods.finetune.config import FinetuneConfig
+
+    c = FinetuneConfig()
+    assert (c.lr, c.head_lr, c.warmup_ratio, c.epochs, c.min_steps) == (1e-4, 2e-3, 0.1, 3.0, 150)

@@ -21,6 +21,7 @@ from tests.methods.fairness import (
 SHARED = (
     "epochs",
     "steps",
+    "min_steps",
     "batch_size",
     "warmup_ratio",
     "scheduler",

@@ -21,9 +21,19 @@ class FinetuneRegularizer(StrictModel):
 
 
 class FinetuneConfig(TrainSettings):
-    """Full fine-tuning of encoder and a fresh classification head."""
+    """Full fine-tuning of encoder and a fresh classification head.
 
-    head_lr: float | None = Field(None, gt=0, description="learning rate of the new head (default: lr)")
+    The defaults were chosen by the sweep in docs/defaults/ (minilm-l6, 1,000 training examples): a
+    fresh head at the encoder's rate barely moves in ~100 steps and the model predicts one class."""
+
+    lr: float = Field(1e-4, gt=0, description="learning rate of the encoder")
+    head_lr: float | None = Field(
+        2e-3, gt=0, description="learning rate of the new head (None: lr); a fresh head needs a larger one"
+    )
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    min_steps: int | None = Field(
+        150, gt=0, description="at least this many optimisation steps when epochs give fewer (small data)"
+    )
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     pooler: Literal["keep", "reinit"] = Field(
         "keep",

@@ -74,7 +74,15 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)
 
 
-_TRAIN = {"batch_size": 32, "warmup_ratio": 0.06, "log_every": 5, "save_every": 10_000, "eval_batch_size": 128}
+# min_steps: None: every arm runs the profile's epochs (finetune's own default would add steps to one arm only)
+_TRAIN = {
+    "batch_size": 32,
+    "warmup_ratio": 0.06,
+    "min_steps": None,
+    "log_every": 5,
+    "save_every": 10_000,
+    "eval_batch_size": 128,
+}
 PROFILES = {
     # sized for ~45 min on 2 idle CPU cores: 36 text runs of 24 steps, 12 image runs of 50 steps, 6 decoder runs of 16
     "quick": Profile(
