@@ -142,3 +142,19 @@ def test_the_cpu_model_predicts_the_measured_quick_profiles_on_the_avx2_machine(
     runs = importlib.import_module(f"tailor.methods.{method}.repro").planned_runs("quick")
     predicted = sum(estimate(r, cpu=AVX2_FP32)["cpu_minutes"] for r in runs) * 60
     assert 0.67 < predicted / measured_s < 1.5, predicted
+
+
+@pytest.mark.parametrize("method", ["kdqat", "selfdistill"])
+@pytest.mark.parametrize("profile", ["quick", "standard"])
+def test_repro_finetune_stages_pin_the_schedule_their_tables_were_measured_with(method, profile):
+    """The user-facing finetune defaults (head_lr 2e-3, min_steps 150, docs/defaults) must not move a
+    reproduction's arms: every finetune stage there pins the head at the encoder's rate and no step floor."""
+    import importlib
+
+    from tailor.methods.finetune.config import REPRO_SCHEDULE
+
+    runs = importlib.import_module(f"tailor.methods.{method}.repro").planned_runs(profile)
+    stages = [
+        cfg for run in runs for stage in run.recipe["stages"] for name, cfg in stage.items() if name == "finetune"
+    ]
+    assert stages and all(cfg.items() >= REPRO_SCHEDULE.items() for cfg in stages)

@@ -44,3 +44,8 @@ class FinetuneConfig(TrainSettings):
         default_factory=FinetuneRegularizer,
         description="baseline regularizer: l2_to_pretrained (RecAdam's penalty), mars, r3f",
     )
+
+
+# What a reproduction's finetune stages pin so that their schedule is the one their documented tables were
+# measured with, whatever the user-facing defaults above become: the head at the encoder's rate, no step floor.
+REPRO_SCHEDULE = {"head_lr": None, "min_steps": None}

@@ -22,6 +22,7 @@ from ...recipe import parse_recipe
 from ...report import markdown_table
 from ...report.plots import finish
 from ...report.stats import PAIRED_HEADER, fmt_paired, paired_by_key
+from ..finetune.config import REPRO_SCHEDULE
 
 TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
 BASE_METHODS = (
@@ -128,7 +129,7 @@ def planned_runs(profile: str) -> list:
     for task in p.tasks:
         examples = PAPER_EXAMPLES.get(task, 0)
         teacher = _teacher_recipe(task, p)
-        raw = _recipe(teacher.name, p.model, task, p, [{"finetune": p.finetune}])
+        raw = _recipe(teacher.name, p.model, task, p, [{"finetune": {**REPRO_SCHEDULE, **p.finetune}}])
         out.append(PlannedRun({**raw, "seeds": list(p.seeds)}, examples, flops, "the FP teacher"))
         folder = f"<runs>/{teacher.name}-{teacher.digest()}/seed-<s>/01-finetune/model"
         for row, distill in p.methods:
@@ -149,7 +150,8 @@ def _recipe(name: str, model: str, task: str, profile: Profile, stages: list) ->
 
 
 def _teacher_recipe(task: str, profile: Profile):
-    return parse_recipe(_recipe(f"kdqat-fp-{task}", profile.model, task, profile, [{"finetune": profile.finetune}]))
+    stage = {"finetune": {**REPRO_SCHEDULE, **profile.finetune}}
+    return parse_recipe(_recipe(f"kdqat-fp-{task}", profile.model, task, profile, [stage]))
 
 
 def _student_recipe(task: str, teacher: Path, distill: dict, profile: Profile):

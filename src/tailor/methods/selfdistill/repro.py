@@ -35,6 +35,7 @@ from ...report.plots import finish
 from ...report.stats import PAIRED_HEADER, fmt_paired, paired
 from ...report.tables import markdown_table
 from ...zoo import models as model_zoo
+from ..finetune.config import REPRO_SCHEDULE
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ def _paper_image_task(train_size: int) -> Task:
 
 def stages_for(method: str, task: Task) -> list[dict]:
     """The recipe stages of one compared method (the paper's Table 1-3 rows)."""
-    ft, pt = task.finetune, task.pretrain
+    ft, pt = {**REPRO_SCHEDULE, **task.finetune}, task.pretrain
     regularizers = {
         "recadam": {"kind": "l2_to_pretrained", "coef": 0.01},
         "mars": {"kind": "mars", "radius": 1.0},
