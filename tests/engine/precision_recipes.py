@@ -16,11 +16,12 @@ DIGITS = {"name": "digits", "train_size": 32, "test_size": 16, "image_size": 16,
 ATTACK = {"eps": "4/255", "steps": 2}
 # the settings of the code before `precision` existed, where a default has since moved to the paper's
 SD = {**FAST, "head_warmup_steps": 1, "adam_betas": [0.9, 0.999], "max_grad_norm": 1.0}
+FT = {**FAST, "head_lr": None, "warmup_ratio": 0.0}  # finetune's defaults before docs/defaults moved them
 RECIPES = {
     "kdqat": {
         "model": "tiny-bert",
         "data": TWEETS,
-        "stages": [{"finetune": FAST}, {"qat_distill": {**FAST, "distill": {"preset": "sm1", "beta": 0.5}}}],
+        "stages": [{"finetune": FT}, {"qat_distill": {**FAST, "distill": {"preset": "sm1", "beta": 0.5}}}],
     },
     "selfdistill": {"model": "tiny-bert", "data": TWEETS, "stages": [{"further_pretrain": SD}, {"self_distill": SD}]},
     "vera": {
