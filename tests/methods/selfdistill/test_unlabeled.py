@@ -12,6 +12,25 @@ from tests.engine.ddp_corpus_worker import run
 from tests.zoo.test_corpus import labeled_csv, write_text_corpus
 
 
+def record_image_batches(monkeypatch) -> list[list[list[tuple]]]:
+    """Per `train` call of the stages, the image shapes of each batch it drew."""
+    calls = []
+    real_train = stages.train
+
+    def recording_train(model, dataset, *, collator, **kw):
+        batches = []
+        calls.append(batches)
+
+        def collate(rows):
+            batches.append([r["image"].shape for r in rows])
+            return collator(rows)
+
+        return real_train(model, dataset, collator=collate, **kw)
+
+    monkeypatch.setattr(stages, "train", recording_train)
+    return calls
+
+
 def test_text_stages_train_on_the_corpus_not_on_the_task(tmp_path):
     corpus = write_text_corpus(tmp_path / "corpus", files=3, lines=30)
     data = labeled_csv(tmp_path / "labeled.csv")
@@ -39,17 +58,7 @@ def test_image_stages_stream_an_image_folder_of_mixed_sizes(tmp_path, monkeypatc
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
             tmp_path / "photos" / "batch1" / f"{i}.jpg"
         )
-    batches = []
-    real_train = stages.train
-
-    def recording_train(model, dataset, *, collator, **kw):
-        def collate(rows):
-            batches.append([r["image"].shape for r in rows])
-            return collator(rows)
-
-        return real_train(model, dataset, collator=collate, **kw)
-
-    monkeypatch.setattr(stages, "train", recording_train)
+    calls = record_image_batches(monkeypatch)
     settings = {
         "steps": 2,
         "batch_size": 4,
@@ -69,6 +78,7 @@ def test_image_stages_stream_an_image_folder_of_mixed_sizes(tmp_path, monkeypatc
         tmp_path / "runs",
     )
     corpus_shapes = {(40, 30, 3), (64, 64, 3), (20, 50, 3), (33, 33, 3)}
+    batches = [batch for call in calls for batch in call]
     assert batches and all(set(b) <= corpus_shapes for b in batches)  # every batch came from the corpus
     assert any(len(set(b)) > 1 for b in batches)  # with sizes mixed inside one batch
     metrics = result.results["seeds"]["0"]
@@ -90,20 +100,7 @@ def test_the_new_decoder_warms_up_on_a_general_corpus_then_further_pretrains_on_
     (tmp_path / "general").mkdir()  # the general corpus: other sizes, so each batch tells its source
     for i, (h, w) in enumerate([(40, 30), (20, 50)] * 4):
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "general" / f"{i}.jpg")
-    calls = []
-    real_train = stages.train
-
-    def recording_train(model, dataset, *, collator, **kw):
-        shapes = []
-        calls.append(shapes)
-
-        def collate(rows):
-            shapes.extend(r["image"].shape for r in rows)
-            return collator(rows)
-
-        return real_train(model, dataset, collator=collate, **kw)
-
-    monkeypatch.setattr(stages, "train", recording_train)
+    calls = record_image_batches(monkeypatch)
     settings = {
         "steps": 2,
         "batch_size": 4,
@@ -113,7 +110,7 @@ def test_the_new_decoder_warms_up_on_a_general_corpus_then_further_pretrains_on_
     }
     recipe = {"name": "warm", "model": "tiny-vit", "data": {"name": str(tmp_path / "pets")}}
     result = run_recipe(parse_recipe({**recipe, "stages": [{"further_pretrain": settings}]}), tmp_path / "runs")
-    warmup, further = calls
+    warmup, further = ([shape for batch in call for shape in batch] for call in calls)
     assert len(warmup) == 8 and set(warmup) <= {(40, 30, 3), (20, 50, 3)}  # the decoder saw the corpus only
     assert len(further) >= 4 and set(further) == {(32, 32, 3)}  # the encoder then saw the task only
     assert "head_warmup" in result.results["seeds"]["0"]["01-further_pretrain"]
