@@ -143,7 +143,7 @@ def tokenizer(name: str):
 
     folder = resolve(name)
     if not any((folder / f).is_file() for f in TOKENIZER_FILES):
-        record = folder / "artifact.json"
+        record = folder / "artifact.json"  # read here, not by Artifact.load: artifacts imports the zoo, not back
         source = json.loads(record.read_text()).get("model_name") if record.is_file() else None
         if not source or source == name:
             raise ConfigError(
