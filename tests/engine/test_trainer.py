@@ -18,6 +18,18 @@ def digits_inputs():
     return prepare(load_task(cfg), "tiny-vit", cfg)
 
 
+def _digits_trainer(model, digits_inputs, settings, out_dir):
+    """build_trainer on the digits training split with cross-entropy (the optimizer and precision tests)."""
+    return build_trainer(
+        model,
+        digits_inputs.train,
+        settings=settings,
+        out_dir=out_dir,
+        objective=CrossEntropy(),
+        collator=digits_inputs.collator,
+    )
+
+
 def test_weighted_sum_golden():
     terms = {"a": torch.tensor(2.0), "b": torch.tensor(3.0), "c": torch.tensor(5.0)}
     assert weighted_sum(terms, {"a": 0.5, "b": 0.0}).item() == pytest.approx(0.5 * 2 + 0 * 3 + 1 * 5)
@@ -170,13 +182,8 @@ def test_capture_records_module_outputs_and_removes_hooks():
 def test_bf16_training_keeps_weights_and_optimizer_state_in_fp32(tmp_path, digits_inputs):
     """Trainer's bf16 is autocast: master weights, gradients and AdamW moments stay fp32 (VeRA's vectors too)."""
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
-    trainer = build_trainer(
-        model,
-        digits_inputs.train,
-        settings=TrainSettings(steps=2, lr=1e-3, batch_size=8, precision="bf16"),
-        out_dir=tmp_path,
-        objective=CrossEntropy(),
-        collator=digits_inputs.collator,
+    trainer = _digits_trainer(
+        model, digits_inputs, TrainSettings(steps=2, lr=1e-3, batch_size=8, precision="bf16"), tmp_path
     )
     assert trainer.args.bf16 and not trainer.args.fp16
     trainer.train()
@@ -223,27 +230,13 @@ def test_sgd_is_torch_sgd_with_momentum_nesterov_and_decay_groups(tmp_path, digi
     settings = TrainSettings(
         steps=1, lr=0.05, batch_size=16, optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=1e-4
     )
-    trainer = build_trainer(
-        model,
-        digits_inputs.train,
-        settings=settings,
-        out_dir=tmp_path,
-        objective=CrossEntropy(),
-        collator=digits_inputs.collator,
-    )
+    trainer = _digits_trainer(model, digits_inputs, settings, tmp_path)
     opt = trainer.create_optimizer()
     assert type(opt) is torch.optim.SGD
     assert all(g["momentum"] == 0.9 and g["nesterov"] and g["lr"] == 0.05 for g in opt.param_groups)
     assert sorted({g["weight_decay"] for g in opt.param_groups}) == [0.0, 1e-4]  # no decay on biases/norms
     # one plain SGD step by hand: w1 = w0 - lr * (g + wd * w0) with momentum's first buffer = that gradient
-    trainer2 = build_trainer(
-        model,
-        digits_inputs.train,
-        settings=settings.model_copy(update={"nesterov": False}),
-        out_dir=tmp_path / "b",
-        objective=CrossEntropy(),
-        collator=digits_inputs.collator,
-    )
+    trainer2 = _digits_trainer(model, digits_inputs, settings.model_copy(update={"nesterov": False}), tmp_path / "b")
     w = model.classifier.weight
     w0 = w.detach().clone()
     w.grad = torch.ones_like(w)
@@ -275,14 +268,7 @@ def test_bertadam_turns_the_trainers_global_clip_off(tmp_path, digits_inputs):
 
     model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
     settings = TrainSettings(steps=1, lr=1e-3, batch_size=16, optimizer="bertadam", max_grad_norm=0.5)
-    trainer = build_trainer(
-        model,
-        digits_inputs.train,
-        settings=settings,
-        out_dir=tmp_path,
-        objective=CrossEntropy(),
-        collator=digits_inputs.collator,
-    )
+    trainer = _digits_trainer(model, digits_inputs, settings, tmp_path)
     opt = trainer.create_optimizer()
     assert type(opt) is BertAdam and all(g["max_grad_norm"] == 0.5 for g in opt.param_groups)
     assert trainer.args.max_grad_norm == 0.0  # clipped per tensor by the optimizer, not globally as well
@@ -389,14 +375,7 @@ def test_gradient_checkpointing_and_compile_reach_trainer(tmp_path, digits_input
         model = models.load("tiny-vit", "classifier", num_labels=digits_inputs.num_labels)
         out = tmp_path / f"ckpt{ckpt}"
         settings = TrainSettings(steps=3, lr=1e-3, batch_size=16, log_every=1, gradient_checkpointing=ckpt)
-        trainer = build_trainer(
-            model,
-            digits_inputs.train,
-            settings=settings,
-            out_dir=out,
-            objective=CrossEntropy(),
-            collator=digits_inputs.collator,
-        )
+        trainer = _digits_trainer(model, digits_inputs, settings, out)
         trainer.train()
         assert model.is_gradient_checkpointing is ckpt
         losses[ckpt] = [
