@@ -3,6 +3,7 @@ five tasks of this folder: which linear baseline tailor reports (the stronger on
 
   python docs/defaults/baseline_choice.py runs/corpora     # a few minutes on 2 CPU cores
 """
+
 import sys
 
 import numpy as np

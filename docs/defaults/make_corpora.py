@@ -12,6 +12,7 @@ Both come from corpora that registry packages ship (nothing downloaded):
                   into consecutive 40-word passages; a stratified 80/20 split (seed 0) -> train.csv, test.csv
 Usage: python docs/defaults/make_corpora.py OUT_DIR
 """
+
 import csv
 import importlib.util
 import sys
@@ -57,7 +58,7 @@ def disaster(out: Path) -> None:
     path = _site("disaster_messaging_classification_model") / "data" / "disaster_response_messages.csv"
     df = pd.read_csv(path)
     df = df[df["message"].notna()]
-    cats = [c for c in df.columns[df.columns.get_loc("related") + 1:]]
+    cats = [c for c in df.columns[df.columns.get_loc("related") + 1 :]]
     counts = df[cats].sum()
     everywhere = df.groupby("split")[cats].sum().min() > 0
     order = [c for c in counts.sort_values().index if everywhere[c]]  # rarest first

@@ -29,8 +29,10 @@ from ...report.stats import PAIRED_HEADER, fmt_paired, paired_by_key
 
 TEXT_TASKS = ("tweets2016", "reuters-r8", "disaster-genre")
 HEAD_LR = 5e-3
+# Every "full" arm keeps the encoder's pooler ("pooler": "keep", not finetune's default reinit): the adapter
+# arms start from that pretrained pooler and train it as part of the head.
 METHODS: dict[str, tuple[str, dict]] = {
-    "full": ("finetune", {"lr": 1e-4, "head_lr": HEAD_LR}),
+    "full": ("finetune", {"lr": 1e-4, "head_lr": HEAD_LR, "pooler": "keep"}),
     "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": 1e-3, "head_lr": HEAD_LR}),
     "vera-r256": ("vera", {"r": 256, "lr": 2e-2, "head_lr": HEAD_LR}),
     "vera-r1024": ("vera", {"r": 1024, "lr": 2e-2, "head_lr": HEAD_LR}),
@@ -147,7 +149,7 @@ def _paper_glue(head_lr: float, vera_lr: float, lora_lr: float) -> dict:
     RoBERTa-base), full fine-tuning; one head rate for all arms of a task (VeRA's Table 8 head rate), so
     they differ only in the method."""
     return {
-        "full": ("finetune", {"lr": 2e-5, "head_lr": head_lr}),
+        "full": ("finetune", {"lr": 2e-5, "head_lr": head_lr, "pooler": "keep"}),
         "lora-r8": ("lora", {"r": 8, "alpha": 8, "lr": lora_lr, "head_lr": head_lr}),
         "vera-r1024": ("vera", {"r": 1024, "lr": vera_lr, "head_lr": head_lr}),
     }
@@ -194,7 +196,7 @@ PAPER = Profile(
     image_model="google/vit-base-patch16-224-in21k",
     # VeRA Table 11, ViT-Base on CIFAR100: Full lr 4e-5 / head 4e-3, LoRA 4e-3 / 4e-3, VeRA 2e-2 / 4e-3
     image_methods={
-        "full": ("finetune", {"lr": 4e-5, "head_lr": 4e-3}),
+        "full": ("finetune", {"lr": 4e-5, "head_lr": 4e-3, "pooler": "keep"}),
         "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": 4e-3, "head_lr": 4e-3}),
         "vera-r256": ("vera", {"r": 256, "lr": 2e-2, "head_lr": 4e-3}),
     },
