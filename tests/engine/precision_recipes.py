@@ -17,6 +17,8 @@ ATTACK = {"eps": "4/255", "steps": 2}
 # the settings of the code before `precision` existed, where a default has since moved to the paper's
 SD = {**FAST, "head_warmup_steps": 1, "adam_betas": [0.9, 0.999], "max_grad_norm": 1.0}
 FT = {**FAST, "head_lr": None, "warmup_ratio": 0.0}  # finetune's defaults before docs/defaults moved them
+# settings the old code has no key for, pinned to its behaviour in the current code's runs only
+NEW_KEYS = {"finetune": {"pooler": "keep"}}
 RECIPES = {
     "kdqat": {
         "model": "tiny-bert",
@@ -38,11 +40,12 @@ RECIPES = {
 
 
 def recipe(family: str, precision: str | None) -> dict:
-    """The family's recipe; `precision=None` leaves the setting out (the old code has no such key)."""
+    """The family's recipe; `precision=None` leaves the setting and NEW_KEYS out (the old code has no such keys)."""
     raw = json.loads(json.dumps(RECIPES[family]))
     if precision is not None:
         for stage in raw["stages"]:
-            next(iter(stage.values()))["precision"] = precision
+            (kind, settings), *_ = stage.items()
+            settings.update(precision=precision, **NEW_KEYS.get(kind, {}))
     return {"name": f"{family}-{precision or 'default'}", "seeds": [0], **raw}
 
 
