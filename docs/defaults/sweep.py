@@ -40,8 +40,11 @@ QUEUE = [  # (task, setting, seed), in the order run: the bar, a many-class task
     ("grimm-34", "min_steps300", 0),
     ("friends-25", "pooler-keep", 0),
     ("disaster-categories", "lr1e-4-warm0.1-150", 0),
-    *[(t, "pooler-reinit", 0) for t in ["grimm-34", "disaster-categories", "reuters-r8", "tweets2016"]],
-    *[(t, "pooler-reinit", 0) for t in ["disaster-genre", "friends-25"]],
+    *[
+        (t, "pooler-reinit", 0)
+        for t in ["grimm-34", "disaster-categories", "reuters-r8", "tweets2016", "disaster-genre"]
+    ],
+    ("friends-25", "pooler-reinit", 0),
     *[(t, "default", s) for s in (1, 2) for t in TASKS],
 ]
 

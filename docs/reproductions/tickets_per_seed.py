@@ -3,35 +3,29 @@
   python docs/reproductions/tickets_per_seed.py runs/repro-tickets-standard/results.json
 
 Reads the repro's own results.json (one row per pretraining, seed, scheme, sparsity, task and protocol)
-and prints one Markdown row per (scheme, protocol, sparsity) with each seed's paired difference in points.
+and prints one Markdown row per (scheme, protocol, sparsity) with each seed's paired difference in points,
+from the same per-seed task means the repro's paired intervals use (`tickets.repro.task_mean_by_seed`).
 """
 
 import json
 import sys
-from collections import defaultdict
 from statistics import mean
+
+from tailor.methods.tickets.repro import _group, task_mean_by_seed
 
 
 def main(path: str) -> None:
     rows = json.load(open(path))["rows"]
-    acc = defaultdict(list)  # (scheme, protocol, sparsity, pretrain, seed) -> accuracies over the tasks
-    for r in rows:
-        acc[(r["scheme"], r["protocol"], r["sparsity"], r["pretrain"], r["seed"])].append(r["accuracy"])
     seeds = sorted({r["seed"] for r in rows})
     robust = sorted({r["pretrain"] for r in rows} - {"natural"})
-    cells = sorted({k[:3] for k in acc})
     print("| scheme | protocol | sparsity | pretraining | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |")
     print("|---|---|---|---|" + "---|" * (len(seeds) + 1))
-    for scheme, protocol, sparsity in cells:
+    for scheme, protocol, sparsity in sorted({(r["scheme"], r["protocol"], r["sparsity"]) for r in rows}):
+        cell = {"scheme": scheme, "protocol": protocol, "sparsity": sparsity}
+        natural = task_mean_by_seed(_group(rows, pretrain="natural", **cell))
         for pre in robust:
-            d = [
-                100
-                * (
-                    mean(acc[(scheme, protocol, sparsity, pre, s)])
-                    - mean(acc[(scheme, protocol, sparsity, "natural", s)])
-                )
-                for s in seeds
-            ]
+            arm = task_mean_by_seed(_group(rows, pretrain=pre, **cell))
+            d = [100 * (arm[s] - natural[s]) for s in seeds]
             print(
                 f"| {scheme} | {protocol} | {sparsity} | {pre} | "
                 + " | ".join(f"{x:+.2f}" for x in d)

@@ -483,26 +483,27 @@ def table(rows: list[dict], pretrainings: list[str]) -> str:
     return "\n".join(overview(rows, pretrainings) + [""] + lines) + "\n"
 
 
+def task_mean_by_seed(group: list[dict]) -> dict[int, float]:
+    """Seed -> test accuracy averaged over the downstream tasks of one arm's rows."""
+    return {
+        seed: float(np.mean([r["accuracy"] for r in group if r["seed"] == seed]))
+        for seed in sorted({r["seed"] for r in group})
+    }
+
+
 def paired_claims(rows: list[dict], pretrainings: list[str]) -> list[dict]:
     """Each robust pretraining against the natural one per (scheme, protocol, sparsity): the per-seed
     accuracy averaged over the downstream tasks, paired by seed (``tailor.report.stats``)."""
-
-    def per_seed(group: list[dict]) -> dict[int, float]:
-        return {
-            seed: float(np.mean([r["accuracy"] for r in group if r["seed"] == seed]))
-            for seed in sorted({r["seed"] for r in group})
-        }
-
     keys = sorted(
         {(r["scheme"], r["protocol"], r["sparsity"]) for r in rows},
         key=lambda k: (*_scheme_order(k[0]), k[1], k[2]),
     )
     out = []
     for scheme, protocol, s in keys:
-        natural = per_seed(_group(rows, pretrain="natural", scheme=scheme, protocol=protocol, sparsity=s))
+        natural = task_mean_by_seed(_group(rows, pretrain="natural", scheme=scheme, protocol=protocol, sparsity=s))
         for p in pretrainings:
             if p != "natural":
-                robust = per_seed(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, sparsity=s))
+                robust = task_mean_by_seed(_group(rows, pretrain=p, scheme=scheme, protocol=protocol, sparsity=s))
                 out.append(
                     {
                         "scheme": scheme,
