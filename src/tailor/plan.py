@@ -17,7 +17,8 @@ and test caps (and one validation per `eval_every`), PGD evaluation where a stag
 `eval_attack`, and `LOAD_S` for loading the model and data. On the AVX2 machine that model is within
 -29 % to +23 % of the four quick profiles' measured wall times. Here it ran about 2.8x short, so each
 family's seconds are multiplied by `HERE_OVER_MODEL`, its measured over modelled stage time in the
-standard runs (docs/reproductions/plan_calibration.py); families no run has timed take the text mean.
+standard runs (docs/reproductions/plan_calibration.py); families no run has timed take the mean of
+the full-weight text ones.
 """
 
 from __future__ import annotations
@@ -117,13 +118,13 @@ MODEL_STEP = {
     stage: (fixed * BF16_HERE_OVER_AVX2_FP32[stage], rate / BF16_HERE_OVER_AVX2_FP32[stage])
     for stage, (fixed, rate) in AVX2_FP32.items()
 }
-# 3. HERE_OVER_MODEL: measured over modelled stage seconds in the standard runs on this machine, idle, bf16
-#    (docs/reproductions/plan_calibration.py): tickets' 560 image stages 63.9 / 22.5 min; kdqat's teacher
-#    and students (250 steps, a first run stopped to re-size) 2.79 and 2.92. The model's large-batch bf16 gain
-#    does not happen here. Stages no standard run has timed yet take the text mean (assumed).
-_TEXT_MEAN = (2.79 + 2.92) / 2
-HERE_OVER_MODEL = {"image": 63.9 / 22.5, "finetune": 2.79, "qat_distill": 2.92}
-HERE_OVER_MODEL |= {stage: _TEXT_MEAN for stage in MODEL_STEP if stage not in HERE_OVER_MODEL}
+# 3. HERE_OVER_MODEL: measured over modelled stage seconds in the standard runs on this machine, bf16
+#    (docs/reproductions/plan_calibration.py): tickets' 560 image stages 63.9 / 22.5 min; kdqat's 5 teachers and
+#    20 students 2.65 and 2.62; vera's 5 LoRA and 15 VeRA stages 3.84 and 4.32. The model's large-batch bf16 gain
+#    does not happen here. FPT and SD, untimed yet, take the mean of the two full-weight text families (assumed).
+_FULL_WEIGHT_MEAN = (2.65 + 2.62) / 2
+HERE_OVER_MODEL = {"image": 63.9 / 22.5, "finetune": 2.65, "qat_distill": 2.62, "lora": 3.84, "vera": 4.32}
+HERE_OVER_MODEL |= {stage: _FULL_WEIGHT_MEAN for stage in MODEL_STEP if stage not in HERE_OVER_MODEL}
 VERA_R1024 = 1.34  # a VeRA r=1024 step over an r=256 one (tailor bench vera), interpolated linearly in r
 IMAGE_STAGES = ("robust_pretrain", "draw_ticket", "transfer")
 CPU_MACHINE = "2 cores of an AMD EPYC with AVX512-BF16, bf16"

@@ -125,9 +125,10 @@ PROFILES = {
 }
 
 
-# ≤ 60 min on 2 cores with bf16 (a first LoRA seed timed here; sizing in docs/reproductions/vera.md): text only,
-# one task (tweets2016, the quick profile's least noisy), 5 seeds, VeRA against LoRA r=8 with Table 8's head rate (4e-3, shared by every arm) and its VeRA rate (1e-2, the pair of MRPC and QNLI), VeRA over
-# three of Fig. 2's ranks; LoRA's rate and alpha are ours (Hu et al.'s 4e-4-5e-4 assume 60-80 epochs).
+# ≤ 60 min on 2 cores with bf16 (timed here; sizing in docs/reproductions/vera.md): text only, one task
+# (tweets2016, the quick profile's least noisy), 5 seeds, VeRA against LoRA r=8 with Table 8's head rate (4e-3,
+# shared by every arm) and its VeRA rate (1e-2, the pair of MRPC and QNLI), VeRA over three of Fig. 2's ranks;
+# LoRA's rate and alpha are ours (Hu et al.'s 4e-4-5e-4 assume 60-80 epochs).
 STANDARD_HEAD_LR = 4e-3
 STANDARD_METHODS = {
     "lora-r8": ("lora", {"r": 8, "alpha": 16, "lr": 1e-3, "head_lr": STANDARD_HEAD_LR}),
