@@ -17,8 +17,7 @@ and test caps (and one validation per `eval_every`), PGD evaluation where a stag
 `eval_attack`, and `LOAD_S` for loading the model and data. On the AVX2 machine that model is within
 -29 % to +23 % of the four quick profiles' measured wall times. Here it ran about 2.8x short, so each
 family's seconds are multiplied by `HERE_OVER_MODEL`, its measured over modelled stage time in the
-standard runs (docs/reproductions/plan_calibration.py); families no run has timed take the mean of
-the full-weight text ones.
+standard runs (docs/reproductions/plan_calibration.py).
 """
 
 from __future__ import annotations
@@ -119,12 +118,19 @@ MODEL_STEP = {
     for stage, (fixed, rate) in AVX2_FP32.items()
 }
 # 3. HERE_OVER_MODEL: measured over modelled stage seconds in the standard runs on this machine, bf16
-#    (docs/reproductions/plan_calibration.py): tickets' 560 image stages 63.9 / 22.5 min; kdqat's 5 teachers and
-#    20 students 2.65 and 2.62; vera's 5 LoRA and 15 VeRA stages 3.84 and 4.32. The model's large-batch bf16 gain
-#    does not happen here. FPT and SD, untimed yet, take the mean of the two full-weight text families (assumed).
-_FULL_WEIGHT_MEAN = (2.65 + 2.62) / 2
-HERE_OVER_MODEL = {"image": 63.9 / 22.5, "finetune": 2.65, "qat_distill": 2.62, "lora": 3.84, "vera": 4.32}
-HERE_OVER_MODEL |= {stage: _FULL_WEIGHT_MEAN for stage in MODEL_STEP if stage not in HERE_OVER_MODEL}
+#    (docs/reproductions/plan_calibration.py): tickets' 560 image stages 63.9 / 22.5 min; kdqat's 20 students
+#    2.62; vera's 5 LoRA and 15 VeRA stages 3.84 and 4.32; selfdistill's seed 0 (`--seeds 0`) FPT 1.32, SD 1.47;
+#    finetune pooled over kdqat's 5 teachers (batch 32, 2.65) and that seed's 3 fine-tunes (batch 16, 1.82).
+#    One ratio per family, so a family's other batch sizes are off by about as much as those two differ.
+HERE_OVER_MODEL = {
+    "image": 63.9 / 22.5,
+    "finetune": 2.31,
+    "further_pretrain": 1.32,
+    "self_distill": 1.47,
+    "qat_distill": 2.62,
+    "lora": 3.84,
+    "vera": 4.32,
+}
 VERA_R1024 = 1.34  # a VeRA r=1024 step over an r=256 one (tailor bench vera), interpolated linearly in r
 IMAGE_STAGES = ("robust_pretrain", "draw_ticket", "transfer")
 CPU_MACHINE = "2 cores of an AMD EPYC with AVX512-BF16, bf16"
