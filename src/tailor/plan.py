@@ -15,7 +15,7 @@ optimizer update, per-step overhead) plus the step's FLOPs at an effective rate,
 engine's bf16-here over fp32-there ratio); per stage and seed it adds one forward over the validation
 and test caps (and one validation per `eval_every`), PGD evaluation where a stage has an
 `eval_attack`, and `LOAD_S` for loading the model and data. On the AVX2 machine that model is within
--29 % to +23 % of the four quick profiles' measured wall times. Here it ran about 2.8x short, so each
+-29 % to +23 % of the four quick profiles' measured wall times. Here it ran 1.3-4.3x short, so each
 family's seconds are multiplied by `HERE_OVER_MODEL`, its measured over modelled stage time in the
 standard runs (docs/reproductions/plan_calibration.py).
 """
@@ -171,17 +171,17 @@ def stage_costs(run: PlannedRun, cpu: dict | None = None) -> list[dict]:
         ((name, cfg),) = stage.items()
         n = stage_steps(name, cfg, examples, previous)
         cost = {"id": f"{i + 1:02d}-{name}", "stage": name, "steps": n, "flops": 0.0, "seconds": 0.0}
-        out.append({**cost, "shared": i < run.shared})
-        if i < run.shared:
+        cost["shared"] = i < run.shared
+        out.append(cost)
+        if cost["shared"]:
             continue
         if name == "draw_ticket" and cfg.get("scheme") == "aimp":
             previous = cfg.get("sparsity", 0.7)
         passes = stage_passes(name, cfg)
         stage_test = ((cfg.get("data") or {}).get("test_size")) or test_size
-        out[-1]["flops"] = n * cfg.get("batch_size", 32) * passes * run.forward_flops
-        scale = HERE_OVER_MODEL[cpu_family(name)] if cpu is None else 1.0
-        seconds = _cpu_seconds(name, cfg, n, passes, run.forward_flops, stage_test, cpu or MODEL_STEP)
-        out[-1]["seconds"] = scale * seconds
+        model, scale = (MODEL_STEP, HERE_OVER_MODEL[cpu_family(name)]) if cpu is None else (cpu, 1.0)
+        cost["flops"] = n * cfg.get("batch_size", 32) * passes * run.forward_flops
+        cost["seconds"] = scale * _cpu_seconds(name, cfg, n, passes, run.forward_flops, stage_test, model)
     return out
 
 
