@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from ..config import ConfigError, StrictModel
+from .text_corpora import ZOO_CORPORA, is_zoo_corpus, zoo_corpus_file
 
 TEXT_FORMATS = {".txt": "text", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -28,7 +29,8 @@ class CorpusConfig(StrictModel):
     """An unlabeled corpus streamed by `further_pretrain` / `self_distill` (`unlabeled:`); a bare string is `name`."""
 
     name: str = Field(
-        description="a .txt/.csv/.tsv/.json/.jsonl/.parquet or image file, a folder of such files, or a hub dataset id"
+        description="a .txt/.csv/.tsv/.json/.jsonl/.parquet or image file, a folder of such files, a zoo corpus "
+        f"({', '.join(ZOO_CORPORA)}) or a hub dataset id"
     )
     config: str | None = Field(None, description="hub dataset: its configuration (subset) name")
     split: str = Field("train", description="hub dataset: the split to stream")
@@ -51,7 +53,9 @@ def _kind(f: Path) -> str | None:
 
 
 def corpus_files(cfg: CorpusConfig, where: str = "unlabeled") -> tuple[str, list[Path]] | None:
-    """(the `datasets` builder, the files) of a local corpus; None for a hub dataset."""
+    """(the `datasets` builder, the files) of a local or zoo corpus; None for a hub dataset."""
+    if is_zoo_corpus(cfg.name):
+        return "text", [zoo_corpus_file(cfg.name)]
     path = Path(cfg.name).expanduser()
     if path.is_file():
         kind = _kind(path)
