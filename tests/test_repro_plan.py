@@ -65,7 +65,6 @@ def test_an_unknown_profile_is_a_config_error_naming_it(capsys):
 STANDARD = [(m, "standard") for m in METHODS] + [("kdqat", "standard-l3")]
 OVER_THE_HOUR = {  # profiles the calibrated estimate puts over 60 min: strict, so each flips when re-sized
     ("tickets", "standard"): "ran 67 min wall (tickets.md); its committed results are this profile's",
-    ("selfdistill", "standard"): "one seed timed at 16 min: ~81 min for 5 (selfdistill.md)",
 }
 
 
@@ -113,6 +112,40 @@ def test_a_shared_teacher_stage_is_listed_but_not_costed():
     alone, shared = estimate(PlannedRun(recipe, 0, 1e9)), estimate(PlannedRun(recipe, 0, 1e9, shared=1))
     assert shared["steps_per_seed"] == alone["steps_per_seed"]
     assert shared["cpu_minutes"] < alone["cpu_minutes"] and shared["gpu_hours"] < alone["gpu_hours"]
+
+
+def test_self_distillation_rounds_each_train_their_steps():
+    from tailor.plan import stage_steps
+
+    assert stage_steps("self_distill", {"steps": 500, "rounds": 2}, 1000) == 1000
+    assert stage_steps("self_distill", {"epochs": 2, "batch_size": 10, "rounds": 3}, 100) == 60
+    assert stage_steps("further_pretrain", {"steps": 500, "rounds": 2}, 1000) == 500  # rounds is SD's alone
+
+
+def test_selfdistill_ablations_extend_the_standard_arms_unchanged():
+    """`standard-ablations` run into a copy of the standard run's folder reuses its arms, so they must be
+    the same recipes; each ablation differs from self_distill in its own setting alone."""
+    from tailor.methods.selfdistill.repro import planned_runs
+
+    standard = {r.recipe["name"]: r.recipe for r in planned_runs("standard")}
+    ablations = {r.recipe["name"]: r.recipe for r in planned_runs("standard-ablations")}
+    assert all(ablations[name] == recipe for name, recipe in standard.items())
+    sd = ablations["sd-disaster-genre-1000-self-distill"]["stages"]
+    changed = {
+        name.removeprefix("sd-disaster-genre-1000-"): {
+            k: v for k, v in recipe["stages"][-2].get("self_distill", {}).items() if sd[1]["self_distill"].get(k) != v
+        }
+        for name, recipe in ablations.items()
+        if name not in standard and "self_distill" in recipe["stages"][-2]
+    }
+    assert changed == {
+        "sd-rounds2": {"rounds": 2},
+        "sd-no-mae": {"mae_weight": 0.0},
+        "sd-prediction": {"match": "prediction"},
+        "sd-weight-l2": {"match": "weight_l2"},
+    }
+    fpt2 = ablations["sd-disaster-genre-1000-fpt-x2"]["stages"][0]["further_pretrain"]
+    assert fpt2 == {**sd[0]["further_pretrain"], "steps": 2 * sd[0]["further_pretrain"]["steps"]}
 
 
 def test_ticket_stages_count_their_own_steps():

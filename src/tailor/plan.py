@@ -49,9 +49,9 @@ def stage_steps(name: str, cfg: dict, examples: int, previous_sparsity: float = 
     examples = (cfg.get("data") or {}).get("train_size") or examples  # transfer / LMP train on their own task
     if name == "draw_ticket" and cfg.get("scheme", "omp") == "omp":
         return 0
+    rounds = cfg.get("rounds", 1) if name == "self_distill" else 1  # each SD round trains its own student
     if cfg.get("steps"):
-        return int(cfg["steps"])
-    rounds = cfg.get("rounds", 1) if name == "self_distill" else 1
+        return rounds * int(cfg["steps"])
     if name == "draw_ticket" and cfg.get("scheme") == "aimp":
         rounds = aimp_rounds(cfg, previous_sparsity)
     return rounds * math.ceil(cfg.get("epochs", 3.0) * examples / cfg.get("batch_size", 32))

@@ -6,7 +6,8 @@ Every compared method is a recipe run through ``tailor.pipeline.run_recipe``:
 * ``further_pretrain``  : further_pretrain -> finetune
 * ``self_distill``      : further_pretrain -> self_distill -> finetune
 * full profile adds the baselines (``recadam``= L2-to-pretrained, ``mars``, ``r3f``), the Table 3
-  ablations (``sd_no_mae``, ``sd_prediction``, ``sd_weight_l2``, ``sd_weight_mars``, ``fpt_x2``) and a
+  ablations (``sd_no_mae``, ``sd_prediction``, ``sd_weight_l2``, ``sd_weight_mars``, ``fpt_x2``), two SD
+  rounds (``sd_rounds2``) and a
   train-size sweep (the paper's CIFAR-100 Figure 3 at our scale: D_u shrinks with the labeled set).
 
 The teacher's further_pretrain stage is computed once per (task, seed) and shared by the
@@ -121,7 +122,8 @@ def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, t
 
 GENERAL_CORPUS = "book-excerpts"  # tailor.zoo.text_corpora: fiction, not the target task's domain
 CORE = ("finetune", "further_pretrain", "self_distill")
-FULL_EXTRA = ("recadam", "mars", "r3f", "sd_no_mae", "sd_prediction", "sd_weight_l2", "sd_weight_mars", "fpt_x2")
+TABLE3 = ("sd_no_mae", "sd_prediction", "fpt_x2", "sd_weight_l2", "sd_weight_mars")  # each should lose to SD
+FULL_EXTRA = ("recadam", "mars", "r3f", *TABLE3, "sd_rounds2")  # sd_rounds2: Fig. 4, a marginal gain over one
 
 
 def profiles() -> dict[str, Profile]:
@@ -148,6 +150,13 @@ def profiles() -> dict[str, Profile]:
         "standard": Profile(
             tasks=(_standard_task("disaster-genre"),),
             methods=CORE,
+            seeds=(0, 1, 2, 3, 4),
+        ),
+        # the standard profile's arms plus the ablations; with the standard run's runs/ folder copied
+        # into --out first, only the ablation arms train (docs/reproductions/selfdistill.md)
+        "standard-ablations": Profile(
+            tasks=(_standard_task("disaster-genre"),),
+            methods=(*CORE, "sd_rounds2", *TABLE3[:-1]),  # not MARS weight matching
             seeds=(0, 1, 2, 3, 4),
         ),
         # the paper's own models, data (hub ids, not reachable from this machine: unverified) and Table 9
@@ -267,6 +276,7 @@ def stages_for(method: str, task: Task) -> list[dict]:
         return [{"further_pretrain": {**pt, **budget}}, {"finetune": ft}]
     variants = {
         "self_distill": {},
+        "sd_rounds2": {"rounds": 2},
         "sd_no_mae": {"mae_weight": 0.0},
         "sd_prediction": {"match": "prediction"},
         "sd_weight_l2": {"match": "weight_l2"},
@@ -336,8 +346,9 @@ def _run_methods(
 
 
 def _ordered(methods) -> list[str]:
-    """further_pretrain first, so its teacher can be shared with the self-distillation recipes."""
-    return sorted(methods, key=lambda m: (m != "further_pretrain", m))
+    """further_pretrain first, so its teacher can be shared with the self-distillation recipes; the rest
+    in the profile's order."""
+    return sorted(methods, key=lambda m: m != "further_pretrain")
 
 
 def _available(task: Task) -> str | None:
@@ -350,12 +361,14 @@ def _available(task: Task) -> str | None:
 
 
 def paired_claims(results: dict) -> dict:
-    """Per task: every method against plain fine-tuning (the paper's baseline), and SD against FPT,
-    paired by seed (``tailor.report.stats``)."""
+    """Per task, paired by seed (``tailor.report.stats``): every method against plain fine-tuning (the
+    paper's baseline), SD against FPT, the full SD against each ablation (Table 3) and a second round
+    against one (Fig. 4)."""
     out = {}
     for task, entry in results["tasks"].items():
         res = entry.get("methods", {})
         claims = [(m, "finetune") for m in res if m != "finetune"] + [("self_distill", "further_pretrain")]
+        claims += [("self_distill", m) for m in TABLE3] + [("sd_rounds2", "self_distill")]
         out[task] = {
             f"{m} vs {b}": paired(res[m]["per_seed"], res[b]["per_seed"]).as_dict()
             for m, b in claims
