@@ -65,6 +65,8 @@ def test_an_unknown_profile_is_a_config_error_naming_it(capsys):
 STANDARD = [(m, "standard") for m in METHODS] + [("kdqat", "standard-l3")]
 OVER_THE_HOUR = {  # profiles the calibrated estimate puts over 60 min: strict, so each flips when re-sized
     ("tickets", "standard"): "ran 67 min wall (tickets.md); its committed results are this profile's",
+    ("selfdistill", "standard"): "the model, fitted on minilm-sized steps on an AMD EPYC, charges the small "
+    "ViT-MAE's steps as a 22.7 M-parameter model's; selfdistill.md has the measured time",
 }
 
 
@@ -127,9 +129,9 @@ def test_selfdistill_ablations_extend_the_standard_arms_unchanged():
     the same recipes; each ablation differs from self_distill in its own setting alone."""
     from tailor.methods.selfdistill.repro import planned_runs
 
-    standard = {r.recipe["name"]: r.recipe for r in planned_runs("standard")}
+    standard = {r.recipe["name"]: r.recipe for r in planned_runs("standard") if "disaster-genre" in r.recipe["name"]}
     ablations = {r.recipe["name"]: r.recipe for r in planned_runs("standard-ablations")}
-    assert all(ablations[name] == recipe for name, recipe in standard.items())
+    assert len(standard) == 3 and all(ablations[name] == recipe for name, recipe in standard.items())
     sd = ablations["sd-disaster-genre-1000-self-distill"]["stages"]
     changed = {
         name.removeprefix("sd-disaster-genre-1000-"): {

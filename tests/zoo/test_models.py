@@ -37,3 +37,25 @@ def test_a_stage_output_folder_takes_the_tokenizer_of_the_model_it_names(tmp_pat
     (tmp_path / "bare" / "config.json").write_text((art.path / "config.json").read_text())
     with pytest.raises(ConfigError, match="no tokenizer files"):
         models.tokenizer(str(tmp_path / "bare"))
+
+
+def test_a_stage_output_folder_takes_the_image_processor_of_the_model_it_names(tmp_path):
+    """An image stage's output holds no preprocessor_config.json; a recipe starting from it (the
+    selfdistill repro's pre-trained ViT-MAE) must still resize and normalise as its source model did."""
+    from transformers import ViTImageProcessor
+
+    from tailor.artifacts import save_hf
+
+    source = tmp_path / "source"
+    models.load("tiny-vit", "base").save_pretrained(source)
+    ViTImageProcessor(size={"height": 24, "width": 24}, image_mean=[0.1] * 3, image_std=[0.2] * 3).save_pretrained(
+        source
+    )
+    art = save_hf(models.load(str(source), "base"), tmp_path / "stage", str(source), head="base")
+    assert not (art.path / "preprocessor_config.json").exists()
+    spec = models.image_spec(str(art.path))
+    assert (spec.size, tuple(spec.mean), tuple(spec.std)) == (24, (0.1,) * 3, (0.2,) * 3)
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "config.json").write_text((art.path / "config.json").read_text())
+    with pytest.raises(ConfigError, match="no preprocessor_config.json"):
+        models.image_spec(str(tmp_path / "bare"))

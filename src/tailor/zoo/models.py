@@ -124,7 +124,10 @@ def image_spec(name: str) -> ImageSpec:
         return info.image
     from transformers import AutoImageProcessor
 
-    proc = AutoImageProcessor.from_pretrained(resolve(name))
+    folder = resolve(name)
+    if not (folder / "preprocessor_config.json").is_file():  # a stage's output: its source model's processor
+        return image_spec(_artifact_source(folder, name, "no preprocessor_config.json"))
+    proc = AutoImageProcessor.from_pretrained(folder)
     size = proc.size.get("shortest_edge") or proc.size.get("height")
     return ImageSpec(int(size), tuple(proc.image_mean), tuple(proc.image_std))
 
@@ -136,21 +139,24 @@ def tokenizer(name: str):
     """The tokenizer of a zoo model, hub id or folder. A stage's output folder holds no tokenizer files
     (``save_hf`` writes weights only), so it takes the tokenizer of the model its ``artifact.json``
     names: transformers would otherwise build an empty-vocabulary tokenizer from config.json that maps
-    every word to [UNK], silently."""
-    import json
-
+    every word to [UNK], silently. ``image_spec`` does the same for the image processor."""
     from transformers import AutoTokenizer
 
     folder = resolve(name)
     if not any((folder / f).is_file() for f in TOKENIZER_FILES):
-        record = folder / "artifact.json"  # read here, not by Artifact.load: artifacts imports the zoo, not back
-        source = json.loads(record.read_text()).get("model_name") if record.is_file() else None
-        if not source or source == name:
-            raise ConfigError(
-                f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) and no artifact.json naming its model"
-            )
-        return tokenizer(source)
+        return tokenizer(_artifact_source(folder, name, f"no tokenizer files ({', '.join(TOKENIZER_FILES)})"))
     return AutoTokenizer.from_pretrained(folder)
+
+
+def _artifact_source(folder: Path, name: str, lacking: str) -> str:
+    """The model a stage's output folder was trained from (its artifact.json's ``model_name``)."""
+    import json
+
+    record = folder / "artifact.json"  # read here, not by Artifact.load: artifacts imports the zoo, not back
+    source = json.loads(record.read_text()).get("model_name") if record.is_file() else None
+    if not source or source == name:
+        raise ConfigError(f"{folder}: {lacking} and no artifact.json naming its model")
+    return source
 
 
 def load(name: str, head: Head = "base", num_labels: int | None = None):

@@ -1,0 +1,92 @@
+"""The image reproduction's ViT-MAE stand-in: tailor pre-trains a ViT-MAE (with its decoder) on one image
+domain, and FT / FPT / SD on another start from it, its own decoder and MAE loss throughout."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import ViTMAEForPreTraining
+
+from tailor.methods.finetune import stages as finetune_stages
+from tailor.methods.selfdistill import repro
+from tailor.methods.selfdistill import stages as sd_stages
+from tailor.methods.selfdistill.source_mae import SourceMAE, artifact_path, build_init
+from tests.methods.fairness import assert_same_tensors, non_encoder, record_initial_states
+
+SOURCE = SourceMAE(
+    "tiny-mae",
+    data={"name": "digits", "image_size": 16, "train_size": 64, "test_size": 32},
+    pretrain={"steps": 3, "batch_size": 16, "lr": 1e-3, "log_every": 1},
+    image_size=16,
+    hidden_size=16,
+    layers=2,
+    heads=2,
+    decoder_hidden_size=16,
+    decoder_layers=1,
+)
+
+
+def _image_task() -> repro.Task:
+    return repro.Task(
+        "digits",
+        f"<out>/{SOURCE.name}",
+        {"name": "digits", "train_size": 32, "test_size": 16, "image_size": 16},
+        "accuracy",
+        {"steps": 2, "batch_size": 8, "log_every": 1, "eval_batch_size": 16},
+        {"steps": 2, "batch_size": 8, "log_every": 1, "mask_ratio": 0.75},
+        source=SOURCE,
+    )
+
+
+def _record_masked_starts(monkeypatch) -> dict:
+    """{the training folder: state dict when it began} for every masked auto-encoding run (FPT, SD rounds)."""
+    states, real = {}, sd_stages.train
+
+    def recording(model, *args, out_dir, **kwargs):
+        states[str(out_dir)] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return real(model, *args, out_dir=out_dir, **kwargs)
+
+    monkeypatch.setattr(sd_stages, "train", recording)
+    return states
+
+
+def test_the_init_is_a_seeded_vit_mae_with_its_decoder_and_processor(tmp_path):
+    a, b = build_init(SOURCE, tmp_path / "a"), build_init(SOURCE, tmp_path / "b")
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert any(k.startswith("decoder.") for k in wa) and any(k.startswith("vit.") for k in wa)
+    assert_same_tensors(wa, wb, "two builds of the init")
+    assert (a / "preprocessor_config.json").is_file()
+
+
+def test_the_plan_lists_the_source_pre_training_before_the_arms_that_use_it():
+    runs = repro.planned_runs("standard")
+    names = [r.recipe["name"] for r in runs]
+    assert names[0] == "sd-source-vit-mae-mnist" and runs[0].recipe["model"] == "<out>/vit-mae-mnist-init"
+    image = [r for r in runs if r.recipe["data"]["name"] == "fashion-mnist"]
+    assert {r.recipe["model"] for r in image} == {"<out>/vit-mae-mnist"} and len(image) == 3
+
+
+@pytest.mark.slow
+def test_every_arm_adapts_the_pre_trained_mae_and_fine_tunes_from_the_same_head(tmp_path, monkeypatch):
+    monkeypatch.setattr(repro, "profiles", lambda: {"quick": repro.Profile(tasks=(_image_task(),), methods=repro.CORE)})
+    ft_states = record_initial_states(monkeypatch, finetune_stages)
+    pt_states = _record_masked_starts(monkeypatch)
+    out = tmp_path / "out"
+    results = repro.run("quick", out, seeds=[0])
+    assert set(results["tasks"]["digits"]["methods"]) == set(repro.CORE)
+
+    init = load_file(str(out / f"{SOURCE.name}-init" / "model.safetensors"))
+    folder = artifact_path(SOURCE, out, out / "runs")
+    saved = load_file(str(folder / "model.safetensors"))
+    assert any(not torch.equal(init[k], saved[k]) for k in init if k.startswith("vit."))  # it was pre-trained
+    source = ViTMAEForPreTraining.from_pretrained(folder).state_dict()  # in-memory names, as training sees them
+    # further pre-training and the SD student start from the source's encoder AND its pre-trained decoder
+    masked = {where: s for where, s in pt_states.items() if "sd-source" not in where}
+    assert {"01-further_pretrain", "round-1"} <= {where.rsplit("/", 1)[-1] for where in masked}
+    for where, state in masked.items():
+        assert_same_tensors(state, source, f"{where} start")
+    # every arm's fine-tune draws the same classifier on top of its encoder
+    starts = {name: s for (name, _, stage), s in ft_states.items() if stage.endswith("finetune")}
+    assert len(starts) == 3
+    heads = [non_encoder(s, r"^vit\.") for s in starts.values()]
+    for head in heads[1:]:
+        assert_same_tensors(head, heads[0], "classifier at the start of fine-tuning")
