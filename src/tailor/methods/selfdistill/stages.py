@@ -231,7 +231,7 @@ def carried_tensors(source: Artifact, model: nn.Module) -> dict[str, torch.Tenso
     """
     from safetensors import safe_open
 
-    prefix, own, out = model.base_model_prefix, set(model.state_dict()), {}
+    prefix, own, out = model.base_model_prefix, saved_names(model), {}
     for file in sorted(Path(source.path).glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as f:
             keys = list(f.keys())
@@ -241,6 +241,21 @@ def carried_tensors(source: Artifact, model: nn.Module) -> dict[str, torch.Tenso
                 if name.startswith(prefix + ".") and name not in own:
                     out[name] = f.get_tensor(key)
     return out
+
+
+def saved_names(model: nn.Module) -> set[str]:
+    """The names the model's tensors have in memory and in the checkpoint ``save_pretrained`` writes.
+
+    transformers 5 renames some architectures' weights on load and reverts that on save (ViT-MAE's
+    ``vit.layers.0.attention.q_proj`` is saved as ``vit.encoder.layer.0.attention.attention.query``), so
+    a checkpoint's keys must be compared with both; otherwise every renamed tensor of the source looks
+    missing and its stale value is written over the trained one."""
+    state = model.state_dict()
+    try:
+        from transformers.core_model_loading import revert_weight_conversion
+    except ImportError:  # transformers 4 saves tensors under their module names
+        return set(state)
+    return set(state) | set(revert_weight_conversion(model, state))
 
 
 def save_mae_model(model: nn.Module, folder: Path, ctx: StageContext, meta: dict, source: Artifact) -> Artifact:
