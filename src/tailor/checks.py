@@ -125,11 +125,12 @@ def _damaged_images(folder: Path) -> list[str]:
 
 
 def _corpora(recipe: Recipe) -> list[tuple[str, object]]:
-    """(key, CorpusConfig) of every stage that streams an `unlabeled` corpus."""
+    """(key, CorpusConfig) of every corpus a stage streams: `unlabeled` and `head_warmup_corpus`."""
     return [
-        (f"stages.{i}.{c.name}.unlabeled", c.config.unlabeled)
+        (f"stages.{i}.{c.name}.{field}", corpus)
         for i, c in enumerate(recipe.calls)
-        if getattr(c.config, "unlabeled", None) is not None
+        for field in ("unlabeled", "head_warmup_corpus")
+        if (corpus := getattr(c.config, field, None)) is not None
     ]
 
 

@@ -41,7 +41,8 @@ def test_book_excerpts_holds_every_word_of_the_shipped_passages_in_short_lines()
     assert len(passages) > 100
     assert all(1 <= len(line.split()) <= 64 for line in lines)
     assert [w for line in lines for w in line.split()] == [w for p in passages for w in p.split()]
-    assert corpus_files(CorpusConfig(name="book-excerpts"))[1] == [path]  # built once, then reused
+    built = path.stat().st_mtime_ns
+    assert corpus_files(CorpusConfig(name="book-excerpts"))[1] == [path] and path.stat().st_mtime_ns == built
 
 
 @needs("orangecontrib.text")

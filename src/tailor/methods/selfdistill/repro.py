@@ -7,8 +7,11 @@ Every compared method is a recipe run through ``tailor.pipeline.run_recipe``:
 * ``self_distill``      : further_pretrain -> self_distill -> finetune
 * full profile adds the baselines (``recadam``= L2-to-pretrained, ``mars``, ``r3f``), the Table 3
   ablations (``sd_no_mae``, ``sd_prediction``, ``sd_weight_l2``, ``sd_weight_mars``, ``fpt_x2``), two SD
-  rounds (``sd_rounds2``) and a
-  train-size sweep (the paper's CIFAR-100 Figure 3 at our scale: D_u shrinks with the labeled set).
+  rounds (``sd_rounds2``) and a train-size sweep (the paper's CIFAR-100 Figure 3 at our scale: D_u
+  shrinks with the labeled set); ``standard-ablations`` adds most of them to the standard text task.
+
+The standard profile's image task starts from a ViT-MAE that tailor pre-trains first on another
+image domain (``source_mae``), so FPT and SD continue the model's own objective with its own decoder.
 
 The teacher's further_pretrain stage is computed once per (task, seed) and shared by the
 self-distillation recipes (its stage folder is hard-linked into their run folders, so the pipeline
@@ -53,7 +56,7 @@ class Task:
     pretrain: dict  # further_pretrain / self_distill settings
     examples: int = 0  # training examples when data.train_size is unset (for --plan's estimate)
     forward_flops: float = 0.0  # one forward over one example, ~2 × params × tokens (for --plan)
-    source: SourceMAE | None = None  # a model tailor pre-trains first; `model` then names its future folder
+    source: SourceMAE | None = None  # a model tailor pre-trains first; `model` is then a placeholder for --plan
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def _mae_image_task() -> Task:
     src = MNIST_MAE
     return Task(
         "fashion-mnist",
-        f"<out>/{src.name}",
+        f"<runs>/sd-source-{src.name}-<digest>/seed-0/01-further_pretrain/model",  # `pretrained` gives the path
         {"name": "fashion-mnist", "train_size": 1000, "test_size": 1000, "image_size": src.image_size},
         "accuracy",
         {"epochs": 5, "batch_size": 32, "lr": 5e-4, "warmup_ratio": 0.1, "log_every": 20, "eval_batch_size": 250},
@@ -191,9 +194,9 @@ def profiles() -> dict[str, Profile]:
             methods=CORE + FULL_EXTRA,
             sweep=(100, 250, 500, 1000, 2000),
         ),
-        # ≤ 60 min on 2 cores with bf16 (sizing in docs/reproductions/selfdistill.md), 5 seeds, the central
-        # comparison only (FT, FPT, SD): minilm-l6 with a general-domain MLM head on disaster-genre, and a
-        # ViT-MAE pre-trained here on MNIST digits, with its own decoder, on Fashion-MNIST
+        # sized for an hour on 2 cores with bf16 (ran 63 min; docs/reproductions/selfdistill.md), 5 seeds, the
+        # central comparison only (FT, FPT, SD): minilm-l6 with a general-domain MLM head on disaster-genre,
+        # and a ViT-MAE pre-trained here on MNIST digits, with its own decoder, on Fashion-MNIST
         "standard": Profile(
             tasks=(_standard_task("disaster-genre"), _mae_image_task()),
             methods=CORE,
@@ -207,10 +210,10 @@ def profiles() -> dict[str, Profile]:
                 *CORE,
                 "sd_no_mae",
                 "sd_prediction",
-                "sd_rounds2",
                 "sd_weight_l2",
                 "fpt_x2",
-            ),  # run in this order; not MARS
+                "sd_rounds2",
+            ),  # run in this order; MARS weight matching left out
             seeds=(0, 1, 2, 3, 4),
         ),
         # the paper's own models, data (hub ids, not reachable from this machine: unverified) and Table 9
@@ -236,7 +239,8 @@ def planned_runs(profile: str) -> list:
     prof = profiles()[profile]
     sources = {task.source.name: task.source for task in prof.tasks if task.source}.values()
     out = [
-        PlannedRun(src.recipe(f"<out>/{src.name}-init"), 0, src.forward_flops, "source pre-training") for src in sources
+        PlannedRun(src.recipe(str(src.init_folder(Path("<out>")))), 0, src.forward_flops, "source pre-training")
+        for src in sources
     ]
     runs = [(task, task.data) for task in prof.tasks]
     if prof.sweep:
@@ -409,13 +413,13 @@ def _ordered(methods) -> list[str]:
 
 
 def _available(task: Task) -> str | None:
-    if task.source:  # a model tailor pre-trains: its source data must be here
-        missing = [d for d in list_datasets() if d.name == task.source.data["name"] and not d.available()]
-        return f"the source pre-training's data '{missing[0].name}' needs {missing[0].package}" if missing else None
-    info = model_zoo.get_info(task.model)
-    if info is None:  # a local folder or a hub id: the pipeline's checks say if it cannot be had
-        return None
-    if not info.available():
+    """Why a task cannot run here (a zoo model's or a zoo dataset's package is missing), or None."""
+    wanted = {task.data["name"]} | ({task.source.data["name"]} if task.source else set())
+    for data in list_datasets():
+        if data.name in wanted and not data.available():
+            return f"dataset '{data.name}' needs {data.package or 'its Debian package'}"
+    info = None if task.source else model_zoo.get_info(task.model)
+    if info is not None and not info.available():  # else a local folder, a hub id or one tailor pre-trains
         return f"model '{task.model}' needs the package '{info.package}'"
     return None
 
@@ -532,7 +536,7 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
         raise ConfigError(f"unknown profile {profile!r}; valid: {', '.join(all_profiles)}")
     prof = all_profiles[profile]
     seeds = list(seeds or prof.seeds)
-    out = Path(out)
+    out = Path(out).resolve()  # recipes name the pre-trained source model by path: one spelling per folder
     runs = out / "runs"
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...pipeline import run_dir_for, run_recipe
+from ...pipeline import run_recipe
 from ...recipe import parse_recipe
 
 
@@ -55,41 +55,44 @@ class SourceMAE:
         return Path(out) / f"{self.name}-init"
 
 
+def _shape(source: SourceMAE) -> dict:
+    """The ViTMAEConfig fields this model sets (the rest are transformers' defaults)."""
+    return {
+        "image_size": source.image_size,
+        "patch_size": source.patch_size,
+        "hidden_size": source.hidden_size,
+        "num_hidden_layers": source.layers,
+        "num_attention_heads": source.heads,
+        "intermediate_size": 4 * source.hidden_size,
+        "decoder_hidden_size": source.decoder_hidden_size,
+        "decoder_num_hidden_layers": source.decoder_layers,
+        "decoder_num_attention_heads": max(1, source.decoder_hidden_size // 32),
+        "decoder_intermediate_size": 4 * source.decoder_hidden_size,
+    }
+
+
 def build_init(source: SourceMAE, folder: Path) -> Path:
-    """A seeded random ViT-MAE (encoder + decoder) and its image processor (mean/std 0.5), saved once."""
+    """A seeded random ViT-MAE (encoder + decoder) and its image processor (mean/std 0.5), saved once;
+    built again when the saved one has another shape (then its fingerprint, and every run after it, change).
+    """
     import torch
     from transformers import ViTImageProcessor, ViTMAEConfig, ViTMAEForPreTraining
 
-    if not (folder / "config.json").is_file():
+    shape = _shape(source)
+    if (folder / "config.json").is_file():
+        saved = ViTMAEConfig.from_pretrained(folder)
+        if all(getattr(saved, k) == v for k, v in shape.items()):
+            return folder
+    config = ViTMAEConfig(**shape)
+    with torch.random.fork_rng():  # seeded, without resetting the caller's random state
         torch.manual_seed(0)
-        config = ViTMAEConfig(
-            image_size=source.image_size,
-            patch_size=source.patch_size,
-            hidden_size=source.hidden_size,
-            num_hidden_layers=source.layers,
-            num_attention_heads=source.heads,
-            intermediate_size=4 * source.hidden_size,
-            decoder_hidden_size=source.decoder_hidden_size,
-            decoder_num_hidden_layers=source.decoder_layers,
-            decoder_num_attention_heads=max(1, source.decoder_hidden_size // 32),
-            decoder_intermediate_size=4 * source.decoder_hidden_size,
-            mask_ratio=source.pretrain.get("mask_ratio", 0.75),
-            norm_pix_loss=True,
-        )
         ViTMAEForPreTraining(config).save_pretrained(folder)
-        size = {"height": source.image_size, "width": source.image_size}
-        ViTImageProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+    size = {"height": source.image_size, "width": source.image_size}
+    ViTImageProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
     return folder
-
-
-def artifact_path(source: SourceMAE, out: Path, runs: Path) -> Path:
-    """Where the pre-trained source model's artifact is (or will be) written."""
-    raw = source.recipe(str(source.init_folder(out)))
-    return run_dir_for(parse_recipe(raw, raw["name"]), runs) / "seed-0" / "01-further_pretrain" / "model"
 
 
 def pretrained(source: SourceMAE, out: Path, runs: Path) -> Path:
     """Pre-train the source model (a finished run is reused) and return its artifact folder."""
     raw = source.recipe(str(build_init(source, source.init_folder(out))))
-    run_recipe(parse_recipe(raw, raw["name"]), runs)
-    return artifact_path(source, out, runs)
+    return run_recipe(parse_recipe(raw, raw["name"]), runs).path / "seed-0" / "01-further_pretrain" / "model"
