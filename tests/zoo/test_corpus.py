@@ -158,6 +158,19 @@ def test_bad_corpora_fail_the_dry_pass_naming_the_path_and_the_fix(tmp_path):
         assert all(part in str(err.value) for part in expected), (name, str(err.value))
 
 
+def test_a_missing_head_warmup_corpus_fails_the_dry_pass_naming_its_key(tmp_path):
+    raw = {
+        "name": "c",
+        "model": "tiny-bert",
+        "data": {"name": str(labeled_csv(tmp_path / "labeled.csv"))},
+        "stages": [{"further_pretrain": {"steps": 1, "head_warmup_corpus": str(tmp_path / "books.txt")}}],
+    }
+    with pytest.raises(
+        ConfigError, match=r"stages\.0\.further_pretrain\.head_warmup_corpus.*books\.txt.*does not exist"
+    ):
+        check_recipe(parse_recipe(raw))
+
+
 def test_a_streamed_corpus_needs_steps_not_epochs(tmp_path):
     with pytest.raises(ConfigError, match=r"stages\.0\.self_distill.*bounded by steps, not epochs.*set steps: N"):
         parse_recipe(

@@ -71,6 +71,16 @@ def test_a_vit_mae_source_has_nothing_to_carry_though_transformers_renames_its_w
     assert carried_tensors(Artifact(folder, str(folder), "hf"), model) == {}
 
 
+def test_a_task_whose_zoo_data_is_missing_is_skipped_before_any_pre_training(monkeypatch):
+    from types import SimpleNamespace
+
+    gone = SimpleNamespace(name="digits", package="scikit-learn", available=lambda: False)
+    monkeypatch.setattr(repro, "list_datasets", lambda: [gone])
+    assert repro._available(_image_task()) == "dataset 'digits' needs scikit-learn"
+    monkeypatch.setattr(repro, "list_datasets", lambda: [])
+    assert repro._available(_image_task()) is None
+
+
 def test_the_plan_lists_the_source_pre_training_before_the_arms_that_use_it():
     runs = repro.planned_runs("standard")
     names = [r.recipe["name"] for r in runs]
