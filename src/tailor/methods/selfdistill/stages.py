@@ -250,11 +250,9 @@ def saved_names(model: nn.Module) -> set[str]:
     ``vit.layers.0.attention.q_proj`` is saved as ``vit.encoder.layer.0.attention.attention.query``), so
     a checkpoint's keys must be compared with both; otherwise every renamed tensor of the source looks
     missing and its stale value is written over the trained one."""
+    from transformers.core_model_loading import revert_weight_conversion
+
     state = model.state_dict()
-    try:
-        from transformers.core_model_loading import revert_weight_conversion
-    except ImportError:  # transformers 4 saves tensors under their module names
-        return set(state)
     return set(state) | set(revert_weight_conversion(model, state))
 
 
