@@ -66,10 +66,10 @@ def corpus_fingerprint(cfg) -> str:
     """The fingerprint of an unlabeled corpus (`CorpusConfig`): its files' content, or the hub revision
     with the configuration and split streamed."""
     from .zoo.corpus import corpus_files
-    from .zoo.text_corpora import ZOO_CORPORA, is_zoo_corpus
+    from .zoo.text_corpora import is_zoo_corpus, zoo_corpus_key
 
-    if is_zoo_corpus(cfg.name):
-        return f"zoo:{cfg.name}:{_package_version(ZOO_CORPORA[cfg.name].package)}"
+    if is_zoo_corpus(cfg.name):  # the package's version and the chunking's revision
+        return f"zoo:{zoo_corpus_key(cfg.name)}"
     path = Path(cfg.name).expanduser()
     if path.exists():
         found = corpus_files(cfg)

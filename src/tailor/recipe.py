@@ -63,9 +63,10 @@ class Recipe(StrictModel):
                 "model": model_fingerprint(self.model),
                 "data": {d.source: data_config_fingerprint(d) for d in datas},
             }
-            corpora = [c.config.unlabeled for c in self._calls if getattr(c.config, "unlabeled", None) is not None]
-            if corpora:  # only then: a recipe without one keeps the fingerprints it had
-                self._fingerprints["unlabeled"] = {c.name: corpus_fingerprint(c) for c in corpora}
+            for field in ("unlabeled", "head_warmup_corpus"):  # only if set: other recipes keep their digests
+                corpora = [getattr(c.config, field, None) for c in self._calls]
+                if any(corpora):
+                    self._fingerprints[field] = {c.name: corpus_fingerprint(c) for c in corpora if c is not None}
         return self._fingerprints
 
     def digest(self) -> str:

@@ -171,6 +171,20 @@ def test_a_missing_head_warmup_corpus_fails_the_dry_pass_naming_its_key(tmp_path
         check_recipe(parse_recipe(raw))
 
 
+def test_the_head_warmup_corpus_content_is_part_of_the_run_hash(tmp_path):
+    data = labeled_csv(tmp_path / "labeled.csv")
+    books = write_text_corpus(tmp_path / "books", files=1, lines=5)
+
+    def digest():
+        stage = {"steps": 2, "head_warmup_corpus": str(books)}
+        raw = {"name": "c", "model": "tiny-bert", "data": {"name": str(data)}, "stages": [{"further_pretrain": stage}]}
+        return parse_recipe(raw).digest()
+
+    first = digest()
+    (books / "part000.txt").write_text("edited\n")
+    assert digest() != first
+
+
 def test_a_streamed_corpus_needs_steps_not_epochs(tmp_path):
     with pytest.raises(ConfigError, match=r"stages\.0\.self_distill.*bounded by steps, not epochs.*set steps: N"):
         parse_recipe(

