@@ -130,7 +130,7 @@ MNIST_MAE = SourceMAE(  # the paper's own settings where they fit (Table 9 ViT: 
     "vit-mae-mnist",
     data={"name": "mnist-5k", "image_size": 28, "test_size": 500},
     pretrain={
-        "steps": 1500,  # 26 epochs of the 3,648 digits left for training after the test and validation splits
+        "steps": 1500,  # 26 epochs of the 3,600 digits left for training after the test and validation splits
         "batch_size": 64,
         "lr": 1e-3,  # from scratch and short: above Table 9's 1.5e-4 for continuing a pre-trained MAE
         "weight_decay": 0.05,  # MAE's pre-training value
