@@ -145,6 +145,7 @@ def test_selfdistill_ablations_extend_the_standard_arms_unchanged():
         "sd-no-mae": {"mae_weight": 0.0},
         "sd-prediction": {"match": "prediction"},
         "sd-weight-l2": {"match": "weight_l2"},
+        "sd-weight-mars": {"match": "weight_mars"},
     }
     fpt2 = ablations["sd-disaster-genre-1000-fpt-x2"]["stages"][0]["further_pretrain"]
     assert fpt2 == {**sd[0]["further_pretrain"], "steps": 2 * sd[0]["further_pretrain"]["steps"]}
