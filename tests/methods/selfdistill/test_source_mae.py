@@ -16,7 +16,7 @@ from tests.methods.fairness import assert_same_tensors, non_encoder, record_init
 
 SOURCE = SourceMAE(
     "tiny-mae",
-    data={"name": "digits", "image_size": 16, "train_size": 64, "test_size": 32},
+    data={"name": "digits", "train_size": 64, "test_size": 32},
     pretrain={"steps": 3, "batch_size": 16, "lr": 1e-3, "log_every": 1},
     image_size=16,
     hidden_size=16,
@@ -49,6 +49,10 @@ def _record_masked_starts(monkeypatch) -> dict:
 
     monkeypatch.setattr(sd_stages, "train", recording)
     return states
+
+
+def test_the_source_data_is_read_at_the_model_image_size():
+    assert SOURCE.recipe("init")["data"] == {"name": "digits", "train_size": 64, "test_size": 32, "image_size": 16}
 
 
 def test_the_init_is_a_seeded_vit_mae_with_its_decoder_and_processor(tmp_path):

@@ -128,7 +128,7 @@ def _image_task(train_size: int, ft_epochs: float, pt_steps: int, warmup: int, t
 
 MNIST_MAE = SourceMAE(  # the paper's own settings where they fit (Table 9 ViT: betas, mask ratio, normalised pixels)
     "vit-mae-mnist",
-    data={"name": "mnist-5k", "image_size": 28, "test_size": 500},
+    data={"name": "mnist-5k", "test_size": 500},
     pretrain={
         "steps": 1500,  # 26 epochs of the 3,600 digits left for training after the test and validation splits
         "batch_size": 64,

@@ -20,7 +20,8 @@ from ...recipe import parse_recipe
 
 @dataclass(frozen=True)
 class SourceMAE:
-    """A ViT-MAE pre-trained on ``data`` with ``pretrain`` (further_pretrain settings), seed 0."""
+    """A ViT-MAE pre-trained on ``data`` (read at the model's ``image_size``) with ``pretrain``
+    (further_pretrain settings), seed 0."""
 
     name: str
     data: dict
@@ -46,7 +47,7 @@ class SourceMAE:
         return {
             "name": f"sd-source-{self.name}",
             "model": model,
-            "data": self.data,
+            "data": {**self.data, "image_size": self.image_size},
             "seeds": [0],
             "stages": [{"further_pretrain": self.pretrain}],
         }
