@@ -106,6 +106,9 @@ def test_cpu_estimate_charges_steps_evaluation_and_loading():
     assert estimate(PlannedRun(recipe, 0, 1e9))["cpu_minutes"] == pytest.approx(
         2 * per_seed * HERE_OVER_MODEL["finetune"] / 60
     )
+    # without a cap the whole split is read: the run's test_examples stand in for test_size
+    uncapped = {**recipe, "data": {"train_size": 100}}
+    assert estimate(PlannedRun(uncapped, 0, 1e9, test_examples=50)) == estimate(PlannedRun(recipe, 0, 1e9))
 
 
 def test_a_shared_teacher_stage_is_listed_but_not_costed():

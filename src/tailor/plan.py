@@ -42,6 +42,7 @@ class PlannedRun:
     forward_flops: float  # one forward pass over one example: ~2 × parameters × tokens (or patches)
     note: str = ""
     shared: int = 0  # leading stages the repro reuses from another run (a shared teacher): listed, not costed
+    test_examples: int = 0  # examples one evaluation reads, used where data.test_size is not set
 
 
 def stage_steps(name: str, cfg: dict, examples: int, previous_sparsity: float = 0.0) -> int:
@@ -165,7 +166,7 @@ def stage_costs(run: PlannedRun, cpu: dict | None = None) -> list[dict]:
     `AVX2_FP32` unscaled), and whether a shared teacher stage is reused
     (listed, not costed)."""
     examples = run.recipe["data"].get("train_size") or run.examples
-    test_size = run.recipe["data"].get("test_size") or 0
+    test_size = run.recipe["data"].get("test_size") or run.test_examples
     out, previous = [], 0.0
     for i, stage in enumerate(run.recipe["stages"]):
         ((name, cfg),) = stage.items()
