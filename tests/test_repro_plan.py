@@ -109,6 +109,16 @@ def test_cpu_estimate_charges_steps_evaluation_and_loading():
     # without a cap the whole split is read: the run's test_examples stand in for test_size
     uncapped = {**recipe, "data": {"train_size": 100}}
     assert estimate(PlannedRun(uncapped, 0, 1e9, test_examples=50)) == estimate(PlannedRun(recipe, 0, 1e9))
+    capped = estimate(PlannedRun(recipe, 0, 1e9, test_examples=9999))
+    assert capped == estimate(PlannedRun(recipe, 0, 1e9))  # a cap wins
+
+
+def test_kdqat_standard_is_planned_on_the_full_test_split():
+    from tailor.methods.kdqat.repro import planned_runs
+
+    for profile in ("standard", "standard-l3"):
+        runs = planned_runs(profile)
+        assert all("test_size" not in r.recipe["data"] and r.test_examples == 2629 for r in runs)
 
 
 def test_a_shared_teacher_stage_is_listed_but_not_costed():

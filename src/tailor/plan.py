@@ -13,7 +13,8 @@ of an AMD EPYC with AVX512-BF16 (no AMX), bf16. Per optimisation step it charges
 optimizer update, per-step overhead) plus the step's FLOPs at an effective rate, per stage family
 (`MODEL_STEP`: lines through idle bench timings on the AVX2 machine, `AVX2_FP32`, scaled by bench
 engine's bf16-here over fp32-there ratio); per stage and seed it adds one forward over the validation
-and test caps (and one validation per `eval_every`), PGD evaluation where a stage has an
+and test caps, or the whole test split (`PlannedRun.test_examples`) where there is none, at the test split's
+size for validation too (and one validation per `eval_every`), PGD evaluation where a stage has an
 `eval_attack`, and `LOAD_S` for loading the model and data. On the AVX2 machine that model is within
 -29 % to +23 % of the four quick profiles' measured wall times. Here it ran 1.3-4.3x short, so each
 family's seconds are multiplied by `HERE_OVER_MODEL`, its measured over modelled stage time in the

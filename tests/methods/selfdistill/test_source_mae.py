@@ -31,7 +31,7 @@ def _image_task() -> repro.Task:
     return repro.Task(
         "digits",
         f"<out>/{SOURCE.name}",
-        {"name": "digits", "train_size": 32, "test_size": 16, "image_size": 16},
+        {"name": "digits", "train_size": 32, "test_size": 16, "image_size": SOURCE.image_size},
         "accuracy",
         {"steps": 2, "batch_size": 8, "log_every": 1, "eval_batch_size": 16},
         {"steps": 2, "batch_size": 8, "log_every": 1, "mask_ratio": 0.75},

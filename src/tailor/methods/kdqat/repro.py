@@ -129,10 +129,12 @@ def planned_runs(profile: str) -> list:
     flops = 2 * MODEL_PARAMS.get(p.model, 22.7e6) * p.data["max_length"]
     out = []
     for task in p.tasks:
-        examples, tests = PAPER_EXAMPLES.get(task, 0), TEST_EXAMPLES.get(task, 0)
+        examples, test_examples = PAPER_EXAMPLES.get(task, 0), TEST_EXAMPLES.get(task, 0)
         teacher = _teacher_recipe(task, p)
         raw = _recipe(teacher.name, p.model, task, p, [{"finetune": {**REPRO_SCHEDULE, **p.finetune}}])
-        out.append(PlannedRun({**raw, "seeds": list(p.seeds)}, examples, flops, "the FP teacher", test_examples=tests))
+        out.append(
+            PlannedRun({**raw, "seeds": list(p.seeds)}, examples, flops, "the FP teacher", test_examples=test_examples)
+        )
         folder = f"<runs>/{teacher.name}-{teacher.digest()}/seed-<s>/01-finetune/model"
         for row, distill in p.methods:
             student = _recipe(
@@ -142,7 +144,9 @@ def planned_runs(profile: str) -> list:
                 p,
                 [{"qat_distill": {**p.qat_for(task), "distill": distill}}],
             )
-            out.append(PlannedRun({**student, "seeds": list(p.seeds)}, examples, flops, row, test_examples=tests))
+            out.append(
+                PlannedRun({**student, "seeds": list(p.seeds)}, examples, flops, row, test_examples=test_examples)
+            )
     return out
 
 

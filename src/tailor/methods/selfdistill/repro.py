@@ -8,7 +8,8 @@ Every compared method is a recipe run through ``tailor.pipeline.run_recipe``:
 * full profile adds the baselines (``recadam``= L2-to-pretrained, ``mars``, ``r3f``), the Table 3
   ablations (``sd_no_mae``, ``sd_prediction``, ``sd_weight_l2``, ``sd_weight_mars``, ``fpt_x2``), two SD
   rounds (``sd_rounds2``) and a train-size sweep (the paper's CIFAR-100 Figure 3 at our scale: D_u
-  shrinks with the labeled set); ``standard-ablations`` adds the Table 3 ablations and two rounds to the standard text task.
+  shrinks with the labeled set); ``standard-ablations`` adds the Table 3 ablations and two rounds to the
+  standard text task.
 
 The standard profile's image task starts from a ViT-MAE that tailor pre-trains first on another
 image domain (``source_mae``), so FPT and SD continue the model's own objective with its own decoder.

@@ -47,7 +47,7 @@ class SourceMAE:
         return {
             "name": f"sd-source-{self.name}",
             "model": model,
-            "data": {**self.data, "image_size": self.image_size},
+            "data": {**self.data, "image_size": self.image_size},  # the model's size, whatever data says
             "seeds": [0],
             "stages": [{"further_pretrain": self.pretrain}],
         }
