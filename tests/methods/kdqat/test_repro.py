@@ -51,3 +51,16 @@ def test_paired_table_interval_verdict_and_counts():
     # d = (+0.1, 0, -0.2): mean -0.0333, sd 0.152753, t_{0.975,2} 4.302653 · 0.152753/√3 = 0.379454
     assert "| Map | t | -3.33 | [-41.28, +34.61] | inconclusive (n=3) | 1/1/1 |" in md and FP_ROW not in md
     assert "| Map | all tasks | -3.33 |" in md
+
+
+def test_the_accuracy_plot_zooms_to_the_bars_so_a_point_shows(tmp_path, monkeypatch):
+    from tailor.methods.kdqat import repro
+
+    limits = {}
+    monkeypatch.setattr(repro, "finish", lambda fig, ax, path, **kw: limits.setdefault("y", ax.get_ylim()))
+    results = Results()
+    for seed, (a, b) in enumerate([(0.95, 0.94), (0.96, 0.95)]):
+        results.add("teacher", "t", seed, a)
+        results.add("student", "t", seed, b)
+    repro._plot(results, ("t",), tmp_path / "a.png")
+    assert limits["y"][0] == pytest.approx(94.5 - 0.5 - 5)  # the lowest bar's mean - std, less 5 points

@@ -255,15 +255,13 @@ def _plot(results: Results, tasks: tuple[str, ...], path: Path) -> None:
     rows = list(results.accuracy)
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(len(rows), 1)
+    lows = []
     for i, row in enumerate(rows):
         accs = [list(results.accuracy[row].get(t, {}).values()) for t in tasks]
-        ax.bar(
-            np.arange(len(tasks)) + i * width,
-            [np.mean(a) * 100 if a else 0 for a in accs],
-            width,
-            yerr=[np.std(a) * 100 if a else 0 for a in accs],
-            label=row,
-        )
+        means, stds = [np.mean(a) * 100 if a else 0 for a in accs], [np.std(a) * 100 if a else 0 for a in accs]
+        ax.bar(np.arange(len(tasks)) + i * width, means, width, yerr=stds, capsize=3, label=row)
+        lows += [m - s for m, s, a in zip(means, stds, accs) if a]
+    ax.set_ylim(max(0, min(lows, default=5) - 5), None)  # gaps of a point stay visible
     ax.set_xticks(np.arange(len(tasks)) + width * (len(rows) - 1) / 2, tasks)
     finish(fig, ax, path, ylabel="test accuracy (%)", grid="y", legend=7)
 
