@@ -78,3 +78,21 @@ def test_paper_recipe_profile_switches_the_three_recipes(tmp_path):
     quick, _ = plan(PROFILES["quick"], {"eps": "4/255"}, {"eps": "4/255"})  # quick keeps its recipes
     assert all(s["transfer"].get("optimizer") is None for s in quick if "transfer" in s)
     assert all(s["draw_ticket"].get("rounds") == 1 for s in quick if s.get("draw_ticket", {}).get("scheme") == "aimp")
+
+
+def test_a_profile_with_a_model_draws_from_it_and_builds_no_resnet(tmp_path, monkeypatch):
+    from tailor.methods.tickets import repro
+
+    started = []
+
+    def first_recipe(recipe, runs, seeds):
+        started.append(recipe)
+        raise KeyboardInterrupt  # stop before training anything
+
+    monkeypatch.setattr(repro, "run_recipe", first_recipe)
+    with pytest.raises(KeyboardInterrupt):
+        repro.run("standard-effnet", tmp_path)
+    assert started[0].model == "effnet-lite0" and not (tmp_path / "base-model").exists()
+    (planned,) = {r.recipe["model"] for r in repro.planned_runs("standard-effnet")}
+    assert planned == "effnet-lite0"
+    assert repro.forward_flops(PROFILES["standard-effnet"]) == pytest.approx(2 * 407e6 * (32 / 224) ** 2)

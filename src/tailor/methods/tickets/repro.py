@@ -75,6 +75,7 @@ class Profile:
     )
     source: dict = field(default_factory=lambda: SOURCE)  # the pretraining task
     tasks: dict = field(default_factory=lambda: TASKS)  # downstream tasks
+    model: str | None = None  # an image classifier to start from (zoo or hub); None: a fresh CIFAR ResNet (widths)
 
 
 EDGE_POPUP = {"score_rank": "abs", "scope": "layerwise"}
@@ -152,6 +153,18 @@ PROFILES["standard"] = Profile(
     sparsities=(0.5, 0.7, 0.9, 0.99),
     patterns={"channel": (0.5, 0.7), "2:4": (0.5,)},
 )
+# the standard profile's tickets drawn from the zoo's ImageNet EfficientNet-Lite0 (4.7 M) instead of the CIFAR
+# ResNet, at 32 px (its five stride-2 stages leave 1x1): natural vs PGD-3 fine-tuning on the source task, then OMP
+# tickets (unstructured 0.5 and 0.7, channel and 2:4 at 0.5; depthwise convolutions have fan-in 1, so 2:4 leaves
+# them dense). Fewer cells than the ResNet's: an EfficientNet stage loads and steps slower on the CPU. Not run yet
+# (docs/reproductions/tickets.md).
+PROFILES["standard-effnet"] = replace(
+    PROFILES["standard"],
+    model="effnet-lite0",
+    image_size=32,
+    sparsities=(0.5, 0.7),
+    patterns={"channel": (0.5,), "2:4": (0.5,)},
+)
 # SGD needs a larger step than AdamW; the paper gives no initial lr, these are not tuned
 PROFILES["quick-paper-recipe"] = replace(
     PROFILES["quick"],
@@ -208,13 +221,12 @@ def planned_runs(profile: str) -> list:
     pretrainings = {"natural": None} | {
         f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps} for e in p.eps
     }
-    # two 3x3 convs per block, the resolution halving at each stage: 2 FLOPs per multiply-add
-    flops = sum(2 * 9 * w * w * 2 * d * (p.image_size / 2**i) ** 2 for i, (w, d) in enumerate(zip(p.widths, p.depths)))
+    flops = forward_flops(p)
     return [
         PlannedRun(
             {
                 "name": f"tickets-{profile}-{name.replace('/', '_')}",
-                "model": "<out>/base-model",
+                "model": p.model or "<out>/base-model",
                 "data": {
                     **p.source,
                     "train_size": p.source_train,
@@ -230,6 +242,15 @@ def planned_runs(profile: str) -> list:
         )
         for name, attack in pretrainings.items()
     ]
+
+
+def forward_flops(p: Profile) -> float:
+    """FLOPs of one forward over one image, for --plan: EfficientNet-Lite0's 407 M multiply-adds at 224 px
+    (its model card) scaled by area; else the CIFAR ResNet's two 3x3 convs per block, the resolution
+    halving at each stage; 2 FLOPs per multiply-add."""
+    if p.model == "effnet-lite0":
+        return 2 * 407e6 * (p.image_size / 224) ** 2
+    return sum(2 * 9 * w * w * 2 * d * (p.image_size / 2**i) ** 2 for i, (w, d) in enumerate(zip(p.widths, p.depths)))
 
 
 def base_model(folder: Path, p: Profile) -> Path:
@@ -360,7 +381,7 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     p = PROFILES[profile]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    base = base_model(out / "base-model", p)
+    base = p.model or base_model(out / "base-model", p)
     source = {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
     pretrainings = {"natural": None} | {
         f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps} for e in p.eps
