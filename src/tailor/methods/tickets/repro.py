@@ -1,6 +1,6 @@
 """`tailor repro tickets`: do robust tickets transfer better than natural ones at our scale?
 
-A CIFAR-style ResNet is pretrained on a source task (Fashion-MNIST classes 0-4) naturally and with
+A CIFAR-style ResNet (or a profile's ``model``, e.g. effnet-lite0) is pretrained on a source task (Fashion-MNIST classes 0-4) naturally and with
 PGD adversarial training (one epsilon in the quick profile, a sweep in the full one). From each
 pretrained model, tickets are drawn by OMP, A-IMP (IMP with PGD training between rounds; natural IMP
 for the natural model) and LMP (per downstream task) at each sparsity, and transferred to three
@@ -133,8 +133,8 @@ PROFILES = {
 # ≤ 60 min on 2 cores with bf16 (tailor.plan's CPU estimate; sizing in docs/reproductions/tickets.md): OMP tickets
 # (the paper's Fig. 1) at the paper's two reported sparsities (0.7, 0.99) and between, channel and 2:4 tickets beside
 # the unstructured ones, natural vs one robust epsilon, 5 seeds; 28 px, 1,200 examples per downstream task (digits
-# has 1,294), 5 transfer epochs (188 AdamW steps at the full profile's rates, untuned); effnet-lite0 is not in
-# it (the repro builds only the CIFAR ResNet)
+# has 1,294), 5 transfer epochs (188 AdamW steps at the full profile's rates, untuned); effnet-lite0 is
+# `standard-effnet` below
 PROFILES["standard"] = Profile(
     seeds=(0, 1, 2, 3, 4),
     widths=(16, 32, 64),
