@@ -1,7 +1,8 @@
 """`tailor repro tickets`: do robust tickets transfer better than natural ones at our scale?
 
-A CIFAR-style ResNet (or a profile's ``model``, e.g. effnet-lite0) is pretrained on a source task (Fashion-MNIST classes 0-4) naturally and with
-PGD adversarial training (one epsilon in the quick profile, a sweep in the full one). From each
+A CIFAR-style ResNet (or a profile's ``model``, e.g. effnet-lite0) is pretrained on a source task
+(Fashion-MNIST classes 0-4) naturally and with PGD adversarial training (one epsilon in the quick
+profile, a sweep in the full one). From each
 pretrained model, tickets are drawn by OMP, A-IMP (IMP with PGD training between rounds; natural IMP
 for the natural model) and LMP (per downstream task) at each sparsity, and transferred to three
 downstream tasks by full fine-tuning (mask fixed) and by linear evaluation. One recipe per
