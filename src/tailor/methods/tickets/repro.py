@@ -218,22 +218,14 @@ def planned_runs(profile: str) -> list:
     from ...plan import PlannedRun
 
     p = PROFILES[profile]
-    eval_attack = {"kind": "pgd", "norm": "linf", "eps": p.eps[0], "steps": 10}
-    pretrainings = {"natural": None} | {
-        f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps} for e in p.eps
-    }
+    pretrainings, eval_attack = _pretrainings(p)
     flops = forward_flops(p)
     return [
         PlannedRun(
             {
                 "name": f"tickets-{profile}-{name.replace('/', '_')}",
                 "model": p.model or "<out>/base-model",
-                "data": {
-                    **p.source,
-                    "train_size": p.source_train,
-                    "test_size": p.test_size,
-                    "image_size": p.image_size,
-                },
+                "data": _source_data(p),
                 "seeds": list(p.seeds),
                 "stages": plan(p, attack, eval_attack)[0],
             },
@@ -243,6 +235,19 @@ def planned_runs(profile: str) -> list:
         )
         for name, attack in pretrainings.items()
     ]
+
+
+def _source_data(p: Profile) -> dict:
+    return {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
+
+
+def _pretrainings(p: Profile) -> tuple[dict, dict]:
+    """{name: the source training's attack (None: natural)}, and the attack every pretrained model is
+    evaluated with (the first robust epsilon, PGD-10)."""
+    pretrainings = {"natural": None} | {
+        f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps} for e in p.eps
+    }
+    return pretrainings, {"kind": "pgd", "norm": "linf", "eps": p.eps[0], "steps": 10}
 
 
 def forward_flops(p: Profile) -> float:
@@ -278,7 +283,7 @@ def plan(p: Profile, attack: dict | None, eval_attack: dict) -> tuple[list[dict]
         k: {**v, "train_size": p.task_train, "test_size": p.test_size, "image_size": p.image_size}
         for k, v in p.tasks.items()
     }
-    source = {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
+    source = _source_data(p)
     tt = {**t, "batch_size": p.task_batch}
     recipe = {
         **p.transfer_recipe,
@@ -383,12 +388,8 @@ def run(profile: str, out: Path, seeds: list[int] | None = None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = p.model or base_model(out / "base-model", p)
-    source = {**p.source, "train_size": p.source_train, "test_size": p.test_size, "image_size": p.image_size}
-    pretrainings = {"natural": None} | {
-        f"robust-{e}": {"kind": "pgd", "norm": "linf", "eps": e, "steps": p.pgd_steps} for e in p.eps
-    }
-    # every pretrained model is attacked with the first robust epsilon, PGD-10
-    eval_attack = {"kind": "pgd", "norm": "linf", "eps": p.eps[0], "steps": 10}
+    source = _source_data(p)
+    pretrainings, eval_attack = _pretrainings(p)
     recipes = {}
     for name, attack in pretrainings.items():
         stages, labels = plan(p, attack, eval_attack)
